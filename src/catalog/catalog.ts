@@ -1,0 +1,88 @@
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { UserError } from '../core/errors.js';
+import { modelSpecSchema, type ModelSpec, type ModelSpecInput } from '../core/model-spec.js';
+
+const catalogFileSchema = z.array(modelSpecSchema).min(1, { error: 'the catalog lists no model' });
+
+/** The models members can use, with their limits and prices. Immutable once built. */
+export class Catalog {
+  readonly #models: ReadonlyMap<string, ModelSpec>;
+  readonly defaultModel: ModelSpec;
+
+  constructor(models: readonly ModelSpec[], defaultModelId?: string) {
+    const byId = new Map<string, ModelSpec>();
+    for (const model of models) {
+      if (byId.has(model.id)) throw new Error(`catalog: model id "${model.id}" appears twice`);
+      byId.set(model.id, model);
+    }
+    this.#models = byId;
+    const fallback = models[0];
+    if (!fallback) throw new Error('catalog: no models');
+    const chosen = defaultModelId === undefined ? fallback : byId.get(defaultModelId);
+    if (!chosen) {
+      throw new Error(`catalog: DEFAULT_MODEL "${defaultModelId}" is not in the catalog`);
+    }
+    this.defaultModel = chosen;
+  }
+
+  /** Validates raw entries (as written in a catalog file) and builds a catalog. */
+  static fromEntries(entries: readonly ModelSpecInput[], defaultModelId?: string): Catalog {
+    const parsed = catalogFileSchema.safeParse(entries);
+    if (!parsed.success) {
+      const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+      throw new Error(`catalog is not valid:\n${lines.join('\n')}`);
+    }
+    return new Catalog(parsed.data, defaultModelId);
+  }
+
+  list(): ModelSpec[] {
+    return [...this.#models.values()];
+  }
+
+  find(id: string): ModelSpec | undefined {
+    return this.#models.get(id);
+  }
+
+  /** The model a member named, or the default; an unknown id is the member's mistake. */
+  get(id?: string): ModelSpec {
+    if (id === undefined) return this.defaultModel;
+    const model = this.#models.get(id.toLowerCase());
+    if (!model) {
+      throw new UserError(
+        'unknown_model',
+        `There is no model "${id}". Available: ${[...this.#models.keys()].join(', ')}. See /models for prices.`,
+        { details: { model: id } },
+      );
+    }
+    return model;
+  }
+
+  providers(): string[] {
+    return [...new Set(this.list().map((m) => m.provider))];
+  }
+
+  /** Keeps only models whose provider is available, so members never see a dead model. */
+  restrictTo(providerIds: readonly string[]): Catalog {
+    const kept = this.list().filter((m) => providerIds.includes(m.provider));
+    const keepDefault = kept.some((m) => m.id === this.defaultModel.id) ? this.defaultModel.id : undefined;
+    return new Catalog(kept, keepDefault);
+  }
+}
+
+/** The catalog shipped with the bot: three local demo models. */
+export const BUILTIN_CATALOG_URL = new URL('./models.json', import.meta.url);
+
+export async function loadCatalog(path: string | URL, defaultModelId?: string): Promise<Catalog> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`catalog: cannot read ${String(path)}`, { cause: error });
+  }
+  try {
+    return Catalog.fromEntries(raw as ModelSpecInput[], defaultModelId);
+  } catch (error) {
+    throw new Error(`catalog ${String(path)}: ${(error as Error).message}`, { cause: error });
+  }
+}

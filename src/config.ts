@@ -1,0 +1,117 @@
+import { z } from 'zod';
+
+const list = z
+  .string()
+  .default('')
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  );
+
+const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
+
+/**
+ * Every environment variable the bot reads, in one place. `.env.example` documents each;
+ * a test keeps the two in step.
+ */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ROLE: z.enum(['all', 'bot', 'worker']).default('all'),
+
+  REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'must be a redis:// or rediss:// URL' }),
+  MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, { error: 'must be a mongodb:// URL' }),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,32}$/, { error: 'letters, digits, _ and - only' })
+    .default('genbot'),
+
+  CATALOG_FILE: optionalString,
+  DEFAULT_MODEL: optionalString,
+
+  WELCOME_POINTS: int(0),
+  MAX_GRANT: int(1_000_000, 1),
+  CONSOLE_MODERATORS: list,
+
+  WORKER_CONCURRENCY: int(2, 1, 64),
+  JOB_ATTEMPTS: int(3, 1, 20),
+  JOB_BACKOFF_MS: int(2000, 1),
+  RECONCILE_GRACE_SECONDS: int(120, 0),
+  SHUTDOWN_TIMEOUT_MS: int(30_000, 1000),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  logLevel: z.output<typeof envSchema>['LOG_LEVEL'];
+  role: 'all' | 'bot' | 'worker';
+  redisUrl: string;
+  mongodbUri: string;
+  queuePrefix: string;
+  catalogFile: string | undefined;
+  defaultModel: string | undefined;
+  economy: { welcomePoints: number; maxGrant: number };
+  console: { moderators: string[] };
+  worker: { concurrency: number; attempts: number; backoffMs: number };
+  reconcileGraceMs: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Parses the environment once. Every bad or missing variable is listed by name, so an
+ * operator fixes them all in one go instead of one per restart.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      const value = env[name];
+      return value === undefined || value === ''
+        ? `  ${name}: is missing (${issue.message})`
+        : `  ${name}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}\nSee .env.example.`);
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    role: e.ROLE,
+    redisUrl: e.REDIS_URL,
+    mongodbUri: e.MONGODB_URI,
+    queuePrefix: e.QUEUE_PREFIX,
+    catalogFile: e.CATALOG_FILE,
+    defaultModel: e.DEFAULT_MODEL,
+    economy: { welcomePoints: e.WELCOME_POINTS, maxGrant: e.MAX_GRANT },
+    console: { moderators: e.CONSOLE_MODERATORS },
+    worker: { concurrency: e.WORKER_CONCURRENCY, attempts: e.JOB_ATTEMPTS, backoffMs: e.JOB_BACKOFF_MS },
+    reconcileGraceMs: e.RECONCILE_GRACE_SECONDS * 1000,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
+/** A URL fit for a log line: user and password removed. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username) u.username = '***';
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

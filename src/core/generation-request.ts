@@ -1,0 +1,207 @@
+import { z } from 'zod';
+import { UserError } from './errors.js';
+import type { ModelSpec } from './model-spec.js';
+
+export const MAX_PROMPT_LENGTH = 1000;
+export const MAX_COUNT = 4;
+export const MAX_SEED = 2 ** 32 - 1;
+
+/** A reference to an input image that a platform adapter stored before the command ran. */
+export const inputImageRefSchema = z.object({
+  /** GridFS file id of the stored, re-encoded input. */
+  fileId: z.string().min(1),
+  mime: z.string().min(1),
+  width: z.int().positive(),
+  height: z.int().positive(),
+});
+export type InputImageRef = z.output<typeof inputImageRefSchema>;
+
+/**
+ * What a member asked for, before the model fills in defaults. Every message here is what
+ * the member reads, so each names the option and the form that works.
+ */
+export const generationRequestSchema = z.object({
+  prompt: z
+    .string({ error: 'A prompt is required: describe what to generate.' })
+    .trim()
+    .min(1, { error: 'The prompt is empty: describe what to generate, e.g. "a red fox in the snow".' })
+    .max(MAX_PROMPT_LENGTH, {
+      error: (iss) =>
+        `The prompt is too long (${String((iss.input as string).length)} characters); the limit is ${MAX_PROMPT_LENGTH}.`,
+    }),
+  negativePrompt: z
+    .string()
+    .trim()
+    .max(MAX_PROMPT_LENGTH, {
+      error: `The negative prompt is too long; the limit is ${MAX_PROMPT_LENGTH} characters.`,
+    })
+    .optional(),
+  model: z.string().trim().min(1).max(64).optional(),
+  aspectRatio: z
+    .string()
+    .regex(/^\d{1,2}:\d{1,2}$/, { error: 'The aspect ratio looks like 16:9.' })
+    .optional(),
+  width: z.int({ error: 'Width is a whole number of pixels.' }).positive().optional(),
+  height: z.int({ error: 'Height is a whole number of pixels.' }).positive().optional(),
+  steps: z.int({ error: 'Steps is a whole number.' }).positive().optional(),
+  guidance: z.number({ error: 'Guidance is a number.' }).min(0).optional(),
+  seed: z
+    .int({ error: 'The seed is a whole number.' })
+    .min(0, { error: `The seed is between 0 and ${MAX_SEED}.` })
+    .max(MAX_SEED, { error: `The seed is between 0 and ${MAX_SEED}.` })
+    .optional(),
+  count: z
+    .int({ error: `Count is a whole number from 1 to ${MAX_COUNT}.` })
+    .min(1, { error: `Count is a whole number from 1 to ${MAX_COUNT}.` })
+    .max(MAX_COUNT, { error: `Count is a whole number from 1 to ${MAX_COUNT}.` })
+    .optional(),
+  seconds: z.number().positive().optional(),
+  inputImages: z.array(inputImageRefSchema).max(4).optional(),
+});
+
+export type GenerationRequestInput = z.input<typeof generationRequestSchema>;
+export type GenerationRequest = z.output<typeof generationRequestSchema>;
+
+/** A request with every value decided: what the provider runs and what the price is for. */
+export const resolvedRequestSchema = z.object({
+  prompt: z.string().min(1).max(MAX_PROMPT_LENGTH),
+  negativePrompt: z.string().max(MAX_PROMPT_LENGTH).optional(),
+  model: z.string().min(1),
+  width: z.int().positive(),
+  height: z.int().positive(),
+  steps: z.int().positive(),
+  guidance: z.number().min(0),
+  seed: z.int().min(0).max(MAX_SEED),
+  count: z.int().min(1).max(MAX_COUNT),
+  seconds: z.number().positive().optional(),
+  inputImages: z.array(inputImageRefSchema).default([]),
+});
+export type ResolvedRequest = z.output<typeof resolvedRequestSchema>;
+
+function parseRatio(ratio: string): [number, number] {
+  const [a, b] = ratio.split(':').map(Number);
+  if (!a || !b) throw new UserError('invalid_input', `The aspect ratio "${ratio}" is not valid; use a form like 16:9.`);
+  return [a, b];
+}
+
+function roundTo(value: number, multiple: number): number {
+  return Math.max(multiple, Math.round(value / multiple) * multiple);
+}
+
+/** Width and height for an aspect ratio at about the model's default pixel count. */
+export function sizeForAspectRatio(model: ModelSpec, ratio: string): { width: number; height: number } {
+  const [a, b] = parseRatio(ratio);
+  const area = model.defaults.width * model.defaults.height;
+  let width = Math.sqrt((area * a) / b);
+  let height = (width * b) / a;
+  const shrink = Math.min(1, model.limits.maxWidth / width, model.limits.maxHeight / height);
+  width *= shrink;
+  height *= shrink;
+  const m = model.limits.sizeMultiple;
+  return {
+    width: Math.min(roundTo(width, m), model.limits.maxWidth - (model.limits.maxWidth % m)),
+    height: Math.min(roundTo(height, m), model.limits.maxHeight - (model.limits.maxHeight % m)),
+  };
+}
+
+/**
+ * Checks a request against one model's limits and fills in its defaults. Pure: the random
+ * seed comes from the caller so the same inputs always resolve the same way.
+ */
+export function resolveRequest(
+  model: ModelSpec,
+  request: GenerationRequest,
+  randomSeed: () => number,
+): ResolvedRequest {
+  const fail = (message: string): never => {
+    throw new UserError('invalid_input', message, { details: { model: model.id } });
+  };
+  const { limits, capabilities } = model;
+
+  if (request.aspectRatio !== undefined && (request.width !== undefined || request.height !== undefined)) {
+    fail('Give either an aspect ratio or a width and height, not both.');
+  }
+  let width = request.width ?? model.defaults.width;
+  let height = request.height ?? model.defaults.height;
+  if (request.aspectRatio !== undefined) {
+    if (!limits.aspectRatios.includes(request.aspectRatio)) {
+      fail(
+        `${model.id} does not offer the aspect ratio ${request.aspectRatio}; use one of ${limits.aspectRatios.join(', ')}.`,
+      );
+    }
+    ({ width, height } = sizeForAspectRatio(model, request.aspectRatio));
+  }
+  if (width > limits.maxWidth || height > limits.maxHeight) {
+    fail(
+      `${width}x${height} is larger than ${model.id} allows (at most ${limits.maxWidth}x${limits.maxHeight}).`,
+    );
+  }
+  if (width < limits.minWidth || height < limits.minHeight) {
+    fail(
+      `${width}x${height} is smaller than ${model.id} allows (at least ${limits.minWidth}x${limits.minHeight}).`,
+    );
+  }
+  if (width % limits.sizeMultiple !== 0 || height % limits.sizeMultiple !== 0) {
+    fail(`Width and height must be multiples of ${limits.sizeMultiple} for ${model.id}.`);
+  }
+
+  const steps = request.steps ?? model.defaults.steps;
+  if (request.steps !== undefined && !capabilities.steps) fail(`${model.id} does not take a number of steps.`);
+  if (steps < limits.minSteps || steps > limits.maxSteps) {
+    fail(`Steps must be between ${limits.minSteps} and ${limits.maxSteps} for ${model.id} (got ${steps}).`);
+  }
+
+  const guidance = request.guidance ?? model.defaults.guidance;
+  if (request.guidance !== undefined && !capabilities.guidance) fail(`${model.id} does not take a guidance value.`);
+  if (guidance < limits.minGuidance || guidance > limits.maxGuidance) {
+    fail(
+      `Guidance must be between ${limits.minGuidance} and ${limits.maxGuidance} for ${model.id} (got ${guidance}).`,
+    );
+  }
+
+  const count = request.count ?? 1;
+  if (count > limits.maxCount) fail(`${model.id} makes at most ${limits.maxCount} at a time (asked for ${count}).`);
+
+  if (request.negativePrompt !== undefined && request.negativePrompt !== '' && !capabilities.negativePrompt) {
+    fail(`${model.id} does not take a negative prompt.`);
+  }
+  if (request.seed !== undefined && !capabilities.seed) fail(`${model.id} does not take a seed.`);
+
+  const inputImages = request.inputImages ?? [];
+  if (inputImages.length > 0 && !capabilities.img2img) {
+    fail(`${model.id} does not take an input image. Pick a model that does (see /models), or leave the image out.`);
+  }
+  if (inputImages.length > limits.maxInputImages && capabilities.img2img) {
+    fail(`${model.id} takes at most ${limits.maxInputImages} input image(s).`);
+  }
+
+  let seconds: number | undefined;
+  if (model.kind === 'video') {
+    seconds = request.seconds ?? model.defaults.seconds;
+    if (seconds !== undefined) {
+      if (limits.maxSeconds !== undefined && seconds > limits.maxSeconds) {
+        fail(`${model.id} makes clips of at most ${limits.maxSeconds} seconds (asked for ${seconds}).`);
+      }
+      if (limits.minSeconds !== undefined && seconds < limits.minSeconds) {
+        fail(`${model.id} makes clips of at least ${limits.minSeconds} seconds (asked for ${seconds}).`);
+      }
+    }
+  } else if (request.seconds !== undefined) {
+    fail(`${model.id} makes still images; a length in seconds only applies to video models.`);
+  }
+
+  const resolved: ResolvedRequest = {
+    prompt: request.prompt,
+    model: model.id,
+    width,
+    height,
+    steps,
+    guidance,
+    seed: request.seed ?? randomSeed(),
+    count,
+    inputImages,
+  };
+  if (request.negativePrompt) resolved.negativePrompt = request.negativePrompt;
+  if (seconds !== undefined) resolved.seconds = seconds;
+  return resolved;
+}

@@ -1,0 +1,131 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { z } from 'zod';
+import { ProviderError } from '../../core/errors.js';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { renderAnimation, renderStill } from './render.js';
+
+/**
+ * Settings of a `local` model in the catalog. Besides the look of the output they hold the
+ * test knobs that let tests and demos exercise every failure path without a real backend.
+ */
+export const localModelOptionsSchema = z.object({
+  /** Still format, or the container of an animation. */
+  format: z.enum(['png', 'webp', 'gif']).default('png'),
+  /** Frames of an animation; 0 or 1 makes a still image. */
+  frames: z.int().min(0).max(120).default(0),
+  frameDelayMs: z.int().min(10).max(5000).default(100),
+  /** Pause per step, so progress is visible (and cancellable) in a demo. */
+  stepDelayMs: z.int().min(0).max(60_000).default(0),
+  /** Fail the whole run, not retryably, after this step. */
+  failAfterStep: z.int().min(0).optional(),
+  /** Outputs (0-based) that fail while the rest succeed. */
+  failOutputs: z.array(z.int().min(0)).default([]),
+  /** The first N attempts fail with a retryable error before any work. */
+  retryableFailures: z.int().min(0).default(0),
+  retryAfterMs: z.int().min(0).optional(),
+  /** Prompts containing any of these words are refused as a content-policy backend would. */
+  refuseWords: z.array(z.string()).default([]),
+});
+export type LocalModelOptions = z.output<typeof localModelOptionsSchema>;
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new Error('aborted');
+}
+
+/**
+ * The built-in demo provider: renders real images with sharp from the prompt and seed. It is
+ * what a first run, the tests and the benchmarks use; it is not an AI model.
+ */
+export class LocalProvider implements Provider {
+  readonly id = 'local';
+  readonly label = 'Local demo renderer';
+  readonly capabilities = {
+    kinds: ['image', 'video'] as const,
+    img2img: false,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const options = localModelOptionsSchema.parse(job.model.options);
+    const { request } = job;
+    const { signal } = ctx;
+
+    if (job.attempt <= options.retryableFailures) {
+      throw new ProviderError(`local: injected retryable failure on attempt ${job.attempt}`, {
+        code: 'rate_limited',
+        retryable: true,
+        ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
+      });
+    }
+    const words = new Set(request.prompt.toLowerCase().match(/[a-z]+/g) ?? []);
+    const refused = options.refuseWords.find((w) => words.has(w.toLowerCase()));
+    if (refused !== undefined) {
+      throw new ProviderError(`local: prompt refused for "${refused}"`, {
+        code: 'provider_refused',
+        retryable: false,
+        userMessage: `The generator refused this prompt (it mentions "${refused}"). Your points were returned.`,
+      });
+    }
+
+    for (let step = 1; step <= request.steps; step += 1) {
+      if (signal.aborted) throw abortReason(signal);
+      if (options.stepDelayMs > 0) {
+        try {
+          await delay(options.stepDelayMs, undefined, { signal });
+        } catch {
+          throw abortReason(signal);
+        }
+      }
+      ctx.onProgress({
+        step,
+        steps: request.steps,
+        percent: Math.round((step / request.steps) * 100),
+      });
+      if (options.failAfterStep !== undefined && step >= options.failAfterStep) {
+        throw new ProviderError(`local: injected failure after step ${step}`, {
+          code: 'provider_failed',
+          retryable: false,
+          userMessage: `The generator failed at step ${step} of ${request.steps}. Your points were returned.`,
+        });
+      }
+    }
+
+    const outputs: ProviderOutput[] = [];
+    for (let index = 0; index < request.count; index += 1) {
+      if (signal.aborted) throw abortReason(signal);
+      if (options.failOutputs.includes(index)) {
+        outputs.push({
+          ok: false,
+          code: 'provider_failed',
+          message: `The generator could not make image ${index + 1}.`,
+        });
+        continue;
+      }
+      const scene = {
+        prompt: request.negativePrompt ? `${request.prompt}\n${request.negativePrompt}` : request.prompt,
+        model: job.model.id,
+        seed: request.seed,
+        width: request.width,
+        height: request.height,
+        index,
+      };
+      const rendered =
+        options.frames > 1
+          ? await renderAnimation(scene, {
+              frames: options.frames,
+              delayMs: options.frameDelayMs,
+              format: options.format === 'png' ? 'gif' : options.format,
+            })
+          : await renderStill(scene, options.format === 'gif' ? 'png' : options.format);
+      outputs.push({ ok: true, ...rendered, seed: request.seed + index });
+    }
+    return outputs;
+  }
+}

@@ -1,0 +1,56 @@
+import sharp from 'sharp';
+import { buildScene, sceneToSvg, type SceneInput } from './scene.js';
+
+export type StillFormat = 'png' | 'webp';
+export type AnimationFormat = 'gif' | 'webp';
+
+export interface RenderedImage {
+  data: Buffer;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+const STILL_MIME: Record<StillFormat, string> = { png: 'image/png', webp: 'image/webp' };
+const ANIMATION_MIME: Record<AnimationFormat, string> = { gif: 'image/gif', webp: 'image/webp' };
+
+/** A still image; deterministic for the same input (sharp encodes the same pixels the same way). */
+export async function renderStill(input: SceneInput, format: StillFormat): Promise<RenderedImage> {
+  const svg = Buffer.from(sceneToSvg(buildScene(input)));
+  const image = sharp(svg).resize(input.width, input.height, { fit: 'fill' });
+  const data =
+    format === 'png'
+      ? await image.png({ compressionLevel: 6 }).toBuffer()
+      : await image.webp({ quality: 85 }).toBuffer();
+  return { data, mime: STILL_MIME[format], width: input.width, height: input.height };
+}
+
+/**
+ * A looping animation: the scene's shapes drift over `frames` frames. The frames are stacked
+ * into one tall raw image with `pageHeight`, which is how sharp takes animated input.
+ */
+export async function renderAnimation(
+  input: SceneInput,
+  options: { frames: number; delayMs: number; format: AnimationFormat },
+): Promise<RenderedImage> {
+  const scene = buildScene(input);
+  const { width, height } = input;
+  const frames = await Promise.all(
+    Array.from({ length: options.frames }, (_, i) =>
+      sharp(Buffer.from(sceneToSvg(scene, i / options.frames)))
+        .resize(width, height, { fit: 'fill' })
+        .ensureAlpha()
+        .raw()
+        .toBuffer(),
+    ),
+  );
+  const stacked = sharp(Buffer.concat(frames), {
+    raw: { width, height: height * options.frames, channels: 4, pageHeight: height },
+  });
+  const delay = Array.from({ length: options.frames }, () => options.delayMs);
+  const data =
+    options.format === 'gif'
+      ? await stacked.gif({ delay, loop: 0, effort: 4 }).toBuffer()
+      : await stacked.webp({ delay, loop: 0, quality: 80 }).toBuffer();
+  return { data, mime: ANIMATION_MIME[options.format], width, height };
+}

@@ -1,0 +1,145 @@
+import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import { GENERATION_STATUSES } from '../core/status.js';
+
+/**
+ * Mongoose schemas. The economy and generation code own the rules; these only shape the
+ * documents. Ids are strings we choose, so every write can be made idempotent by `_id`.
+ */
+
+const accountSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    displayName: { type: String, default: '' },
+  },
+  { timestamps: true, versionKey: false },
+);
+
+const identitySchema = new Schema(
+  {
+    /** `platform:id`, e.g. `console:alice`, `telegram:12345`. */
+    _id: { type: String, required: true },
+    accountId: { type: String, required: true, index: true },
+    platform: { type: String, required: true },
+    platformId: { type: String, required: true },
+    displayName: { type: String, default: '' },
+  },
+  { timestamps: true, versionKey: false },
+);
+
+export const LEDGER_KINDS = ['grant', 'revoke', 'reserve', 'settle'] as const;
+export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+
+/**
+ * One link in an account's chain of balance changes. `(accountId, seq)` is unique, so
+ * inserting the next link is the atomic commit point of a change on any MongoDB-protocol
+ * server, including ones whose conditional updates are not atomic (FerretDB on SQLite).
+ */
+const ledgerEntrySchema = new Schema(
+  {
+    /** The idempotency key: the same change asked twice is one entry. */
+    _id: { type: String, required: true },
+    accountId: { type: String, required: true },
+    seq: { type: Number, required: true },
+    kind: { type: String, enum: LEDGER_KINDS, required: true },
+    availableDelta: { type: Number, required: true },
+    heldDelta: { type: Number, required: true },
+    /** Change to the account's total (available + held). */
+    amount: { type: Number, required: true },
+    availableAfter: { type: Number, required: true },
+    heldAfter: { type: Number, required: true },
+    /** For reserve and settle: the generation the hold belongs to. */
+    holdId: { type: String },
+    /** For settle: how the generation ended; the first settle decides it. */
+    outcome: { type: String, enum: SETTLE_OUTCOMES },
+    reason: { type: String },
+    actor: { type: String },
+  },
+  { timestamps: true, versionKey: false },
+);
+ledgerEntrySchema.index({ accountId: 1, seq: 1 }, { unique: true });
+ledgerEntrySchema.index({ holdId: 1 });
+ledgerEntrySchema.index({ kind: 1, createdAt: 1 });
+
+const outputSchema = new Schema(
+  {
+    index: { type: Number, required: true },
+    fileId: { type: String, required: true },
+    mime: { type: String, required: true },
+    bytes: { type: Number, required: true },
+    sha256: { type: String, required: true },
+    width: { type: Number, required: true },
+    height: { type: Number, required: true },
+    seed: { type: Number, required: true },
+  },
+  { _id: false },
+);
+
+const generationSchema = new Schema(
+  {
+    _id: { type: String, required: true },
+    accountId: { type: String, required: true },
+    /** Who asked, as `platform:id`. */
+    requestedBy: { type: String, required: true },
+    /** Where the member asked; the platform adapter reads it back to deliver. */
+    origin: { type: Schema.Types.Mixed, required: true },
+    invocationKey: { type: String, required: true },
+    request: { type: Schema.Types.Mixed, required: true },
+    model: { type: String, required: true },
+    provider: { type: String, required: true },
+    kind: { type: String, enum: ['image', 'video'], required: true },
+    price: { type: Number, required: true },
+    status: { type: String, enum: GENERATION_STATUSES, required: true },
+    statusHistory: {
+      type: [
+        new Schema(
+          { status: String, at: Date, note: String },
+          { _id: false },
+        ),
+      ],
+      default: [],
+    },
+    cancelRequested: { type: Boolean, default: false },
+    attempts: { type: Number, default: 0 },
+    error: {
+      type: new Schema({ code: String, message: String }, { _id: false }),
+      default: undefined,
+    },
+    outputs: { type: [outputSchema], default: [] },
+    failedOutputs: {
+      type: [new Schema({ index: Number, code: String, message: String }, { _id: false })],
+      default: [],
+    },
+    captured: { type: Number, default: 0 },
+    queuePosition: { type: Number },
+  },
+  { timestamps: true, versionKey: false, minimize: false },
+);
+generationSchema.index({ accountId: 1, createdAt: -1 });
+generationSchema.index({ status: 1, updatedAt: 1 });
+
+export type AccountDoc = InferSchemaType<typeof accountSchema> & { _id: string };
+export type IdentityDoc = InferSchemaType<typeof identitySchema> & { _id: string };
+export type LedgerEntryDoc = InferSchemaType<typeof ledgerEntrySchema> & { _id: string };
+export type GenerationDoc = InferSchemaType<typeof generationSchema> & { _id: string };
+
+export interface StoreModels {
+  Account: Model<AccountDoc>;
+  Identity: Model<IdentityDoc>;
+  LedgerEntry: Model<LedgerEntryDoc>;
+  Generation: Model<GenerationDoc>;
+}
+
+/** Binds the schemas to one connection. Call once per connection. */
+export function registerModels(conn: Connection): StoreModels {
+  return {
+    Account: conn.model<AccountDoc>('Account', accountSchema, 'accounts'),
+    Identity: conn.model<IdentityDoc>('Identity', identitySchema, 'identities'),
+    LedgerEntry: conn.model<LedgerEntryDoc>('LedgerEntry', ledgerEntrySchema, 'ledger'),
+    Generation: conn.model<GenerationDoc>('Generation', generationSchema, 'generations'),
+  };
+}
+
+/** Creates indexes up front so the first member's request does not pay for it. */
+export async function ensureIndexes(models: StoreModels): Promise<void> {
+  await Promise.all(Object.values(models).map((m: Model<unknown>) => m.createIndexes()));
+}

@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/core/errors.js';
+import { Economy } from '../../src/economy/ledger.js';
+import { openTestStore, type TestStore } from '../support/store.js';
+
+describe('points ledger', () => {
+  let store: TestStore;
+  let economy: Economy;
+  let n = 0;
+  const member = () => ({ platform: 'console' as const, id: `member-${(n += 1)}` });
+
+  beforeAll(async () => {
+    store = await openTestStore();
+    economy = new Economy(store.models, { welcomePoints: 0, maxGrant: 1_000_000 });
+  });
+  afterAll(async () => {
+    await store.close();
+  });
+
+  it('creates one account per identity, even when asked concurrently', async () => {
+    const who = member();
+    const ids = await Promise.all(Array.from({ length: 8 }, () => economy.ensureAccount(who, 'x')));
+    expect(new Set(ids).size).toBe(1);
+    expect(await store.models.Account.countDocuments({ _id: ids[0] })).toBe(1);
+  });
+
+  it('grants, revokes and refuses to revoke more than is available', async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({ accountId: account, amount: 100, key: 'g1-' + account, actor: 'mod', reason: 'test' });
+    await economy.revoke({ accountId: account, amount: 30, key: 'r1-' + account, actor: 'mod', reason: 'test' });
+    expect(await economy.balance(account)).toEqual({ available: 70, held: 0 });
+    await expect(
+      economy.revoke({ accountId: account, amount: 71, key: 'r2-' + account, actor: 'mod', reason: 'test' }),
+    ).rejects.toMatchObject({ code: 'not_enough_points' });
+    expect(await economy.balance(account)).toEqual({ available: 70, held: 0 });
+    expect(await economy.check()).toEqual([]);
+  });
+
+  it('applies the same grant key once', async () => {
+    const account = await economy.ensureAccount(member());
+    for (let i = 0; i < 3; i += 1) {
+      await economy.grant({ accountId: account, amount: 10, key: 'same-' + account, actor: 'mod', reason: 'x' });
+    }
+    expect(await economy.balance(account)).toEqual({ available: 10, held: 0 });
+  });
+
+  it('refuses a negative or fractional grant', async () => {
+    const account = await economy.ensureAccount(member());
+    for (const amount of [-5, 0, 1.5]) {
+      await expect(
+        economy.grant({ accountId: account, amount, key: `bad-${amount}-${account}`, actor: 'mod', reason: 'x' }),
+      ).rejects.toBeInstanceOf(UserError);
+    }
+    expect(await economy.balance(account)).toEqual({ available: 0, held: 0 });
+    expect(await store.models.LedgerEntry.countDocuments({ accountId: account })).toBe(0);
+  });
+
+  it('holds, captures part and releases the rest, exactly once', async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({ accountId: account, amount: 50, key: 'seed-' + account, actor: 'mod', reason: 'x' });
+    await economy.reserve({ accountId: account, amount: 20, holdId: 'h-' + account });
+    expect(await economy.balance(account)).toEqual({ available: 30, held: 20 });
+    expect(await economy.settle({ holdId: 'h-' + account, capture: 10, outcome: 'completed' })).toMatchObject({
+      captured: 10,
+      released: 10,
+      won: true,
+    });
+    expect(await economy.settle({ holdId: 'h-' + account, capture: 20, outcome: 'completed' })).toMatchObject({
+      captured: 10,
+      won: false,
+    });
+    expect(await economy.balance(account)).toEqual({ available: 40, held: 0 });
+    expect(await economy.check()).toEqual([]);
+  });
+
+  it('never lets concurrent holds spend more than is available', async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({ accountId: account, amount: 50, key: 'c-' + account, actor: 'mod', reason: 'x' });
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) => economy.reserve({ accountId: account, amount: 10, holdId: `c${i}-${account}` })),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
+    for (const r of results) {
+      if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'not_enough_points' });
+    }
+    expect(await economy.balance(account)).toEqual({ available: 0, held: 50 });
+    expect(await economy.check()).toEqual([]);
+  });
+
+  it('names the account whose chain was tampered with', async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({ accountId: account, amount: 5, key: 't-' + account, actor: 'mod', reason: 'x' });
+    await store.models.LedgerEntry.create({
+      _id: 'forged-' + account,
+      accountId: account,
+      seq: 2,
+      kind: 'grant',
+      availableDelta: 1,
+      heldDelta: 0,
+      amount: 1,
+      availableAfter: 100,
+      heldAfter: 0,
+    });
+    const violations = await economy.check();
+    expect(violations.map((v) => v.accountId)).toContain(account);
+    await store.models.LedgerEntry.deleteOne({ _id: 'forged-' + account });
+    expect(await economy.check()).toEqual([]);
+  });
+
+  it('keeps the first settle of a hold when a second one races it', async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({ accountId: account, amount: 30, key: 'r-' + account, actor: 'mod', reason: 'x' });
+    await economy.reserve({ accountId: account, amount: 30, holdId: 'race-' + account });
+    const [a, b] = await Promise.all([
+      economy.settle({ holdId: 'race-' + account, capture: 30, outcome: 'completed' }),
+      economy.settle({ holdId: 'race-' + account, capture: 0, outcome: 'cancelled' }),
+    ]);
+    expect([a?.won, b?.won].filter(Boolean)).toHaveLength(1);
+    expect(a?.outcome).toBe(b?.outcome);
+    const balance = await economy.balance(account);
+    expect(balance.held).toBe(0);
+    expect(balance.available).toBe(a?.outcome === 'completed' ? 0 : 30);
+    expect(await economy.check()).toEqual([]);
+  });
+});

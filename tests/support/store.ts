@@ -1,0 +1,28 @@
+import { pino } from 'pino';
+import type { Connection } from 'mongoose';
+import { connectMongo } from '../../src/store/connection.js';
+import { ensureIndexes, registerModels, type StoreModels } from '../../src/store/models.js';
+import { testMongoUri, uniqueName } from './env.js';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export interface TestStore {
+  conn: Connection;
+  models: StoreModels;
+  close(): Promise<void>;
+}
+
+/** A real MongoDB-protocol database of its own for one test file, dropped at the end. */
+export async function openTestStore(): Promise<TestStore> {
+  const conn = await connectMongo(testMongoUri(uniqueName('genbot_test')), silentLogger);
+  const models = registerModels(conn);
+  await ensureIndexes(models);
+  return {
+    conn,
+    models,
+    close: async () => {
+      await conn.dropDatabase().catch(() => undefined);
+      await conn.close();
+    },
+  };
+}
