@@ -34,7 +34,7 @@ module.exports = {
       name: 'domain-does-not-know-commands-or-platforms',
       severity: 'error',
       comment: 'Only platforms and the composition root may import commands; nothing imports platforms.',
-      from: { path: '^src/(?!platforms/|main\\.ts|app/)' },
+      from: { path: '^src/(?!platforms/|main\\.ts|roles\\.ts|app\\.ts)' },
       to: { path: '^(commands/|src/platforms/)' },
     },
     {

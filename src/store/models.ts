@@ -111,6 +111,10 @@ const generationSchema = new Schema(
     },
     captured: { type: Number, default: 0 },
     queuePosition: { type: Number },
+    /** The result a worker is about to commit; lets the reconciler finish a crashed finish. */
+    proposed: { type: Schema.Types.Mixed, default: undefined },
+    /** Set by the bot once the final result was handed to the platform (or had nowhere to go). */
+    deliveredAt: { type: Date },
   },
   { timestamps: true, versionKey: false, minimize: false },
 );

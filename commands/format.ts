@@ -1,0 +1,25 @@
+import type { GenerationSummary } from '../src/generation/summary.js';
+
+const MAX_PROMPT_IN_LIST = 48;
+
+export function shortPrompt(prompt: string): string {
+  const oneLine = prompt.replace(/\s+/g, ' ');
+  return oneLine.length > MAX_PROMPT_IN_LIST ? `${oneLine.slice(0, MAX_PROMPT_IN_LIST - 1)}…` : oneLine;
+}
+
+/** One line per generation, as /history and the console show it. */
+export function describeGeneration(g: GenerationSummary): string {
+  const when = g.createdAt.slice(0, 16).replace('T', ' ');
+  const charge =
+    g.status === 'completed'
+      ? `${g.captured} pts`
+      : g.status === 'failed' || g.status === 'cancelled'
+        ? '0 pts'
+        : `${g.price} pts held`;
+  const outputs = g.status === 'completed' ? ` ${g.outputs.length}/${g.count}` : '';
+  return `${g.id}  ${g.status}${outputs}  ${g.model}  ${charge}  ${when}  "${shortPrompt(g.prompt)}"`;
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}

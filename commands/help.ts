@@ -1,0 +1,26 @@
+import { z } from 'zod';
+import { defineCommand, type CommandDefinition } from './command.js';
+
+/** /help lists the other commands; it gets the list from the registry to avoid an import cycle. */
+export function createHelp(list: () => readonly CommandDefinition[]) {
+  return defineCommand({
+    name: 'help',
+    description: 'What this bot can do',
+    options: z.object({}),
+    role: 'member',
+    usage: '/help',
+    examples: ['/help'],
+    async run(ctx) {
+      const visible = list().filter((c) => c.role === 'member' || ctx.actor.isModerator);
+      const lines = visible.map((c) => `${c.usage} - ${c.description}`);
+      return {
+        text: [
+          'Generate images and animations with points. Each generation holds its price while it runs; you pay only for what you get.',
+          ...lines,
+        ].join('\n'),
+        data: { commands: visible.map((c) => ({ name: c.name, description: c.description, usage: c.usage, examples: c.examples })) },
+        private: true,
+      };
+    },
+  });
+}

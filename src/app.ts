@@ -1,0 +1,165 @@
+import type { Connection } from 'mongoose';
+import type { Redis } from 'ioredis';
+import { BUILTIN_CATALOG_URL, loadCatalog, type Catalog } from './catalog/catalog.js';
+import type { Config } from './config.js';
+import { DeliveryConsumer } from './delivery/delivery-consumer.js';
+import { ProgressNotifier } from './delivery/progress-notifier.js';
+import type { DeliverySink } from './delivery/sink.js';
+import { Economy } from './economy/ledger.js';
+import type { FaultHook } from './generation/faults.js';
+import { GenerationService } from './generation/generation-service.js';
+import { Reconciler } from './generation/reconciler.js';
+import type { Logger } from './logger.js';
+import { createProviders, type ProviderRegistry } from './providers/registry.js';
+import { CancelBus } from './queue/cancel-bus.js';
+import { Queues } from './queue/queues.js';
+import { createRedis } from './queue/redis.js';
+import { connectMongo } from './store/connection.js';
+import { MediaStore } from './store/media-store.js';
+import { ensureIndexes, registerModels, type StoreModels } from './store/models.js';
+import { WorkerPool } from './worker/workers.js';
+
+/** Replacements for tests and tools; production passes none. */
+export interface AppOverrides {
+  catalog?: Catalog;
+  providers?: ProviderRegistry;
+  faults?: FaultHook;
+  randomSeed?: () => number;
+  /** Worker lock duration; tests shorten it to exercise stalled-job recovery. */
+  lockDurationMs?: number;
+  progressIntervalMs?: number;
+}
+
+export interface App {
+  config: Config;
+  logger: Logger;
+  conn: Connection;
+  models: StoreModels;
+  media: MediaStore;
+  economy: Economy;
+  catalog: Catalog;
+  providers: ProviderRegistry;
+  redis: Redis;
+  queues: Queues;
+  generations: GenerationService;
+  reconciler: Reconciler;
+  /** Starts the provider workers of this process (the `worker` role). */
+  startWorkers(): Promise<WorkerPool>;
+  /** Starts progress relay and final delivery to the given platform adapters (the `bot` role). */
+  startDelivery(sinks: readonly DeliverySink[]): Promise<{ close(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: builds every service from the config with explicit dependencies,
+ * no global container. Each role (bot, worker, all, the CLI, a test) takes what it needs.
+ */
+export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
+  const providers = overrides.providers ?? createProviders();
+  const fullCatalog =
+    overrides.catalog ?? (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
+  const missing = fullCatalog.list().filter((m) => !providers.has(m.provider));
+  if (missing.length > 0) {
+    logger.warn(
+      { models: missing.map((m) => `${m.id} (${m.provider})`) },
+      'catalog models whose provider is not configured are hidden',
+    );
+  }
+  const catalog = missing.length > 0 ? fullCatalog.restrictTo(providers.ids()) : fullCatalog;
+
+  const conn = await connectMongo(config.mongodbUri, logger);
+  const models = registerModels(conn);
+  await ensureIndexes(models);
+  const media = new MediaStore(conn);
+  const economy = new Economy(models, config.economy);
+  const redis = createRedis(config.redisUrl, logger, 'genbot');
+  const queues = new Queues(redis, {
+    prefix: config.queuePrefix,
+    attempts: config.worker.attempts,
+    backoffMs: config.worker.backoffMs,
+  });
+  const cancelBus = new CancelBus(redis, config.queuePrefix);
+  const generations = new GenerationService({
+    models,
+    economy,
+    catalog,
+    queues,
+    cancelBus,
+    media,
+    logger,
+    ...(overrides.randomSeed ? { randomSeed: overrides.randomSeed } : {}),
+    ...(overrides.faults ? { faults: overrides.faults } : {}),
+  });
+  const reconciler = new Reconciler({ models, economy, generations, queues, logger });
+  const closers: (() => Promise<void>)[] = [];
+
+  return {
+    config,
+    logger,
+    conn,
+    models,
+    media,
+    economy,
+    catalog,
+    providers,
+    redis,
+    queues,
+    generations,
+    reconciler,
+    async startWorkers() {
+      const pool = new WorkerPool(
+        {
+          generations,
+          catalog,
+          providers,
+          media,
+          logger,
+          ...(overrides.progressIntervalMs === undefined ? {} : { progressIntervalMs: overrides.progressIntervalMs }),
+        },
+        {
+          connection: redis,
+          prefix: config.queuePrefix,
+          providers: [...new Set(catalog.list().map((m) => m.provider))],
+          concurrency: config.worker.concurrency,
+          backoffMs: config.worker.backoffMs,
+          cancelBus: new CancelBus(redis, config.queuePrefix),
+          ...(overrides.lockDurationMs === undefined ? {} : { lockDurationMs: overrides.lockDurationMs }),
+        },
+      );
+      await pool.start();
+      closers.push(() => pool.close());
+      return pool;
+    },
+    async startDelivery(sinks) {
+      const consumer = new DeliveryConsumer({
+        connection: redis,
+        prefix: config.queuePrefix,
+        generations,
+        sinks,
+        logger,
+      });
+      const notifier = new ProgressNotifier({
+        queues,
+        providers: catalog.providers(),
+        generations,
+        sinks,
+        logger,
+      });
+      await Promise.all([consumer.ready(), notifier.start()]);
+      const handle = {
+        close: async () => {
+          await Promise.all([consumer.close(), notifier.close()]);
+        },
+      };
+      closers.push(handle.close);
+      return handle;
+    },
+    async close() {
+      for (const close of closers.reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+      closers.length = 0;
+      await queues.close();
+      await redis.quit().catch(() => undefined);
+      await conn.close();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+import type { GenerationStatus } from '../core/status.js';
+import type { GenerationSummary } from '../generation/summary.js';
+import type { ProgressPayload } from '../queue/contracts.js';
+
+/**
+ * What a member's status message shows, independent of the platform: Discord turns it into
+ * an embed with buttons, Telegram into text with an inline keyboard, the console into a line.
+ */
+export interface ProgressView {
+  generationId: string;
+  status: GenerationStatus;
+  model: string;
+  prompt: string;
+  price: number;
+  captured: number;
+  count: number;
+  percent?: number;
+  step?: number;
+  steps?: number;
+  queuePosition?: number;
+  etaSeconds?: number;
+  message?: string;
+  error?: string;
+  outputs: number;
+  failedOutputs: number;
+  /** Buttons the platform should offer now. */
+  actions: ('cancel' | 'reroll' | 'details')[];
+  final: boolean;
+}
+
+export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): ProgressView {
+  const final = summary.status === 'completed' || summary.status === 'failed' || summary.status === 'cancelled';
+  const view: ProgressView = {
+    generationId: summary.id,
+    status: final ? summary.status : (progress?.status ?? summary.status),
+    model: summary.model,
+    prompt: summary.prompt,
+    price: summary.price,
+    captured: summary.captured,
+    count: summary.count,
+    outputs: summary.outputs.length,
+    failedOutputs: summary.failedOutputs.length,
+    actions: final ? (summary.status === 'completed' ? ['reroll', 'details'] : ['reroll']) : ['cancel'],
+    final,
+  };
+  if (!final && progress) {
+    if (progress.percent !== undefined) view.percent = progress.percent;
+    if (progress.step !== undefined) view.step = progress.step;
+    if (progress.steps !== undefined) view.steps = progress.steps;
+    if (progress.queuePosition !== undefined) view.queuePosition = progress.queuePosition;
+    if (progress.etaSeconds !== undefined) view.etaSeconds = progress.etaSeconds;
+    if (progress.message !== undefined) view.message = progress.message;
+  }
+  if (!final && !progress && summary.queuePosition !== undefined) view.queuePosition = summary.queuePosition;
+  if (final && summary.status === 'completed') view.percent = 100;
+  if (summary.error && summary.status !== 'completed') view.error = summary.error.message;
+  return view;
+}
+
+const BAR_WIDTH = 20;
+
+export function progressBar(percent: number, width = BAR_WIDTH): string {
+  const filled = Math.round((Math.min(100, Math.max(0, percent)) / 100) * width);
+  return `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
+}
+
+/** The plain-text form of a view, used by the console and as the Telegram message body. */
+export function renderText(view: ProgressView): string {
+  const head = `${view.generationId} [${view.model}]`;
+  switch (view.status) {
+    case 'pending':
+      return `${head} accepted, price ${view.price} points`;
+    case 'queued':
+      return `${head} queued${view.queuePosition ? ` (position ${view.queuePosition})` : ''}, price ${view.price} points${view.message ? ` - ${view.message}` : ''}`;
+    case 'processing': {
+      const pct = view.percent ?? 0;
+      const steps = view.step !== undefined && view.steps ? ` step ${view.step}/${view.steps}` : '';
+      return `${head} ${progressBar(pct)} ${pct}%${steps}`;
+    }
+    case 'completed': {
+      const partial = view.failedOutputs > 0 ? ` (${view.failedOutputs} of ${view.count} failed; charged ${view.captured} of ${view.price})` : ` (charged ${view.captured} points)`;
+      return `${head} done: ${view.outputs} ${view.outputs === 1 ? 'output' : 'outputs'}${partial}`;
+    }
+    case 'failed':
+      return `${head} failed: ${view.error ?? 'unknown error'}`;
+    case 'cancelled':
+      return `${head} cancelled; ${view.price} points returned`;
+  }
+}

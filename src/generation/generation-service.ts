@@ -1,0 +1,342 @@
+import { UserError } from '../core/errors.js';
+import { generationRequestSchema, resolveRequest, type GenerationRequestInput } from '../core/generation-request.js';
+import { identityKey, type Identity } from '../core/identity.js';
+import { captureFor, quote } from '../core/pricing.js';
+import { allowedSources, canTransition, isTerminal, TERMINAL_STATUSES, type GenerationStatus } from '../core/status.js';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Economy, SettleOutcome } from '../economy/ledger.js';
+import type { Logger } from '../logger.js';
+import type { CancelBus } from '../queue/cancel-bus.js';
+import type { Queues } from '../queue/queues.js';
+import type { MediaStore } from '../store/media-store.js';
+import type { GenerationDoc, StoreModels } from '../store/models.js';
+import type { FaultHook, FaultPoint } from './faults.js';
+import { generationIdFor } from './ids.js';
+import { summarize, type GenerationSummary } from './summary.js';
+import { zodToUserError } from '../core/validation.js';
+
+export const HISTORY_PAGE_SIZE = 5;
+
+export interface Requester {
+  identity: Identity;
+  displayName: string;
+  isModerator: boolean;
+}
+
+export interface SubmitInput {
+  requester: Requester;
+  /** Unique per platform event: a redelivered event has the same key. */
+  invocationKey: string;
+  /** Where to deliver progress and the result. Opaque to this service. */
+  origin: Record<string, unknown>;
+  request: GenerationRequestInput;
+}
+
+export type StoredOutput = GenerationSummary['outputs'][number];
+
+export interface FinishInput {
+  outcome: SettleOutcome;
+  outputs?: StoredOutput[] | undefined;
+  failedOutputs?: { index: number; code: string; message: string }[] | undefined;
+  error?: { code: string; message: string } | undefined;
+}
+
+export interface HistoryPage {
+  items: GenerationSummary[];
+  page: number;
+  pages: number;
+  total: number;
+  status?: GenerationStatus;
+}
+
+export interface GenerationServiceDeps {
+  models: StoreModels;
+  economy: Economy;
+  catalog: Catalog;
+  queues: Queues;
+  cancelBus: CancelBus;
+  media: MediaStore;
+  logger: Logger;
+  randomSeed?: () => number;
+  faults?: FaultHook;
+}
+
+/**
+ * The life of a generation: submit (document, hold, job), cancel, finish (settle points,
+ * final status, delivery) and history. Every step is idempotent by the generation id, so a
+ * redelivered event, a replayed job or the reconciler can run any of them again safely.
+ */
+export class GenerationService {
+  readonly #d: GenerationServiceDeps;
+
+  constructor(deps: GenerationServiceDeps) {
+    this.#d = deps;
+  }
+
+  #fault(point: FaultPoint, id: string): void {
+    this.#d.faults?.(point, id);
+  }
+
+  async submit(input: SubmitInput): Promise<{ generation: GenerationSummary; duplicate: boolean }> {
+    const { models, economy, catalog, queues, logger } = this.#d;
+    const parsed = generationRequestSchema.safeParse(input.request);
+    if (!parsed.success) throw zodToUserError(parsed.error);
+    const model = catalog.get(parsed.data.model);
+    const randomSeed = this.#d.randomSeed ?? (() => Math.floor(Math.random() * 2 ** 32));
+    const request = resolveRequest(model, parsed.data, randomSeed);
+    const price = quote(model, request).total;
+    const id = generationIdFor(input.invocationKey);
+
+    const existing = await models.Generation.findById(id).lean();
+    if (existing) return { generation: summarize(existing), duplicate: true };
+
+    const accountId = await economy.ensureAccount(input.requester.identity, input.requester.displayName);
+    const balance = await economy.balance(accountId);
+    if (balance.available < price) {
+      throw new UserError(
+        'not_enough_points',
+        `Not enough points: this costs ${price} and you have ${balance.available} available.`,
+        { details: { price, ...balance } },
+      );
+    }
+
+    const now = new Date();
+    try {
+      await models.Generation.create({
+        _id: id,
+        accountId,
+        requestedBy: identityKey(input.requester.identity),
+        origin: input.origin,
+        invocationKey: input.invocationKey,
+        request,
+        model: model.id,
+        provider: model.provider,
+        kind: model.kind,
+        price,
+        status: 'pending',
+        statusHistory: [{ status: 'pending', at: now }],
+      });
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 11000) throw error;
+      const winner = await models.Generation.findById(id).lean();
+      if (!winner) throw error;
+      return { generation: summarize(winner), duplicate: true };
+    }
+    this.#fault('generation-inserted', id);
+    const log = logger.child({ generationId: id });
+
+    try {
+      await economy.reserve({ accountId, amount: price, holdId: id });
+    } catch (error) {
+      // Refused: the member keeps their points and no trace of the attempt stays behind.
+      await models.Generation.deleteOne({ _id: id, status: 'pending' });
+      throw error;
+    }
+    this.#fault('reserved', id);
+
+    const position = (await queues.waitingCount(model.provider)) + 1;
+    await this.#transition(id, 'queued', { queuePosition: position });
+    this.#fault('queued', id);
+    await queues.enqueueGeneration({
+      v: 1,
+      generationId: id,
+      accountId,
+      provider: model.provider,
+      model: model.id,
+      price,
+      request,
+    });
+    this.#fault('enqueued', id);
+    log.info({ model: model.id, price, position }, 'generation queued');
+    return { generation: await this.summary(id), duplicate: false };
+  }
+
+  async summary(id: string): Promise<GenerationSummary> {
+    const doc = await this.#d.models.Generation.findById(id).lean();
+    if (!doc) throw new UserError('not_found', `There is no generation ${id}.`);
+    return summarize(doc);
+  }
+
+  async find(id: string): Promise<GenerationDoc | undefined> {
+    return (await this.#d.models.Generation.findById(id).lean()) ?? undefined;
+  }
+
+  /**
+   * Moves a generation to `to` if the current status allows it (the one table in
+   * core/status.ts decides). Returns false when it was not allowed, for example because the
+   * generation already ended.
+   */
+  async #transition(id: string, to: GenerationStatus, set: Record<string, unknown> = {}, note?: string): Promise<boolean> {
+    const entry: Record<string, unknown> = { status: to, at: new Date() };
+    if (note) entry.note = note;
+    const res = await this.#d.models.Generation.updateOne(
+      { _id: id, status: { $in: allowedSources(to) } },
+      { $set: { status: to, ...set }, $push: { statusHistory: entry } },
+    );
+    return res.modifiedCount > 0;
+  }
+
+  /** Marks the start of an attempt. False when the generation can no longer run. */
+  async markProcessing(id: string, attempt: number): Promise<boolean> {
+    const doc = await this.#d.models.Generation.findById(id).lean();
+    if (!doc) return false;
+    if (doc.status === 'processing') {
+      await this.#d.models.Generation.updateOne({ _id: id }, { $set: { attempts: attempt } });
+      return true;
+    }
+    if (!canTransition(doc.status, 'processing')) return false;
+    return this.#transition(id, 'processing', { attempts: attempt }, attempt > 1 ? `attempt ${attempt}` : undefined);
+  }
+
+  async markDelivered(id: string): Promise<void> {
+    await this.#d.models.Generation.updateOne({ _id: id }, { $set: { deliveredAt: new Date() } });
+  }
+
+  /** A retryable failure: back to queued until the backoff ends. */
+  async markRetrying(id: string, reason: string): Promise<void> {
+    await this.#transition(id, 'queued', {}, `retrying: ${reason}`);
+  }
+
+  /**
+   * Ends a generation. The settle entry of its hold is the atomic decision: if a cancel and
+   * a finish race, whichever settles first wins and the other adopts its outcome (and its
+   * stored outputs are deleted). Then the status is set and the result is queued for delivery.
+   */
+  async finish(id: string, input: FinishInput): Promise<GenerationSummary> {
+    const { models, economy, queues, media, logger } = this.#d;
+    const doc = await models.Generation.findById(id).lean();
+    if (!doc) throw new Error(`generation ${id} not found`);
+    const log = logger.child({ generationId: id });
+    const outputs = input.outputs ?? [];
+    if (!isTerminal(doc.status)) {
+      await models.Generation.updateOne(
+        { _id: id, status: { $nin: TERMINAL_STATUSES } },
+        {
+          $set: {
+            proposed: {
+              outcome: input.outcome,
+              outputs,
+              failedOutputs: input.failedOutputs ?? [],
+              error: input.error,
+            },
+          },
+        },
+      );
+      this.#fault('result-recorded', id);
+    }
+    const request = doc.request as { count: number };
+    const capture = input.outcome === 'completed' ? captureFor(doc.price, outputs.length, request.count) : 0;
+    const settlement = await economy.settle({ holdId: id, capture, outcome: input.outcome });
+    this.#fault('settled', id);
+    const outcome = settlement?.outcome ?? input.outcome;
+    const ours = outcome === input.outcome;
+    if (!ours) {
+      await Promise.all(outputs.map((o) => media.delete(o.fileId).catch(() => undefined)));
+    }
+    const captured = settlement?.captured ?? 0;
+    await this.#applyOutcome(
+      id,
+      ours ? { ...input, captured } : { outcome, captured, error: cancelledOrFailed(outcome) },
+    );
+    this.#fault('status-set', id);
+    await queues.enqueueDelivery({ v: 1, generationId: id });
+    const final = await this.summary(id);
+    log.info(
+      { status: final.status, captured: final.captured, outputs: final.outputs.length, failed: final.failedOutputs.length },
+      'generation finished',
+    );
+    return final;
+  }
+
+  async #applyOutcome(id: string, r: FinishInput & { captured: number }): Promise<void> {
+    const set: Record<string, unknown> = {
+      captured: r.captured,
+      outputs: r.outcome === 'completed' ? (r.outputs ?? []) : [],
+      failedOutputs: r.failedOutputs ?? [],
+    };
+    if (r.error) set.error = r.error;
+    const moved = await this.#transition(id, r.outcome, set);
+    if (!moved) {
+      // Already terminal (a replay): make sure the recorded capture matches the ledger.
+      await this.#d.models.Generation.updateOne({ _id: id }, { $set: { captured: r.captured } });
+    }
+    await this.#d.models.Generation.updateOne({ _id: id }, { $unset: { proposed: 1 } });
+  }
+
+  /**
+   * Finishes a generation from its recorded proposal or its settle entry; used by the
+   * reconciler after a crash between the writes of `finish`.
+   */
+  async resumeFinish(id: string): Promise<void> {
+    const raw = await this.#d.models.Generation.findById(id).lean();
+    if (!raw) return;
+    const settlement = await this.#d.economy.settlement(id);
+    const proposed = raw.proposed as FinishInput | undefined;
+    if (proposed) {
+      await this.finish(id, proposed);
+      return;
+    }
+    if (settlement) {
+      await this.finish(id, { outcome: settlement.outcome, error: cancelledOrFailed(settlement.outcome) });
+      return;
+    }
+    await this.finish(id, { outcome: 'failed', error: { code: 'interrupted', message: 'The generation was interrupted. Your points were returned.' } });
+  }
+
+  /**
+   * Cancels a generation of the member's (moderators may cancel anyone's). A queued job is
+   * removed and its points released at once; a running one is aborted through the cancel
+   * bus and its worker finishes it as cancelled.
+   */
+  async cancel(id: string, by: { accountId: string; isModerator: boolean }): Promise<GenerationSummary> {
+    const { models, queues, cancelBus, logger } = this.#d;
+    const doc = await models.Generation.findById(id).lean();
+    if (!doc || (doc.accountId !== by.accountId && !by.isModerator)) {
+      throw new UserError('not_found', `You have no generation with the id ${id}. See /history for yours.`);
+    }
+    if (isTerminal(doc.status)) {
+      throw new UserError('already_finished', `Generation ${id} has already ${doc.status === 'cancelled' ? 'been cancelled' : 'finished'} (${doc.status}).`);
+    }
+    await models.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
+    const job = await queues.generation(doc.provider).getJob(id);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') {
+        try {
+          await job.remove();
+          return await this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+        } catch (error) {
+          // Picked up by a worker between getState and remove: abort it instead.
+          logger.debug({ err: error, generationId: id }, 'queued job was taken by a worker; aborting it');
+        }
+      }
+    } else if (doc.status === 'queued') {
+      // No job (the reconciler would re-add it): nothing runs, so cancel right here.
+      return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+    }
+    await cancelBus.publish(id);
+    return this.summary(id);
+  }
+
+  async history(accountId: string, options: { page: number; status?: GenerationStatus }): Promise<HistoryPage> {
+    const filter: Record<string, unknown> = { accountId };
+    if (options.status) filter.status = options.status;
+    const total = await this.#d.models.Generation.countDocuments(filter);
+    const pages = Math.max(1, Math.ceil(total / HISTORY_PAGE_SIZE));
+    const page = Math.min(Math.max(1, options.page), pages);
+    const docs = await this.#d.models.Generation.find(filter)
+      .sort({ createdAt: -1, _id: -1 })
+      .skip((page - 1) * HISTORY_PAGE_SIZE)
+      .limit(HISTORY_PAGE_SIZE)
+      .lean();
+    const result: HistoryPage = { items: docs.map(summarize), page, pages, total };
+    if (options.status) result.status = options.status;
+    return result;
+  }
+}
+
+function cancelledOrFailed(outcome: SettleOutcome): { code: string; message: string } | undefined {
+  if (outcome === 'cancelled') return { code: 'cancelled', message: 'The generation was cancelled. Your points were returned.' };
+  if (outcome === 'failed') return { code: 'provider_failed', message: 'The generation failed. Your points were returned.' };
+  return undefined;
+}

@@ -1,0 +1,128 @@
+import { isTerminal } from '../core/status.js';
+import type { Economy } from '../economy/ledger.js';
+import type { Logger } from '../logger.js';
+import { deliveryJobId } from '../queue/contracts.js';
+import type { Queues } from '../queue/queues.js';
+import type { GenerationDoc, StoreModels } from '../store/models.js';
+import type { GenerationService } from './generation-service.js';
+
+export interface ReconcileReport {
+  /** Generations that never reached the queue, failed with their points returned. */
+  abandoned: number;
+  /** Queued or running generations whose job was lost, queued again. */
+  requeued: number;
+  /** Generations whose finish was interrupted, completed from what was recorded. */
+  finished: number;
+  /** Holds with no generation left, released. */
+  orphanHolds: number;
+  /** Finished generations whose delivery was never queued, queued now. */
+  redelivered: number;
+}
+
+/**
+ * Repairs what a crash can leave behind between the writes of a generation's life. Only
+ * touches things older than `graceMs`, so work another process is doing right now is safe.
+ * Runs at start-up and on demand (`npm run cli -- reconcile`).
+ */
+export class Reconciler {
+  constructor(
+    private readonly deps: {
+      models: StoreModels;
+      economy: Economy;
+      generations: GenerationService;
+      queues: Queues;
+      logger: Logger;
+    },
+  ) {}
+
+  async run(graceMs: number): Promise<ReconcileReport> {
+    const { models, economy, generations, logger } = this.deps;
+    const cutoff = new Date(Date.now() - graceMs);
+    const report: ReconcileReport = { abandoned: 0, requeued: 0, finished: 0, orphanHolds: 0, redelivered: 0 };
+
+    const stuck = await models.Generation.find({
+      status: { $in: ['pending', 'queued', 'processing'] },
+      updatedAt: { $lte: cutoff },
+    }).lean();
+    for (const doc of stuck) {
+      const log = logger.child({ generationId: doc._id });
+      const settlement = await economy.settlement(doc._id);
+      if (doc.proposed !== undefined || settlement) {
+        await generations.resumeFinish(doc._id);
+        report.finished += 1;
+        log.warn('finished a generation whose finish was interrupted');
+        continue;
+      }
+      if (doc.status === 'pending') {
+        await generations.finish(doc._id, {
+          outcome: 'failed',
+          error: { code: 'interrupted', message: 'The generation was interrupted before it started. Your points were returned.' },
+        });
+        report.abandoned += 1;
+        log.warn('failed a generation that never reached the queue');
+        continue;
+      }
+      if (await this.#requeueIfLost(doc)) {
+        report.requeued += 1;
+        log.warn('queued a generation again whose job was lost');
+      }
+    }
+
+    // Terminal generations whose hold is still open (crash between status and settle is
+    // not possible in finish's order, but a hold can outlive a deleted or refused doc).
+    for (const hold of await economy.openHolds(cutoff)) {
+      const doc = await models.Generation.findById(hold.holdId).lean();
+      if (!doc) {
+        await economy.settle({ holdId: hold.holdId, capture: 0, outcome: 'failed' });
+        report.orphanHolds += 1;
+        logger.warn({ generationId: hold.holdId, amount: hold.amount }, 'released a hold with no generation');
+      } else if (isTerminal(doc.status)) {
+        await generations.resumeFinish(doc._id);
+        report.finished += 1;
+      }
+    }
+    // Finished, but the delivery job was never added (a crash right after the status).
+    const undelivered = await models.Generation.find({
+      status: { $in: ['completed', 'failed', 'cancelled'] },
+      deliveredAt: { $exists: false },
+      updatedAt: { $lte: cutoff, $gte: new Date(cutoff.getTime() - 24 * 3600 * 1000) },
+    }).lean();
+    for (const doc of undelivered) {
+      const job = await this.deps.queues.deliveries().getJob(deliveryJobId(doc._id));
+      if (!job) {
+        await this.deps.queues.enqueueDelivery({ v: 1, generationId: doc._id });
+        report.redelivered += 1;
+      }
+    }
+    if (Object.values(report).some((n) => n > 0)) {
+      logger.info(report, 'reconciler repaired interrupted work');
+    }
+    return report;
+  }
+
+  async #requeueIfLost(doc: GenerationDoc): Promise<boolean> {
+    const { queues, generations } = this.deps;
+    const job = await queues.generation(doc.provider).getJob(doc._id);
+    if (job) {
+      const state = await job.getState();
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return false;
+      // The job ended but the generation did not: the worker died inside finish.
+      await generations.finish(doc._id, {
+        outcome: 'failed',
+        error: { code: 'interrupted', message: 'The generation was interrupted. Your points were returned.' },
+      });
+      return false;
+    }
+    const request = doc.request as Parameters<Queues['enqueueGeneration']>[0]['request'];
+    await queues.enqueueGeneration({
+      v: 1,
+      generationId: doc._id,
+      accountId: doc.accountId,
+      provider: doc.provider,
+      model: doc.model,
+      price: doc.price,
+      request,
+    });
+    return true;
+  }
+}

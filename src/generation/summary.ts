@@ -1,0 +1,79 @@
+import type { GenerationStatus } from '../core/status.js';
+import type { GenerationDoc } from '../store/models.js';
+
+/** What commands and adapters show of a generation; plain data, safe to print as JSON. */
+export interface GenerationSummary {
+  id: string;
+  status: GenerationStatus;
+  model: string;
+  kind: 'image' | 'video';
+  prompt: string;
+  price: number;
+  captured: number;
+  count: number;
+  seed: number;
+  width: number;
+  height: number;
+  createdAt: string;
+  updatedAt: string;
+  cancelRequested: boolean;
+  queuePosition?: number;
+  error?: { code: string; message: string };
+  outputs: {
+    index: number;
+    fileId: string;
+    mime: string;
+    bytes: number;
+    sha256: string;
+    width: number;
+    height: number;
+    seed: number;
+  }[];
+  failedOutputs: { index: number; code: string; message: string }[];
+}
+
+interface StoredRequest {
+  prompt: string;
+  count: number;
+  seed: number;
+  width: number;
+  height: number;
+}
+
+export function summarize(doc: GenerationDoc): GenerationSummary {
+  const request = doc.request as StoredRequest;
+  const summary: GenerationSummary = {
+    id: doc._id,
+    status: doc.status,
+    model: doc.model,
+    kind: doc.kind,
+    prompt: request.prompt,
+    price: doc.price,
+    captured: doc.captured,
+    count: request.count,
+    seed: request.seed,
+    width: request.width,
+    height: request.height,
+    createdAt: new Date(doc.createdAt).toISOString(),
+    updatedAt: new Date(doc.updatedAt).toISOString(),
+    cancelRequested: doc.cancelRequested,
+    outputs: doc.outputs.map((o) => ({
+      index: o.index,
+      fileId: o.fileId,
+      mime: o.mime,
+      bytes: o.bytes,
+      sha256: o.sha256,
+      width: o.width,
+      height: o.height,
+      seed: o.seed,
+    })),
+    failedOutputs: doc.failedOutputs.map((f) => ({
+      index: f.index ?? 0,
+      code: f.code ?? 'provider_failed',
+      message: f.message ?? '',
+    })),
+  };
+  if (doc.queuePosition !== undefined && doc.queuePosition !== null) summary.queuePosition = doc.queuePosition;
+  if (doc.error?.code) summary.error = { code: doc.error.code, message: doc.error.message ?? '' };
+  return summary;
+}

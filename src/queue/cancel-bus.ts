@@ -1,0 +1,45 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+
+/**
+ * Cancels running jobs across processes. BullMQ's `worker.cancelJob` only reaches jobs in
+ * the calling process, so a cancel is published on a Redis channel and every worker process
+ * aborts the job if it is running it. The generation's `cancelRequested` flag covers a
+ * worker that picks the job up after the message went out.
+ */
+export class CancelBus {
+  readonly #publisher: Redis;
+  readonly #channel: string;
+  #subscriber: Redis | undefined;
+
+  constructor(connection: Redis, prefix: string) {
+    this.#publisher = connection;
+    this.#channel = `${prefix}:cancel`;
+  }
+
+  async publish(generationId: string): Promise<void> {
+    await this.#publisher.publish(this.#channel, generationId);
+  }
+
+  async subscribe(onCancel: (generationId: string) => void, logger: Logger): Promise<void> {
+    if (this.#subscriber) throw new Error('cancel bus: already subscribed');
+    const subscriber = this.#publisher.duplicate();
+    this.#subscriber = subscriber;
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel !== this.#channel) return;
+      try {
+        onCancel(message);
+      } catch (error) {
+        logger.error({ err: error, generationId: message }, 'cancel handler failed');
+      }
+    });
+    await subscriber.subscribe(this.#channel);
+  }
+
+  async close(): Promise<void> {
+    if (this.#subscriber) {
+      await this.#subscriber.quit().catch(() => undefined);
+      this.#subscriber = undefined;
+    }
+  }
+}

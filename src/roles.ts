@@ -1,0 +1,41 @@
+import { createApp, type App } from './app.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Runs a role: `worker` (provider workers), `bot` (platform adapters, progress relay and
+ * delivery) or `all` (both, for development and small communities). The reconciler runs
+ * once at start-up. SIGINT/SIGTERM stop taking work, let running jobs finish (up to
+ * SHUTDOWN_TIMEOUT_MS), then close connections.
+ */
+export async function start(config: Config, logger: Logger): Promise<{ app: App; stop: () => Promise<void> }> {
+  const app = await createApp(config, logger);
+  const report = await app.reconciler.run(config.reconcileGraceMs);
+  logger.info({ report }, 'start-up reconcile done');
+
+  if (config.role === 'worker' || config.role === 'all') {
+    await app.startWorkers();
+    logger.info({ providers: app.catalog.providers(), concurrency: config.worker.concurrency }, 'workers started');
+  }
+  if (config.role === 'bot' || config.role === 'all') {
+    // Platform adapters (Discord, Telegram) register their delivery sinks here as they land.
+    await app.startDelivery([]);
+    logger.info('delivery started; no chat platform is configured yet, use `npm run cli` to drive the bot');
+  }
+  logger.info({ role: config.role, models: app.catalog.list().map((m) => m.id) }, 'genbot is running');
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      logger.info('shutting down: finishing running jobs');
+      const timer = setTimeout(() => {
+        logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown timed out; exiting');
+        process.exit(1);
+      }, config.shutdownTimeoutMs);
+      timer.unref();
+      await app.close();
+      clearTimeout(timer);
+      logger.info('stopped');
+    })());
+  return { app, stop };
+}

@@ -1,0 +1,77 @@
+import { Worker, type Job } from 'bullmq';
+import { ProviderError } from '../core/errors.js';
+import type { Logger } from '../logger.js';
+import type { CancelBus } from '../queue/cancel-bus.js';
+import { generationQueueName } from '../queue/contracts.js';
+import type { Redis } from 'ioredis';
+import { createProcessor, type ProcessorDeps } from './processor.js';
+
+export interface WorkerPoolOptions {
+  connection: Redis;
+  prefix: string;
+  providers: readonly string[];
+  concurrency: number;
+  /** Base delay of the exponential backoff, when the provider gave no Retry-After. */
+  backoffMs: number;
+  cancelBus: CancelBus;
+  /** How long a job lock lasts; a worker that dies releases its jobs after this. */
+  lockDurationMs?: number;
+}
+
+/**
+ * Exponential backoff that honours the wait a provider asked for (Retry-After), so a rate
+ * limited backend is not hammered while it asks us to wait.
+ */
+export function providerBackoff(baseMs: number) {
+  return (attemptsMade: number, _type?: string, error?: Error): number => {
+    if (error instanceof ProviderError && error.retryAfterMs !== undefined) return error.retryAfterMs;
+    return baseMs * 2 ** Math.max(0, attemptsMade - 1);
+  };
+}
+
+/** One BullMQ worker per provider queue, plus the cancel-bus subscription that aborts jobs. */
+export class WorkerPool {
+  readonly #workers: Worker[] = [];
+  readonly #options: WorkerPoolOptions;
+  readonly #logger: Logger;
+
+  constructor(deps: ProcessorDeps, options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#logger = deps.logger;
+    const processor = createProcessor(deps);
+    for (const provider of options.providers) {
+      const worker = new Worker(generationQueueName(provider), processor, {
+        connection: options.connection,
+        prefix: options.prefix,
+        concurrency: options.concurrency,
+        lockDuration: options.lockDurationMs ?? 30_000,
+        settings: { backoffStrategy: providerBackoff(options.backoffMs) },
+        name: `genbot-worker-${provider}`,
+      });
+      worker.on('failed', (job: Job | undefined, error: Error) => {
+        this.#logger.debug({ jobId: job?.id, err: error }, 'job attempt failed');
+      });
+      worker.on('error', (error: Error) => {
+        this.#logger.error({ err: error, provider }, 'worker error');
+      });
+      this.#workers.push(worker);
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.#options.cancelBus.subscribe((generationId) => {
+      for (const worker of this.#workers) {
+        if (worker.cancelJob(generationId, 'cancelled by member')) {
+          this.#logger.info({ generationId }, 'aborting running generation');
+        }
+      }
+    }, this.#logger);
+    await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
+  }
+
+  /** Stops taking jobs and waits for running ones (graceful shutdown). */
+  async close(force = false): Promise<void> {
+    await Promise.all(this.#workers.map((w) => w.close(force)));
+    await this.#options.cancelBus.close();
+  }
+}
