@@ -283,6 +283,14 @@ export class GenerationService {
     await this.finish(id, { outcome: 'failed', error: { code: 'interrupted', message: 'The generation was interrupted. Your points were returned.' } });
   }
 
+  /** Finishes a generation whose finish was cut short; false when there was none to resume. */
+  async resumeIfInterrupted(doc: GenerationDoc): Promise<boolean> {
+    if (isTerminal(doc.status)) return false;
+    if (doc.proposed === undefined && !(await this.#d.economy.settlement(doc._id))) return false;
+    await this.resumeFinish(doc._id);
+    return true;
+  }
+
   /**
    * Cancels a generation of the member's (moderators may cancel anyone's). A queued job is
    * removed and its points released at once; a running one is aborted through the cancel
@@ -302,13 +310,15 @@ export class GenerationService {
     if (job) {
       const state = await job.getState();
       if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') {
+        let removed = false;
         try {
           await job.remove();
-          return await this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+          removed = true;
         } catch (error) {
-          // Picked up by a worker between getState and remove: abort it instead.
+          // Picked up by a worker between getState and remove (it is locked): abort it instead.
           logger.debug({ err: error, generationId: id }, 'queued job was taken by a worker; aborting it');
         }
+        if (removed) return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
       }
     } else if (doc.status === 'queued') {
       // No job (the reconciler would re-add it): nothing runs, so cancel right here.

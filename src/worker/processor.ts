@@ -63,6 +63,13 @@ export function createProcessor(deps: ProcessorDeps) {
       log.info({ status: doc.status }, 'generation already ended; nothing to do');
       return { status: doc.status as ProcessResult['status'] };
     }
+    if (await generations.resumeIfInterrupted(doc)) {
+      // A worker died inside finish (this is the stalled job run again): complete what it
+      // recorded instead of generating, and charging for, a second result.
+      const resumed = await generations.find(id);
+      log.warn({ status: resumed?.status }, 'resumed an interrupted finish');
+      return { status: (resumed?.status ?? 'failed') as ProcessResult['status'] };
+    }
     if (doc.cancelRequested) {
       await generations.finish(id, { outcome: 'cancelled', error: { code: 'cancelled', message: memberMessage(new ProviderError('cancelled', { code: 'cancelled', retryable: false })) } });
       return { status: 'cancelled' };

@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FINISH_WRITES, SUBMIT_WRITES, type FaultPoint } from '../../src/generation/faults.js';
+import { deliveryJobId } from '../../src/queue/contracts.js';
+import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+
+class InjectedCrash extends Error {
+  override readonly name = 'InjectedCrash';
+}
+
+/**
+ * An app whose fault hook throws after one chosen write, exactly where a killed process
+ * would stop. Jobs get one attempt, so nothing but the reconciler repairs the damage.
+ */
+function crashableApp(withWorkers: boolean) {
+  const state: { app?: TestApp; armed?: FaultPoint | undefined; crashed?: string | undefined } = {};
+  beforeAll(async () => {
+    state.app = await createTestApp({
+      config: { JOB_ATTEMPTS: '1' },
+      overrides: {
+        faults: (point, generationId) => {
+          if (state.armed !== point) return;
+          state.armed = undefined;
+          state.crashed = generationId;
+          throw new InjectedCrash(`crash after ${point}`);
+        },
+      },
+    });
+    if (withWorkers) await state.app.startWorkers();
+  });
+  afterAll(async () => {
+    await state.app!.conn.dropDatabase();
+    await state.app!.close();
+  });
+  return state;
+}
+
+/** Runs the reconciler, then checks every invariant the crash could have broken. */
+async function expectRepaired(app: TestApp, member: string, funds: number, id: string): Promise<void> {
+  await app.reconciler.run(0);
+  const doc = await app.generations.find(id);
+  let captured = 0;
+  if (doc) {
+    const done = await waitForStatus(app, id);
+    captured = done.captured;
+    expect(captured).toBe(done.status === 'completed' ? done.price : 0);
+    // The final result is on its way to the member: delivered, or its delivery queued.
+    await app.reconciler.run(0);
+    const delivered = (await app.generations.find(id))?.deliveredAt;
+    const job = await app.queues.deliveries().getJob(deliveryJobId(id));
+    expect(Boolean(delivered) || Boolean(job)).toBe(true);
+  }
+  expect(await app.economy.check()).toEqual([]);
+  expect(await app.economy.openHolds(new Date())).toEqual([]);
+  const accountId = await app.economy.findAccount({ platform: 'console', id: member });
+  expect(await app.economy.balance(accountId!)).toEqual({ available: funds - captured, held: 0 });
+}
+
+describe('recovery after a crash between the writes of a generation', () => {
+  const state = crashableApp(true);
+
+  it.each(SUBMIT_WRITES)('repairs a generate (reserve) that crashed after %s', async (point) => {
+    const app = state.app!;
+    const member = `sub-${point}`;
+    await fund(app, member, 10);
+    state.armed = point;
+    state.crashed = undefined;
+    await expect(command(app, member, 'generate', { prompt: `crash ${point}` })).rejects.toBeInstanceOf(InjectedCrash);
+    expect(state.crashed).toBeDefined();
+    await expectRepaired(app, member, 10, state.crashed!);
+  });
+
+  for (const [label, model] of [
+    ['capture (success)', 't-fast'],
+    ['release (provider failure)', 't-fail2'],
+  ] as const) {
+    it.each(FINISH_WRITES)(`repairs a finish with ${label} that crashed after %s`, async (point) => {
+      const app = state.app!;
+      const member = `fin-${model}-${point}`;
+      await fund(app, member, 10);
+      state.armed = point;
+      state.crashed = undefined;
+      const { generation } = await command(app, member, 'generate', { prompt: `crash ${point}`, model });
+      const id = generation!.id;
+      const events = app.queues.events('local');
+      try {
+        const job = await app.queues.generation('local').getJob(id);
+        await job!.waitUntilFinished(events).catch(() => undefined);
+      } finally {
+        await events.close();
+      }
+      expect(state.crashed).toBe(id);
+      await expectRepaired(app, member, 10, id);
+    });
+  }
+});
+
+describe('recovery after a crash while cancelling a queued generation', () => {
+  const state = crashableApp(false);
+
+  it.each(FINISH_WRITES)('repairs a cancel (release) that crashed after %s', async (point) => {
+    const app = state.app!;
+    const member = `can-${point}`;
+    await fund(app, member, 10);
+    const { generation } = await command(app, member, 'generate', { prompt: 'to cancel' });
+    state.armed = point;
+    await expect(command(app, member, 'cancel', { id: generation!.id })).rejects.toBeInstanceOf(InjectedCrash);
+    await expectRepaired(app, member, 10, generation!.id);
+    expect((await app.generations.summary(generation!.id)).status).toBe('cancelled');
+  });
+});
