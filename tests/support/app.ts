@@ -67,7 +67,7 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const config = testConfig(options.config);
   const app = await createApp(config, silentLogger, {
-    catalog: Catalog.fromEntries(options.models ?? TEST_MODELS, 't-fast'),
+    catalog: Catalog.fromEntries(options.models ?? TEST_MODELS, options.models ? undefined : 't-fast'),
     progressIntervalMs: 0,
     ...options.overrides,
   });

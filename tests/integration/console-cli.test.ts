@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { Catalog } from '../../src/catalog/catalog.js';
+import type { Config } from '../../src/config.js';
+import { runCli } from '../../src/platforms/console/cli.js';
+import { TEST_MODELS, testConfig } from '../support/app.js';
+import { silentLogger } from '../support/store.js';
+
+/** Drives the console surface in-process, on the real services, as `npm run cli` does. */
+describe('console CLI', () => {
+  let config: Config;
+  let out: string;
+
+  beforeAll(() => {
+    config = testConfig();
+    out = mkdtempSync(join(tmpdir(), 'genbot-cli-'));
+  });
+  afterAll(async () => {
+    rmSync(out, { recursive: true, force: true });
+    const app = await createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast') });
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  async function cli(...argv: string[]) {
+    const stdout: string[] = [];
+    const stderr: string[] = [];
+    const code = await runCli(argv, {
+      app: () => createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'), progressIntervalMs: 0 }),
+      io: { out: (l) => stdout.push(l), err: (l) => stderr.push(l) },
+      defaultUser: 'nobody',
+    });
+    return { code, stdout, stderr, json: () => JSON.parse(stdout.at(-1) ?? 'null') as Record<string, unknown> };
+  }
+
+  it('grants as a moderator and shows the balance as JSON', async () => {
+    const grant = await cli('--as', 'mod', 'grant', 'sam', '30', '--reason', 'welcome');
+    expect(grant.code).toBe(0);
+    expect(grant.stdout).toEqual(['Granted 30 points to sam; they now have 30 available.']);
+    const balance = await cli('--as', 'sam', '--json', 'balance');
+    expect(balance.json()).toEqual({ available: 30, held: 0 });
+  });
+
+  it('refuses a grant by a member who is not a moderator, exiting non-zero', async () => {
+    const r = await cli('--as', 'sam', '--json', 'grant', 'sam', '1000');
+    expect(r.code).toBe(1);
+    expect(r.json()).toEqual({ error: { code: 'forbidden', message: 'Only moderators can use /grant.' } });
+  });
+
+  it('rejects a non-numeric option with the option named', async () => {
+    const r = await cli('--as', 'sam', 'generate', 'a', 'fox', '--count', 'many');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.join('\n')).toContain('--count must be a whole number (got "many")');
+  });
+
+  it('generates with --wait: prints progress as it arrives and ends with the saved outputs', async () => {
+    const r = await cli('--as', 'sam', '--json', 'generate', 'a', 'red', 'fox', '--count', '2', '--seed', '5', '--wait', '--out', out);
+    expect(r.code).toBe(0);
+    const result = r.json() as { id: string; status: string; price: number; outputs: { path: string; sha256: string; mime: string; width: number; height: number; bytes: number }[] };
+    expect(result.status).toBe('completed');
+    expect(result.price).toBe(6);
+    expect(result.outputs).toHaveLength(2);
+    for (const o of result.outputs) {
+      const bytes = readFileSync(o.path);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(o.sha256);
+      expect(o).toMatchObject({ mime: 'image/png', width: 64, height: 64, bytes: bytes.byteLength });
+    }
+    const progress = r.stderr.filter((l) => l.startsWith(result.id));
+    expect(progress[0]).toMatch(/queued/);
+    expect(progress.some((l) => /step \d+\/4/.test(l))).toBe(true);
+    expect(progress.at(-1)).toMatch(/done: 2 outputs \(charged 6 points\)/);
+  });
+
+  it('prints the member-facing reason and exits non-zero when the generation fails', async () => {
+    const r = await cli('--as', 'sam', 'generate', 'a', 'castle', '--model', 't-fail2', '--wait', '--out', out);
+    expect(r.code).toBe(1);
+    expect(r.stdout.at(-1)).toBe('The generator failed at step 2 of 4. Your points were returned.');
+    const balance = await cli('--as', 'sam', '--json', 'balance');
+    expect(balance.json()).toEqual({ available: 24, held: 0 });
+  });
+
+  it('pages history and cancels by id', async () => {
+    const history = await cli('--as', 'sam', '--json', 'history', '--page', '1');
+    const page = history.json() as { items: { id: string; status: string }[]; total: number };
+    expect(page.total).toBe(2);
+    expect(page.items.map((g) => g.status)).toEqual(['failed', 'completed']);
+    const cancel = await cli('--as', 'sam', 'cancel', page.items[0]!.id);
+    expect(cancel.code).toBe(1);
+    expect(cancel.stderr).toEqual([`Generation ${page.items[0]!.id} has already finished (failed).`]);
+  });
+
+  it('lists models with prices', async () => {
+    const r = await cli('--json', 'models');
+    const models = (r.json() as { models: { id: string; price: number }[] }).models;
+    expect(models.find((m) => m.id === 't-fast')?.price).toBe(4);
+  });
+
+  it('checks the ledger and names an account that breaks an invariant', async () => {
+    expect((await cli('ledger', 'check')).stdout).toEqual(['ledger check: every account is consistent']);
+    const app = await createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast') });
+    try {
+      await app.models.LedgerEntry.create({
+        _id: 'tampered',
+        accountId: 'acc_tampered',
+        seq: 1,
+        kind: 'grant',
+        availableDelta: 5,
+        heldDelta: 0,
+        amount: 5,
+        availableAfter: 50,
+        heldAfter: 0,
+      });
+      const r = await cli('ledger', 'check');
+      expect(r.code).toBe(1);
+      expect(r.stdout.join('\n')).toContain('account acc_tampered: chain');
+    } finally {
+      await app.models.LedgerEntry.deleteOne({ _id: 'tampered' });
+      await app.close();
+    }
+  });
+});

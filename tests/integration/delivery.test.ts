@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeliverySink } from '../../src/delivery/sink.js';
+import type { ProgressView } from '../../src/delivery/progress-view.js';
+import type { GenerationSummary } from '../../src/generation/summary.js';
+import { createTestApp, waitForStatus, type TestApp } from '../support/app.js';
+
+/** Records what the bot process hands a platform adapter. */
+class RecordingSink implements DeliverySink {
+  readonly platform = 'telegram';
+  readonly progress: ProgressView[] = [];
+  readonly delivered: { origin: Record<string, unknown>; generation: GenerationSummary; view: ProgressView }[] = [];
+  #onDeliver: (() => void) | undefined;
+  readonly deliveredOnce = new Promise<void>((resolve) => {
+    this.#onDeliver = resolve;
+  });
+
+  async showProgress(_origin: Record<string, unknown>, view: ProgressView): Promise<void> {
+    this.progress.push(view);
+  }
+
+  async deliver(origin: Record<string, unknown>, generation: GenerationSummary, view: ProgressView): Promise<void> {
+    this.delivered.push({ origin, generation, view });
+    this.#onDeliver?.();
+  }
+}
+
+describe('progress relay and final delivery', () => {
+  let app: TestApp;
+  const sink = new RecordingSink();
+
+  beforeAll(async () => {
+    app = await createTestApp({
+      models: [
+        {
+          id: 't-steps',
+          name: 't-steps',
+          provider: 'local',
+          ref: 's',
+          kind: 'image',
+          limits: { maxWidth: 64, maxHeight: 64 },
+          defaults: { width: 64, height: 64, steps: 6 },
+          options: { stepDelayMs: 30 },
+        },
+      ],
+    });
+    await app.startDelivery([sink]);
+    await app.startWorkers();
+  });
+  afterAll(async () => {
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  it('relays progress to the platform the request came from and delivers the result once', async () => {
+    await app.economy.ensureAccount({ platform: 'telegram', id: '1' });
+    const accountId = await app.economy.findAccount({ platform: 'telegram', id: '1' });
+    await app.economy.grant({ accountId: accountId!, amount: 10, key: 'tg-fund', actor: 'test', reason: 'funds' });
+    const { generation } = await app.generations.submit({
+      requester: { identity: { platform: 'telegram', id: '1' }, displayName: 'tg', isModerator: false },
+      invocationKey: 'telegram:update:1',
+      origin: { platform: 'telegram', chatId: 42, messageId: 7 },
+      request: { prompt: 'delivered' },
+    });
+    await sink.deliveredOnce;
+    const done = await waitForStatus(app, generation.id);
+    expect(sink.delivered).toHaveLength(1);
+    expect(sink.delivered[0]?.origin).toEqual({ platform: 'telegram', chatId: 42, messageId: 7 });
+    expect(sink.delivered[0]?.view).toMatchObject({ status: 'completed', final: true, actions: ['reroll', 'details'] });
+    expect(sink.delivered[0]?.generation.outputs).toHaveLength(1);
+    const steps = sink.progress.filter((v) => v.generationId === generation.id && v.step !== undefined);
+    expect(steps.length).toBeGreaterThan(0);
+    expect(steps.every((v) => v.status === 'processing' && v.actions.includes('cancel'))).toBe(true);
+    expect(done.status).toBe('completed');
+    const doc = await app.generations.find(generation.id);
+    expect(doc?.deliveredAt).toBeInstanceOf(Date);
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { BUILTIN_CATALOG_URL, Catalog, loadCatalog } from '../../src/catalog/catalog.js';
+import { quote } from '../../src/core/pricing.js';
+
+describe('model catalog', () => {
+  it('ships three local models with different prices: two image models and one animation model', async () => {
+    const catalog = await loadCatalog(BUILTIN_CATALOG_URL);
+    const models = catalog.list();
+    expect(models.every((m) => m.provider === 'local' && m.demo)).toBe(true);
+    expect(models.filter((m) => m.kind === 'image')).toHaveLength(2);
+    expect(models.filter((m) => m.kind === 'video')).toHaveLength(1);
+    const prices = models.map((m) => quote(m, { ...m.defaults, count: 1 }).total);
+    expect(new Set(prices).size).toBe(3);
+  });
+
+  it('rejects an invalid catalog at start-up, naming the field', () => {
+    expect(() =>
+      Catalog.fromEntries([
+        { id: 'Bad Id', name: 'x', provider: 'local', ref: 'x', kind: 'image', limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 128, height: 64 } },
+      ]),
+    ).toThrow(/0\.id: model ids are lower-case[\s\S]*0\.defaults\.width: default width is outside the limits/);
+  });
+
+  it('refuses duplicate ids and an unknown default model', () => {
+    const entry = { id: 'a', name: 'a', provider: 'local', ref: 'a', kind: 'image' as const, limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 64, height: 64 } };
+    expect(() => Catalog.fromEntries([entry, entry])).toThrow(/appears twice/);
+    expect(() => Catalog.fromEntries([entry], 'zzz')).toThrow(/DEFAULT_MODEL "zzz"/);
+  });
+
+  it('names the available models when a member asks for an unknown one', () => {
+    const entry = { id: 'a', name: 'a', provider: 'local', ref: 'a', kind: 'image' as const, limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 64, height: 64 } };
+    expect(() => Catalog.fromEntries([entry]).get('b')).toThrow('There is no model "b". Available: a. See /models for prices.');
+  });
+});
