@@ -33,7 +33,8 @@ module.exports = {
     {
       name: 'domain-does-not-know-commands-or-platforms',
       severity: 'error',
-      comment: 'Only platforms and the composition root may import commands; nothing imports platforms.',
+      comment:
+        'Only platforms and the composition root may import commands; nothing imports platforms.',
       from: { path: '^src/(?!platforms/|main\\.ts|roles\\.ts|app\\.ts)' },
       to: { path: '^(commands/|src/platforms/)' },
     },

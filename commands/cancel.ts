@@ -9,7 +9,9 @@ export const cancel = defineCommand({
       .string({ error: 'Give the id of the generation to cancel (see /history).' })
       .trim()
       .toLowerCase()
-      .regex(/^[a-z0-9]{8,32}$/, { error: 'That is not a generation id; ids look like k3v9q2m7x1c8ab (see /history).' })
+      .regex(/^[a-z0-9]{8,32}$/, {
+        error: 'That is not a generation id; ids look like k3v9q2m7x1c8ab (see /history).',
+      })
       .describe('The generation id, as /history shows it'),
   }),
   role: 'member',
@@ -17,7 +19,10 @@ export const cancel = defineCommand({
   examples: ['/cancel k3v9q2m7x1c8ab'],
   async run(ctx, input, { economy, generations }) {
     const accountId = await economy.ensureAccount(ctx.actor.identity, ctx.actor.displayName);
-    const generation = await generations.cancel(input.id, { accountId, isModerator: ctx.actor.isModerator });
+    const generation = await generations.cancel(input.id, {
+      accountId,
+      isModerator: ctx.actor.isModerator,
+    });
     const text =
       generation.status === 'cancelled'
         ? `Cancelled ${generation.id}; ${generation.price} points returned.`

@@ -38,7 +38,9 @@ export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
   run(ctx: ChatContext, input: z.output<S>, services: CommandServices): Promise<CommandResult>;
 }
 
-export function defineCommand<S extends z.ZodObject>(definition: CommandDefinition<S>): CommandDefinition<S> {
+export function defineCommand<S extends z.ZodObject>(
+  definition: CommandDefinition<S>,
+): CommandDefinition<S> {
   return definition;
 }
 
@@ -58,7 +60,9 @@ export async function executeCommand(
   const parsed = command.options.safeParse(rawOptions);
   if (!parsed.success) {
     const error = zodToUserError(parsed.error);
-    throw new UserError('invalid_input', `${error.message} Usage: ${command.usage}`, { details: error.details });
+    throw new UserError('invalid_input', `${error.message} Usage: ${command.usage}`, {
+      details: error.details,
+    });
   }
   return command.run(ctx, parsed.data, services);
 }

@@ -4,7 +4,9 @@ const MAX_PROMPT_IN_LIST = 48;
 
 export function shortPrompt(prompt: string): string {
   const oneLine = prompt.replace(/\s+/g, ' ');
-  return oneLine.length > MAX_PROMPT_IN_LIST ? `${oneLine.slice(0, MAX_PROMPT_IN_LIST - 1)}…` : oneLine;
+  return oneLine.length > MAX_PROMPT_IN_LIST
+    ? `${oneLine.slice(0, MAX_PROMPT_IN_LIST - 1)}…`
+    : oneLine;
 }
 
 /** One line per generation, as /history and the console show it. */

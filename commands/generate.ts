@@ -26,7 +26,10 @@ export const generate = defineCommand({
   options: generateOptions,
   role: 'member',
   usage: '/generate <prompt> [--model id] [--ar 16:9] [--seed n] [--count 1-4] [--neg text]',
-  examples: ['/generate a red fox in the snow', '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2'],
+  examples: [
+    '/generate a red fox in the snow',
+    '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2',
+  ],
   async run(ctx, input, { generations }) {
     const { generation, duplicate } = await generations.submit({
       requester: ctx.actor,
@@ -34,7 +37,9 @@ export const generate = defineCommand({
       origin: ctx.origin,
       request: input,
     });
-    const where = generation.queuePosition ? `, position ${generation.queuePosition} in the queue` : '';
+    const where = generation.queuePosition
+      ? `, position ${generation.queuePosition} in the queue`
+      : '';
     const text = duplicate
       ? `Already working on this request: ${describeGeneration(generation)}`
       : `Queued ${generation.id} on ${generation.model} for ${generation.price} points${where}.`;

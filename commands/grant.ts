@@ -9,12 +9,25 @@ const pointsSchema = z
   .describe('How many points');
 
 export const pointsChangeOptions = z.object({
-  member: z.string({ error: 'Name the member.' }).trim().min(1, { error: 'Name the member.' }).describe('The member'),
+  member: z
+    .string({ error: 'Name the member.' })
+    .trim()
+    .min(1, { error: 'Name the member.' })
+    .describe('The member'),
   points: pointsSchema,
-  reason: z.string().trim().max(300).default('no reason given').describe('Why (kept in the ledger)'),
+  reason: z
+    .string()
+    .trim()
+    .max(300)
+    .default('no reason given')
+    .describe('Why (kept in the ledger)'),
 });
 
-export async function resolveTarget(ctx: ChatContext, services: CommandServices, reference: string) {
+export async function resolveTarget(
+  ctx: ChatContext,
+  services: CommandServices,
+  reference: string,
+) {
   const member = await ctx.resolveMember(reference);
   if (!member) throw new UserError('not_found', `No member matches "${reference}".`);
   const accountId = await services.economy.ensureAccount(member.identity, member.displayName);

@@ -18,7 +18,14 @@ export function createHelp(list: () => readonly CommandDefinition[]) {
           'Generate images and animations with points. Each generation holds its price while it runs; you pay only for what you get.',
           ...lines,
         ].join('\n'),
-        data: { commands: visible.map((c) => ({ name: c.name, description: c.description, usage: c.usage, examples: c.examples })) },
+        data: {
+          commands: visible.map((c) => ({
+            name: c.name,
+            description: c.description,
+            usage: c.usage,
+            examples: c.examples,
+          })),
+        },
         private: true,
       };
     },

@@ -13,7 +13,9 @@ export const history = defineCommand({
       .default(1)
       .describe('Page number, 5 per page'),
     status: z
-      .enum(GENERATION_STATUSES, { error: `The status is one of: ${GENERATION_STATUSES.join(', ')}.` })
+      .enum(GENERATION_STATUSES, {
+        error: `The status is one of: ${GENERATION_STATUSES.join(', ')}.`,
+      })
       .optional()
       .describe('Only generations with this status'),
   }),
@@ -22,12 +24,18 @@ export const history = defineCommand({
   examples: ['/history', '/history 2', '/history --status failed'],
   async run(ctx, input, { economy, generations }) {
     const accountId = await economy.ensureAccount(ctx.actor.identity, ctx.actor.displayName);
-    const page = await generations.history(accountId, { page: input.page, ...(input.status ? { status: input.status } : {}) });
+    const page = await generations.history(accountId, {
+      page: input.page,
+      ...(input.status ? { status: input.status } : {}),
+    });
     const filter = input.status ? ` ${input.status}` : '';
     const text =
       page.total === 0
         ? `You have no${filter} generations yet. Try /generate a red fox in the snow.`
-        : [`Your${filter} generations, page ${page.page} of ${page.pages} (${page.total} in all):`, ...page.items.map(describeGeneration)].join('\n');
+        : [
+            `Your${filter} generations, page ${page.page} of ${page.pages} (${page.total} in all):`,
+            ...page.items.map(describeGeneration),
+          ].join('\n');
     return { text, data: { ...page }, history: page, private: true };
   },
 });

@@ -8,23 +8,19 @@ import { history } from './history.js';
 import { models } from './models.js';
 import { revoke } from './revoke.js';
 
-export { executeCommand, type CommandDefinition, type CommandResult, type CommandServices } from './command.js';
+export {
+  executeCommand,
+  type CommandDefinition,
+  type CommandResult,
+  type CommandServices,
+} from './command.js';
 
 const list: CommandDefinition[] = [];
 const help = createHelp(() => list);
 
 /** Every chat command, in the order /help shows them. */
 export const COMMANDS: readonly CommandDefinition[] = list;
-list.push(
-  generate as unknown as CommandDefinition,
-  history as unknown as CommandDefinition,
-  balance as unknown as CommandDefinition,
-  cancel as unknown as CommandDefinition,
-  models as unknown as CommandDefinition,
-  help as unknown as CommandDefinition,
-  grant as unknown as CommandDefinition,
-  revoke as unknown as CommandDefinition,
-);
+list.push(generate, history, balance, cancel, models, help, grant, revoke);
 
 export function findCommand(name: string): CommandDefinition | undefined {
   return COMMANDS.find((c) => c.name === name);

@@ -33,7 +33,10 @@ export const models = defineCommand({
         `${m.id}${m.default ? ' (default)' : ''} - ${m.name}: ${m.price} points for one ${m.kind === 'video' ? 'clip' : 'image'} at ${m.size}, ${m.steps} steps; up to ${m.maxSize}, ${m.maxCount} at a time${m.img2img ? ', takes an input image' : ''}.`,
     );
     return {
-      text: ['Models (prices at default settings; bigger sizes, more steps and more images cost more):', ...lines].join('\n'),
+      text: [
+        'Models (prices at default settings; bigger sizes, more steps and more images cost more):',
+        ...lines,
+      ].join('\n'),
       data: { models: list },
     };
   },

@@ -14,7 +14,9 @@ const { createLogger } = await import('../src/logger.js');
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.logLevel });
 const { stop } = await start(config, logger);
-process.stderr.write('[dev] genbot is running. Try: npm run cli -- --as admin grant alice 100 && npm run cli -- --as alice generate "a red fox" --wait\n');
+process.stderr.write(
+  '[dev] genbot is running. Try: npm run cli -- --as admin grant alice 100 && npm run cli -- --as alice generate "a red fox" --wait\n',
+);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void stop().then(() => process.exit(0));

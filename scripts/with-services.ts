@@ -12,5 +12,7 @@ export async function withLocalServices(): Promise<void> {
     log: (line) => process.stderr.write(`[services] ${line}\n`),
   });
   process.env.REDIS_URL = services.redisUrl;
-  process.env.MONGODB_URI = services.mongodbUri.endsWith('/') ? `${services.mongodbUri}genbot` : services.mongodbUri;
+  process.env.MONGODB_URI = services.mongodbUri.endsWith('/')
+    ? `${services.mongodbUri}genbot`
+    : services.mongodbUri;
 }

@@ -54,10 +54,15 @@ export interface App {
  * The composition root: builds every service from the config with explicit dependencies,
  * no global container. Each role (bot, worker, all, the CLI, a test) takes what it needs.
  */
-export async function createApp(config: Config, logger: Logger, overrides: AppOverrides = {}): Promise<App> {
+export async function createApp(
+  config: Config,
+  logger: Logger,
+  overrides: AppOverrides = {},
+): Promise<App> {
   const providers = overrides.providers ?? createProviders();
   const fullCatalog =
-    overrides.catalog ?? (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
+    overrides.catalog ??
+    (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
   const missing = fullCatalog.list().filter((m) => !providers.has(m.provider));
   if (missing.length > 0) {
     logger.warn(
@@ -114,7 +119,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
           providers,
           media,
           logger,
-          ...(overrides.progressIntervalMs === undefined ? {} : { progressIntervalMs: overrides.progressIntervalMs }),
+          ...(overrides.progressIntervalMs === undefined
+            ? {}
+            : { progressIntervalMs: overrides.progressIntervalMs }),
         },
         {
           connection: redis,
@@ -123,7 +130,9 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
           concurrency: config.worker.concurrency,
           backoffMs: config.worker.backoffMs,
           cancelBus: new CancelBus(redis, config.queuePrefix),
-          ...(overrides.lockDurationMs === undefined ? {} : { lockDurationMs: overrides.lockDurationMs }),
+          ...(overrides.lockDurationMs === undefined
+            ? {}
+            : { lockDurationMs: overrides.lockDurationMs }),
         },
       );
       await pool.start();
@@ -155,7 +164,8 @@ export async function createApp(config: Config, logger: Logger, overrides: AppOv
       return handle;
     },
     async close() {
-      for (const close of closers.reverse()) await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+      for (const close of closers.reverse())
+        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
       closers.length = 0;
       await queues.close();
       await redis.quit().catch(() => undefined);

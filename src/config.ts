@@ -98,7 +98,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     defaultModel: e.DEFAULT_MODEL,
     economy: { welcomePoints: e.WELCOME_POINTS, maxGrant: e.MAX_GRANT },
     console: { moderators: e.CONSOLE_MODERATORS },
-    worker: { concurrency: e.WORKER_CONCURRENCY, attempts: e.JOB_ATTEMPTS, backoffMs: e.JOB_BACKOFF_MS },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      attempts: e.JOB_ATTEMPTS,
+      backoffMs: e.JOB_BACKOFF_MS,
+    },
     reconcileGraceMs: e.RECONCILE_GRACE_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };

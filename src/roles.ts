@@ -8,21 +8,32 @@ import type { Logger } from './logger.js';
  * once at start-up. SIGINT/SIGTERM stop taking work, let running jobs finish (up to
  * SHUTDOWN_TIMEOUT_MS), then close connections.
  */
-export async function start(config: Config, logger: Logger): Promise<{ app: App; stop: () => Promise<void> }> {
+export async function start(
+  config: Config,
+  logger: Logger,
+): Promise<{ app: App; stop: () => Promise<void> }> {
   const app = await createApp(config, logger);
   const report = await app.reconciler.run(config.reconcileGraceMs);
   logger.info({ report }, 'start-up reconcile done');
 
   if (config.role === 'worker' || config.role === 'all') {
     await app.startWorkers();
-    logger.info({ providers: app.catalog.providers(), concurrency: config.worker.concurrency }, 'workers started');
+    logger.info(
+      { providers: app.catalog.providers(), concurrency: config.worker.concurrency },
+      'workers started',
+    );
   }
   if (config.role === 'bot' || config.role === 'all') {
     // Platform adapters (Discord, Telegram) register their delivery sinks here as they land.
     await app.startDelivery([]);
-    logger.info('delivery started; no chat platform is configured yet, use `npm run cli` to drive the bot');
+    logger.info(
+      'delivery started; no chat platform is configured yet, use `npm run cli` to drive the bot',
+    );
   }
-  logger.info({ role: config.role, models: app.catalog.list().map((m) => m.id) }, 'genbot is running');
+  logger.info(
+    { role: config.role, models: app.catalog.list().map((m) => m.id) },
+    'genbot is running',
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>

@@ -2,7 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, spawnServer, stopPid, waitForPort, which, type Log, type RunningService } from './process.js';
+import {
+  freePort,
+  spawnServer,
+  stopPid,
+  waitForPort,
+  which,
+  type Log,
+  type RunningService,
+} from './process.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FERRETDB_DIR = join(ROOT, 'tools', 'ferretdb');
@@ -17,8 +25,13 @@ export function ensureFerretDbBinary(log: Log): string {
       'mongo: no mongod on the PATH and Go is not installed to build the embedded FerretDB helper (tools/ferretdb). Install Go 1.24+ or MongoDB, or set MONGODB_URI.',
     );
   }
-  log('mongo: building the embedded FerretDB helper (tools/ferretdb) with Go; the first build takes a few minutes');
-  const build = spawnSync(go, ['build', '-o', FERRETDB_BINARY, '.'], { cwd: FERRETDB_DIR, stdio: 'inherit' });
+  log(
+    'mongo: building the embedded FerretDB helper (tools/ferretdb) with Go; the first build takes a few minutes',
+  );
+  const build = spawnSync(go, ['build', '-o', FERRETDB_BINARY, '.'], {
+    cwd: FERRETDB_DIR,
+    stdio: 'inherit',
+  });
   if (build.status !== 0 || !existsSync(FERRETDB_BINARY)) {
     throw new Error('mongo: building tools/ferretdb failed (see the Go output above)');
   }
@@ -29,7 +42,11 @@ export function ensureFerretDbBinary(log: Log): string {
  * Starts a MongoDB-protocol server on loopback: a real mongod when one is on the PATH,
  * else the embedded FerretDB (SQLite backend) helper.
  */
-export async function startMongo(options: { dir: string; log: Log; persistent: boolean }): Promise<RunningService> {
+export async function startMongo(options: {
+  dir: string;
+  log: Log;
+  persistent: boolean;
+}): Promise<RunningService> {
   mkdirSync(options.dir, { recursive: true });
   const port = await freePort();
   const logFile = options.persistent ? openSync(join(options.dir, 'mongo.log'), 'a') : undefined;

@@ -59,7 +59,8 @@ export async function waitForPort(
     exited = code;
   });
   while (Date.now() < deadline) {
-    if (exited !== undefined) throw new Error(`${what} exited with code ${String(exited)} before it was ready`);
+    if (exited !== undefined)
+      throw new Error(`${what} exited with code ${String(exited)} before it was ready`);
     if (await canConnect(host, port)) return;
     await sleep(50);
   }
@@ -92,7 +93,10 @@ export function spawnServer(
   args: string[],
   options: { detached: boolean; logFile?: number },
 ): ChildProcess {
-  const stdio = options.logFile === undefined ? (['ignore', 'pipe', 'pipe'] as const) : (['ignore', options.logFile, options.logFile] as const);
+  const stdio =
+    options.logFile === undefined
+      ? (['ignore', 'pipe', 'pipe'] as const)
+      : (['ignore', options.logFile, options.logFile] as const);
   const child = spawn(command, args, { stdio: [...stdio], detached: options.detached });
   if (!child.pid) throw new Error(`could not start ${command}`);
   return child;

@@ -66,9 +66,16 @@ export async function provisionServices(options: {
       log('redis: using REDIS_URL from the environment');
     } else if (await stillRunning(saved.redis)) {
       redisUrl = saved.redis!.url;
-      log(`redis: reusing the local redis-server started earlier (${redisUrl}, pid ${saved.redis!.pid})`);
+      log(
+        `redis: reusing the local redis-server started earlier (${redisUrl}, pid ${saved.redis!.pid})`,
+      );
     } else {
-      const redis = await startRedis({ dir: join(root, 'redis'), log, persistent: mode === 'persistent', mayInstall });
+      const redis = await startRedis({
+        dir: join(root, 'redis'),
+        log,
+        persistent: mode === 'persistent',
+        mayInstall,
+      });
       started.push(redis);
       saved.redis = { url: redis.url, pid: redis.pid };
       redisUrl = redis.url;
@@ -80,9 +87,15 @@ export async function provisionServices(options: {
       log('mongo: using MONGODB_URI from the environment');
     } else if (await stillRunning(saved.mongo)) {
       mongodbUri = saved.mongo!.url;
-      log(`mongo: reusing the local MongoDB-protocol server started earlier (${mongodbUri}, pid ${saved.mongo!.pid})`);
+      log(
+        `mongo: reusing the local MongoDB-protocol server started earlier (${mongodbUri}, pid ${saved.mongo!.pid})`,
+      );
     } else {
-      const mongo = await startMongo({ dir: join(root, 'mongo'), log, persistent: mode === 'persistent' });
+      const mongo = await startMongo({
+        dir: join(root, 'mongo'),
+        log,
+        persistent: mode === 'persistent',
+      });
       started.push(mongo);
       saved.mongo = { url: mongo.url, pid: mongo.pid };
       mongodbUri = mongo.url;

@@ -1,7 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, spawnServer, stopPid, waitForPort, which, type Log, type RunningService } from './process.js';
+import {
+  freePort,
+  spawnServer,
+  stopPid,
+  waitForPort,
+  which,
+  type Log,
+  type RunningService,
+} from './process.js';
 
 /**
  * Finds redis-server, installing it through apt when it is missing and we may (root, apt
@@ -12,7 +20,9 @@ export function findRedisServer(log: Log, mayInstall: boolean): string {
   if (found) return found;
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (mayInstall && isRoot && which('apt-get')) {
-    log('redis: redis-server is not installed; installing it with apt-get (Debian package redis-server)');
+    log(
+      'redis: redis-server is not installed; installing it with apt-get (Debian package redis-server)',
+    );
     const update = spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
     const install = spawnSync('apt-get', ['install', '-y', '-qq', 'redis-server'], {
       stdio: 'inherit',
@@ -36,15 +46,24 @@ export async function startRedis(options: {
   mkdirSync(options.dir, { recursive: true });
   const port = await freePort();
   const args = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', options.dir,
-    '--save', '',
-    '--appendonly', options.persistent ? 'yes' : 'no',
-    '--protected-mode', 'yes',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    options.dir,
+    '--save',
+    '',
+    '--appendonly',
+    options.persistent ? 'yes' : 'no',
+    '--protected-mode',
+    'yes',
   ];
   const logFile = options.persistent ? openSync(join(options.dir, 'redis.log'), 'a') : undefined;
-  const child = spawnServer(binary, args, { detached: options.persistent, ...(logFile === undefined ? {} : { logFile }) });
+  const child = spawnServer(binary, args, {
+    detached: options.persistent,
+    ...(logFile === undefined ? {} : { logFile }),
+  });
   const pid = child.pid ?? 0;
   await waitForPort(child, '127.0.0.1', port, 'redis-server');
   if (options.persistent) child.unref();

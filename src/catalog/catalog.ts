@@ -30,7 +30,9 @@ export class Catalog {
   static fromEntries(entries: readonly ModelSpecInput[], defaultModelId?: string): Catalog {
     const parsed = catalogFileSchema.safeParse(entries);
     if (!parsed.success) {
-      const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+      const lines = parsed.error.issues.map(
+        (i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`,
+      );
       throw new Error(`catalog is not valid:\n${lines.join('\n')}`);
     }
     return new Catalog(parsed.data, defaultModelId);
@@ -65,7 +67,9 @@ export class Catalog {
   /** Keeps only models whose provider is available, so members never see a dead model. */
   restrictTo(providerIds: readonly string[]): Catalog {
     const kept = this.list().filter((m) => providerIds.includes(m.provider));
-    const keepDefault = kept.some((m) => m.id === this.defaultModel.id) ? this.defaultModel.id : undefined;
+    const keepDefault = kept.some((m) => m.id === this.defaultModel.id)
+      ? this.defaultModel.id
+      : undefined;
     return new Catalog(kept, keepDefault);
   }
 }

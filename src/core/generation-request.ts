@@ -24,7 +24,9 @@ export const generationRequestSchema = z.object({
   prompt: z
     .string({ error: 'A prompt is required: describe what to generate.' })
     .trim()
-    .min(1, { error: 'The prompt is empty: describe what to generate, e.g. "a red fox in the snow".' })
+    .min(1, {
+      error: 'The prompt is empty: describe what to generate, e.g. "a red fox in the snow".',
+    })
     .max(MAX_PROMPT_LENGTH, {
       error: (iss) =>
         `The prompt is too long (${String((iss.input as string).length)} characters); the limit is ${MAX_PROMPT_LENGTH}.`,
@@ -80,7 +82,11 @@ export type ResolvedRequest = z.output<typeof resolvedRequestSchema>;
 
 function parseRatio(ratio: string): [number, number] {
   const [a, b] = ratio.split(':').map(Number);
-  if (!a || !b) throw new UserError('invalid_input', `The aspect ratio "${ratio}" is not valid; use a form like 16:9.`);
+  if (!a || !b)
+    throw new UserError(
+      'invalid_input',
+      `The aspect ratio "${ratio}" is not valid; use a form like 16:9.`,
+    );
   return [a, b];
 }
 
@@ -89,7 +95,10 @@ function roundTo(value: number, multiple: number): number {
 }
 
 /** Width and height for an aspect ratio at about the model's default pixel count. */
-export function sizeForAspectRatio(model: ModelSpec, ratio: string): { width: number; height: number } {
+export function sizeForAspectRatio(
+  model: ModelSpec,
+  ratio: string,
+): { width: number; height: number } {
   const [a, b] = parseRatio(ratio);
   const area = model.defaults.width * model.defaults.height;
   let width = Math.sqrt((area * a) / b);
@@ -118,7 +127,10 @@ export function resolveRequest(
   };
   const { limits, capabilities } = model;
 
-  if (request.aspectRatio !== undefined && (request.width !== undefined || request.height !== undefined)) {
+  if (
+    request.aspectRatio !== undefined &&
+    (request.width !== undefined || request.height !== undefined)
+  ) {
     fail('Give either an aspect ratio or a width and height, not both.');
   }
   let width = request.width ?? model.defaults.width;
@@ -146,13 +158,17 @@ export function resolveRequest(
   }
 
   const steps = request.steps ?? model.defaults.steps;
-  if (request.steps !== undefined && !capabilities.steps) fail(`${model.id} does not take a number of steps.`);
+  if (request.steps !== undefined && !capabilities.steps)
+    fail(`${model.id} does not take a number of steps.`);
   if (steps < limits.minSteps || steps > limits.maxSteps) {
-    fail(`Steps must be between ${limits.minSteps} and ${limits.maxSteps} for ${model.id} (got ${steps}).`);
+    fail(
+      `Steps must be between ${limits.minSteps} and ${limits.maxSteps} for ${model.id} (got ${steps}).`,
+    );
   }
 
   const guidance = request.guidance ?? model.defaults.guidance;
-  if (request.guidance !== undefined && !capabilities.guidance) fail(`${model.id} does not take a guidance value.`);
+  if (request.guidance !== undefined && !capabilities.guidance)
+    fail(`${model.id} does not take a guidance value.`);
   if (guidance < limits.minGuidance || guidance > limits.maxGuidance) {
     fail(
       `Guidance must be between ${limits.minGuidance} and ${limits.maxGuidance} for ${model.id} (got ${guidance}).`,
@@ -160,16 +176,23 @@ export function resolveRequest(
   }
 
   const count = request.count ?? 1;
-  if (count > limits.maxCount) fail(`${model.id} makes at most ${limits.maxCount} at a time (asked for ${count}).`);
+  if (count > limits.maxCount)
+    fail(`${model.id} makes at most ${limits.maxCount} at a time (asked for ${count}).`);
 
-  if (request.negativePrompt !== undefined && request.negativePrompt !== '' && !capabilities.negativePrompt) {
+  if (
+    request.negativePrompt !== undefined &&
+    request.negativePrompt !== '' &&
+    !capabilities.negativePrompt
+  ) {
     fail(`${model.id} does not take a negative prompt.`);
   }
   if (request.seed !== undefined && !capabilities.seed) fail(`${model.id} does not take a seed.`);
 
   const inputImages = request.inputImages ?? [];
   if (inputImages.length > 0 && !capabilities.img2img) {
-    fail(`${model.id} does not take an input image. Pick a model that does (see /models), or leave the image out.`);
+    fail(
+      `${model.id} does not take an input image. Pick a model that does (see /models), or leave the image out.`,
+    );
   }
   if (inputImages.length > limits.maxInputImages && capabilities.img2img) {
     fail(`${model.id} takes at most ${limits.maxInputImages} input image(s).`);
@@ -180,10 +203,14 @@ export function resolveRequest(
     seconds = request.seconds ?? model.defaults.seconds;
     if (seconds !== undefined) {
       if (limits.maxSeconds !== undefined && seconds > limits.maxSeconds) {
-        fail(`${model.id} makes clips of at most ${limits.maxSeconds} seconds (asked for ${seconds}).`);
+        fail(
+          `${model.id} makes clips of at most ${limits.maxSeconds} seconds (asked for ${seconds}).`,
+        );
       }
       if (limits.minSeconds !== undefined && seconds < limits.minSeconds) {
-        fail(`${model.id} makes clips of at least ${limits.minSeconds} seconds (asked for ${seconds}).`);
+        fail(
+          `${model.id} makes clips of at least ${limits.minSeconds} seconds (asked for ${seconds}).`,
+        );
       }
     }
   } else if (request.seconds !== undefined) {

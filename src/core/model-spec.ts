@@ -1,6 +1,8 @@
 import { z } from 'zod';
 
-const aspectRatio = z.string().regex(/^\d{1,2}:\d{1,2}$/, { error: 'aspect ratio looks like 16:9' });
+const aspectRatio = z
+  .string()
+  .regex(/^\d{1,2}:\d{1,2}$/, { error: 'aspect ratio looks like 16:9' });
 
 /**
  * One entry of the model catalog. Operators write these in a JSON file; it is validated at

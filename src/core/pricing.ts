@@ -13,11 +13,17 @@ export interface Quote {
  * The price of a request: base + count x (per image + per megapixel + per step + per second).
  * Pure, so /models, the progress message and the ledger always agree on a number.
  */
-export function quote(model: ModelSpec, request: Pick<ResolvedRequest, 'width' | 'height' | 'steps' | 'count' | 'seconds'>): Quote {
+export function quote(
+  model: ModelSpec,
+  request: Pick<ResolvedRequest, 'width' | 'height' | 'steps' | 'count' | 'seconds'>,
+): Quote {
   const p = model.price;
   const megapixels = (request.width * request.height) / 1_000_000;
   const perOutput =
-    p.perImage + p.perMegapixel * megapixels + p.perStep * request.steps + p.perSecond * (request.seconds ?? 0);
+    p.perImage +
+    p.perMegapixel * megapixels +
+    p.perStep * request.steps +
+    p.perSecond * (request.seconds ?? 0);
   // Rounded to cents first so float noise (0.1 + 0.2) never adds a point.
   const exact = Math.round((p.base + request.count * perOutput) * 100) / 100;
   return { total: Math.ceil(exact), perOutput, megapixels };

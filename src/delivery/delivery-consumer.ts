@@ -45,7 +45,9 @@ export class DeliveryConsumer {
       },
       { connection: deps.connection, prefix: deps.prefix, concurrency: 4, name: 'genbot-delivery' },
     );
-    this.#worker.on('error', (error: Error) => deps.logger.error({ err: error }, 'delivery worker error'));
+    this.#worker.on('error', (error: Error) =>
+      deps.logger.error({ err: error }, 'delivery worker error'),
+    );
     this.#worker.on('failed', (job: Job | undefined, error: Error) =>
       deps.logger.warn({ err: error, jobId: job?.id }, 'delivery attempt failed'),
     );

@@ -37,7 +37,9 @@ export class ProgressNotifier {
           this.#deps.logger.warn({ err: error, generationId: jobId }, 'progress relay failed'),
         );
       });
-      events.on('error', (error: Error) => this.#deps.logger.error({ err: error }, 'queue events error'));
+      events.on('error', (error: Error) =>
+        this.#deps.logger.error({ err: error }, 'queue events error'),
+      );
       this.#events.push(events);
       await events.waitUntilReady();
     }
@@ -52,7 +54,12 @@ export class ProgressNotifier {
     const sink = typeof origin.platform === 'string' ? sinks.get(origin.platform) : undefined;
     if (!sink) return;
     const summary = await this.#deps.generations.summary(jobId);
-    if (summary.status === 'completed' || summary.status === 'failed' || summary.status === 'cancelled') return;
+    if (
+      summary.status === 'completed' ||
+      summary.status === 'failed' ||
+      summary.status === 'cancelled'
+    )
+      return;
     await sink.showProgress(origin, viewOf(summary, payload.data));
   }
 

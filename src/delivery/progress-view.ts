@@ -29,7 +29,8 @@ export interface ProgressView {
 }
 
 export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): ProgressView {
-  const final = summary.status === 'completed' || summary.status === 'failed' || summary.status === 'cancelled';
+  const final =
+    summary.status === 'completed' || summary.status === 'failed' || summary.status === 'cancelled';
   const view: ProgressView = {
     generationId: summary.id,
     status: final ? summary.status : (progress?.status ?? summary.status),
@@ -40,7 +41,11 @@ export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): 
     count: summary.count,
     outputs: summary.outputs.length,
     failedOutputs: summary.failedOutputs.length,
-    actions: final ? (summary.status === 'completed' ? ['reroll', 'details'] : ['reroll']) : ['cancel'],
+    actions: final
+      ? summary.status === 'completed'
+        ? ['reroll', 'details']
+        : ['reroll']
+      : ['cancel'],
     final,
   };
   if (!final && progress) {
@@ -51,7 +56,8 @@ export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): 
     if (progress.etaSeconds !== undefined) view.etaSeconds = progress.etaSeconds;
     if (progress.message !== undefined) view.message = progress.message;
   }
-  if (!final && !progress && summary.queuePosition !== undefined) view.queuePosition = summary.queuePosition;
+  if (!final && !progress && summary.queuePosition !== undefined)
+    view.queuePosition = summary.queuePosition;
   if (final && summary.status === 'completed') view.percent = 100;
   if (summary.error && summary.status !== 'completed') view.error = summary.error.message;
   return view;
@@ -78,7 +84,10 @@ export function renderText(view: ProgressView): string {
       return `${head} ${progressBar(pct)} ${pct}%${steps}`;
     }
     case 'completed': {
-      const partial = view.failedOutputs > 0 ? ` (${view.failedOutputs} of ${view.count} failed; charged ${view.captured} of ${view.price})` : ` (charged ${view.captured} points)`;
+      const partial =
+        view.failedOutputs > 0
+          ? ` (${view.failedOutputs} of ${view.count} failed; charged ${view.captured} of ${view.price})`
+          : ` (charged ${view.captured} points)`;
       return `${head} done: ${view.outputs} ${view.outputs === 1 ? 'output' : 'outputs'}${partial}`;
     }
     case 'failed':

@@ -8,5 +8,9 @@ import type { ProgressView } from './progress-view.js';
 export interface DeliverySink {
   readonly platform: string;
   showProgress(origin: Record<string, unknown>, view: ProgressView): Promise<void>;
-  deliver(origin: Record<string, unknown>, generation: GenerationSummary, view: ProgressView): Promise<void>;
+  deliver(
+    origin: Record<string, unknown>,
+    generation: GenerationSummary,
+    view: ProgressView,
+  ): Promise<void>;
 }

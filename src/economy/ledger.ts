@@ -32,7 +32,11 @@ const MAX_ATTEMPTS = 500;
 const DUPLICATE_KEY = 11000;
 
 function isDuplicateKey(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === DUPLICATE_KEY;
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === DUPLICATE_KEY
+  );
 }
 
 /** Account ids are derived from the first identity, so concurrent first commands agree. */
@@ -123,15 +127,27 @@ export class Economy {
 
   #checkAmount(amount: number): void {
     if (!Number.isInteger(amount) || amount <= 0) {
-      throw new UserError('invalid_input', `Points must be a whole number above zero (got ${amount}).`);
+      throw new UserError(
+        'invalid_input',
+        `Points must be a whole number above zero (got ${amount}).`,
+      );
     }
     if (amount > this.#options.maxGrant) {
-      throw new UserError('invalid_input', `At most ${this.#options.maxGrant} points can be moved at once (got ${amount}).`);
+      throw new UserError(
+        'invalid_input',
+        `At most ${this.#options.maxGrant} points can be moved at once (got ${amount}).`,
+      );
     }
   }
 
   /** Adds points. Moderators only: the command layer checks the role. */
-  async grant(input: { accountId: string; amount: number; key: string; actor: string; reason: string }): Promise<Balance> {
+  async grant(input: {
+    accountId: string;
+    amount: number;
+    key: string;
+    actor: string;
+    reason: string;
+  }): Promise<Balance> {
     this.#checkAmount(input.amount);
     await this.#append(input.accountId, `grant:${input.key}`, () => ({
       kind: 'grant',
@@ -144,7 +160,13 @@ export class Economy {
   }
 
   /** Takes available points away; never more than the member has available. */
-  async revoke(input: { accountId: string; amount: number; key: string; actor: string; reason: string }): Promise<Balance> {
+  async revoke(input: {
+    accountId: string;
+    amount: number;
+    key: string;
+    actor: string;
+    reason: string;
+  }): Promise<Balance> {
     this.#checkAmount(input.amount);
     await this.#append(input.accountId, `revoke:${input.key}`, (head) => {
       if (head.available < input.amount) {
@@ -170,7 +192,8 @@ export class Economy {
    * the balance) when the member cannot pay; nothing is written then.
    */
   async reserve(input: { accountId: string; amount: number; holdId: string }): Promise<void> {
-    if (!Number.isInteger(input.amount) || input.amount < 0) throw new Error(`bad hold amount ${input.amount}`);
+    if (!Number.isInteger(input.amount) || input.amount < 0)
+      throw new Error(`bad hold amount ${input.amount}`);
     await this.#append(input.accountId, reserveKey(input.holdId), (head) => {
       if (head.available < input.amount) {
         throw new UserError(
@@ -193,7 +216,11 @@ export class Economy {
    * wins and decides the outcome; later ones (a replayed job, a cancel racing a finish) get
    * that first result back, so nothing is ever captured twice. Undefined: no hold exists.
    */
-  async settle(input: { holdId: string; capture: number; outcome: SettleOutcome }): Promise<Settlement | undefined> {
+  async settle(input: {
+    holdId: string;
+    capture: number;
+    outcome: SettleOutcome;
+  }): Promise<Settlement | undefined> {
     const reserve = await this.#m.LedgerEntry.findById(reserveKey(input.holdId)).lean();
     if (!reserve) return undefined;
     const held = reserve.heldDelta;
@@ -219,7 +246,12 @@ export class Economy {
   async settlement(holdId: string): Promise<Settlement | undefined> {
     const entry = await this.#m.LedgerEntry.findById(settleKey(holdId)).lean();
     if (!entry) return undefined;
-    return { captured: -entry.amount, released: entry.availableDelta, outcome: entry.outcome ?? 'failed', won: false };
+    return {
+      captured: -entry.amount,
+      released: entry.availableDelta,
+      outcome: entry.outcome ?? 'failed',
+      won: false,
+    };
   }
 
   async hasHold(holdId: string): Promise<boolean> {
@@ -231,7 +263,11 @@ export class Economy {
    * change, or throws to refuse it (nothing is written then). Returns true when this call
    * wrote the entry, false when an entry with the same key already existed.
    */
-  async #append(accountId: string, key: string, build: (head: Balance) => Change): Promise<boolean> {
+  async #append(
+    accountId: string,
+    key: string,
+    build: (head: Balance) => Change,
+  ): Promise<boolean> {
     if (await this.#exists(key)) return false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const head = await this.#head(accountId);
@@ -261,7 +297,9 @@ export class Economy {
         await sleep(Math.floor(Math.random() * Math.min(20, 1 + attempt)));
       }
     }
-    throw new Error(`ledger: account ${accountId} is too contended; gave up after ${MAX_ATTEMPTS} attempts`);
+    throw new Error(
+      `ledger: account ${accountId} is too contended; gave up after ${MAX_ATTEMPTS} attempts`,
+    );
   }
 
   async #exists(key: string): Promise<boolean> {
@@ -269,15 +307,24 @@ export class Economy {
   }
 
   /** Reserve entries whose hold is still open, oldest first, for the reconciler. */
-  async openHolds(olderThan: Date): Promise<{ holdId: string; accountId: string; amount: number }[]> {
-    const reserves = await this.#m.LedgerEntry.find({ kind: 'reserve', createdAt: { $lte: olderThan } })
+  async openHolds(
+    olderThan: Date,
+  ): Promise<{ holdId: string; accountId: string; amount: number }[]> {
+    const reserves = await this.#m.LedgerEntry.find({
+      kind: 'reserve',
+      createdAt: { $lte: olderThan },
+    })
       .sort({ createdAt: 1 })
       .lean();
     const open: { holdId: string; accountId: string; amount: number }[] = [];
     for (const reserve of reserves) {
       if (!reserve.holdId) continue;
       if ((await this.#m.LedgerEntry.countDocuments({ _id: settleKey(reserve.holdId) })) === 0) {
-        open.push({ holdId: reserve.holdId, accountId: reserve.accountId, amount: reserve.heldDelta });
+        open.push({
+          holdId: reserve.holdId,
+          accountId: reserve.accountId,
+          amount: reserve.heldDelta,
+        });
       }
     }
     return open;
@@ -297,7 +344,11 @@ export class Economy {
       for (const [holdId, amount] of t.reserves) if (!t.settled.has(holdId)) openHolds += amount;
       for (const holdId of t.settled) {
         if (!t.reserves.has(holdId)) {
-          violations.push({ accountId: t.accountId, rule: 'settle-without-hold', detail: `hold ${holdId} settled but never reserved` });
+          violations.push({
+            accountId: t.accountId,
+            rule: 'settle-without-hold',
+            detail: `hold ${holdId} settled but never reserved`,
+          });
         }
       }
       if (t.available + t.held !== t.total) {
@@ -308,31 +359,62 @@ export class Economy {
         });
       }
       if (t.held !== openHolds) {
-        violations.push({ accountId: t.accountId, rule: 'held-equals-open-holds', detail: `held ${t.held} != open holds ${openHolds}` });
+        violations.push({
+          accountId: t.accountId,
+          rule: 'held-equals-open-holds',
+          detail: `held ${t.held} != open holds ${openHolds}`,
+        });
       }
     };
     for await (const raw of cursor) {
       const e = raw as LedgerEntryDoc;
       if (!current || current.accountId !== e.accountId) {
         if (current) finish(current);
-        current = { accountId: e.accountId, seq: 0, available: 0, held: 0, total: 0, reserves: new Map(), settled: new Set() };
+        current = {
+          accountId: e.accountId,
+          seq: 0,
+          available: 0,
+          held: 0,
+          total: 0,
+          reserves: new Map(),
+          settled: new Set(),
+        };
       }
       const t = current;
       if (e.seq !== t.seq + 1) {
-        violations.push({ accountId: t.accountId, rule: 'chain', detail: `entry ${e._id} has seq ${e.seq} after ${t.seq}` });
+        violations.push({
+          accountId: t.accountId,
+          rule: 'chain',
+          detail: `entry ${e._id} has seq ${e.seq} after ${t.seq}`,
+        });
       }
-      if (e.availableAfter !== t.available + e.availableDelta || e.heldAfter !== t.held + e.heldDelta) {
-        violations.push({ accountId: t.accountId, rule: 'chain', detail: `entry ${e._id} does not follow from the one before` });
+      if (
+        e.availableAfter !== t.available + e.availableDelta ||
+        e.heldAfter !== t.held + e.heldDelta
+      ) {
+        violations.push({
+          accountId: t.accountId,
+          rule: 'chain',
+          detail: `entry ${e._id} does not follow from the one before`,
+        });
       }
       if (e.amount !== e.availableDelta + e.heldDelta) {
-        violations.push({ accountId: t.accountId, rule: 'chain', detail: `entry ${e._id} amount is not its deltas' sum` });
+        violations.push({
+          accountId: t.accountId,
+          rule: 'chain',
+          detail: `entry ${e._id} amount is not its deltas' sum`,
+        });
       }
       t.seq = e.seq;
       t.available = e.availableAfter;
       t.held = e.heldAfter;
       t.total += e.amount;
       if (t.available < 0 || t.held < 0) {
-        violations.push({ accountId: t.accountId, rule: 'not-negative', detail: `after ${e._id}: available ${t.available}, held ${t.held}` });
+        violations.push({
+          accountId: t.accountId,
+          rule: 'not-negative',
+          detail: `after ${e._id}: available ${t.available}, held ${t.held}`,
+        });
       }
       if (e.kind === 'reserve' && e.holdId) t.reserves.set(e.holdId, e.heldDelta);
       if (e.kind === 'settle' && e.holdId) t.settled.add(e.holdId);
@@ -354,7 +436,12 @@ interface AccountTally {
 
 export interface LedgerViolation {
   accountId: string;
-  rule: 'balance-equals-ledger' | 'held-equals-open-holds' | 'not-negative' | 'settle-without-hold' | 'chain';
+  rule:
+    | 'balance-equals-ledger'
+    | 'held-equals-open-holds'
+    | 'not-negative'
+    | 'settle-without-hold'
+    | 'chain';
   detail: string;
 }
 

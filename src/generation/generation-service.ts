@@ -1,8 +1,18 @@
 import { UserError } from '../core/errors.js';
-import { generationRequestSchema, resolveRequest, type GenerationRequestInput } from '../core/generation-request.js';
+import {
+  generationRequestSchema,
+  resolveRequest,
+  type GenerationRequestInput,
+} from '../core/generation-request.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
-import { allowedSources, canTransition, isTerminal, TERMINAL_STATUSES, type GenerationStatus } from '../core/status.js';
+import {
+  allowedSources,
+  canTransition,
+  isTerminal,
+  TERMINAL_STATUSES,
+  type GenerationStatus,
+} from '../core/status.js';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Economy, SettleOutcome } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
@@ -90,7 +100,10 @@ export class GenerationService {
     const existing = await models.Generation.findById(id).lean();
     if (existing) return { generation: summarize(existing), duplicate: true };
 
-    const accountId = await economy.ensureAccount(input.requester.identity, input.requester.displayName);
+    const accountId = await economy.ensureAccount(
+      input.requester.identity,
+      input.requester.displayName,
+    );
     const balance = await economy.balance(accountId);
     if (balance.available < price) {
       throw new UserError(
@@ -166,7 +179,12 @@ export class GenerationService {
    * core/status.ts decides). Returns false when it was not allowed, for example because the
    * generation already ended.
    */
-  async #transition(id: string, to: GenerationStatus, set: Record<string, unknown> = {}, note?: string): Promise<boolean> {
+  async #transition(
+    id: string,
+    to: GenerationStatus,
+    set: Record<string, unknown> = {},
+    note?: string,
+  ): Promise<boolean> {
     const entry: Record<string, unknown> = { status: to, at: new Date() };
     if (note) entry.note = note;
     const res = await this.#d.models.Generation.updateOne(
@@ -185,7 +203,12 @@ export class GenerationService {
       return true;
     }
     if (!canTransition(doc.status, 'processing')) return false;
-    return this.#transition(id, 'processing', { attempts: attempt }, attempt > 1 ? `attempt ${attempt}` : undefined);
+    return this.#transition(
+      id,
+      'processing',
+      { attempts: attempt },
+      attempt > 1 ? `attempt ${attempt}` : undefined,
+    );
   }
 
   async markDelivered(id: string): Promise<void> {
@@ -225,7 +248,8 @@ export class GenerationService {
       this.#fault('result-recorded', id);
     }
     const request = doc.request as { count: number };
-    const capture = input.outcome === 'completed' ? captureFor(doc.price, outputs.length, request.count) : 0;
+    const capture =
+      input.outcome === 'completed' ? captureFor(doc.price, outputs.length, request.count) : 0;
     const settlement = await economy.settle({ holdId: id, capture, outcome: input.outcome });
     this.#fault('settled', id);
     const outcome = settlement?.outcome ?? input.outcome;
@@ -242,7 +266,12 @@ export class GenerationService {
     await queues.enqueueDelivery({ v: 1, generationId: id });
     const final = await this.summary(id);
     log.info(
-      { status: final.status, captured: final.captured, outputs: final.outputs.length, failed: final.failedOutputs.length },
+      {
+        status: final.status,
+        captured: final.captured,
+        outputs: final.outputs.length,
+        failed: final.failedOutputs.length,
+      },
       'generation finished',
     );
     return final;
@@ -277,10 +306,19 @@ export class GenerationService {
       return;
     }
     if (settlement) {
-      await this.finish(id, { outcome: settlement.outcome, error: cancelledOrFailed(settlement.outcome) });
+      await this.finish(id, {
+        outcome: settlement.outcome,
+        error: cancelledOrFailed(settlement.outcome),
+      });
       return;
     }
-    await this.finish(id, { outcome: 'failed', error: { code: 'interrupted', message: 'The generation was interrupted. Your points were returned.' } });
+    await this.finish(id, {
+      outcome: 'failed',
+      error: {
+        code: 'interrupted',
+        message: 'The generation was interrupted. Your points were returned.',
+      },
+    });
   }
 
   /** Finishes a generation whose finish was cut short; false when there was none to resume. */
@@ -296,29 +334,47 @@ export class GenerationService {
    * removed and its points released at once; a running one is aborted through the cancel
    * bus and its worker finishes it as cancelled.
    */
-  async cancel(id: string, by: { accountId: string; isModerator: boolean }): Promise<GenerationSummary> {
+  async cancel(
+    id: string,
+    by: { accountId: string; isModerator: boolean },
+  ): Promise<GenerationSummary> {
     const { models, queues, cancelBus, logger } = this.#d;
     const doc = await models.Generation.findById(id).lean();
     if (!doc || (doc.accountId !== by.accountId && !by.isModerator)) {
-      throw new UserError('not_found', `You have no generation with the id ${id}. See /history for yours.`);
+      throw new UserError(
+        'not_found',
+        `You have no generation with the id ${id}. See /history for yours.`,
+      );
     }
     if (isTerminal(doc.status)) {
-      throw new UserError('already_finished', `Generation ${id} has already ${doc.status === 'cancelled' ? 'been cancelled' : 'finished'} (${doc.status}).`);
+      throw new UserError(
+        'already_finished',
+        `Generation ${id} has already ${doc.status === 'cancelled' ? 'been cancelled' : 'finished'} (${doc.status}).`,
+      );
     }
     await models.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
     const job = await queues.generation(doc.provider).getJob(id);
     if (job) {
       const state = await job.getState();
-      if (state === 'waiting' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children') {
+      if (
+        state === 'waiting' ||
+        state === 'delayed' ||
+        state === 'prioritized' ||
+        state === 'waiting-children'
+      ) {
         let removed = false;
         try {
           await job.remove();
           removed = true;
         } catch (error) {
           // Picked up by a worker between getState and remove (it is locked): abort it instead.
-          logger.debug({ err: error, generationId: id }, 'queued job was taken by a worker; aborting it');
+          logger.debug(
+            { err: error, generationId: id },
+            'queued job was taken by a worker; aborting it',
+          );
         }
-        if (removed) return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+        if (removed)
+          return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
       }
     } else if (doc.status === 'queued') {
       // No job (the reconciler would re-add it): nothing runs, so cancel right here.
@@ -328,7 +384,10 @@ export class GenerationService {
     return this.summary(id);
   }
 
-  async history(accountId: string, options: { page: number; status?: GenerationStatus }): Promise<HistoryPage> {
+  async history(
+    accountId: string,
+    options: { page: number; status?: GenerationStatus },
+  ): Promise<HistoryPage> {
     const filter: Record<string, unknown> = { accountId };
     if (options.status) filter.status = options.status;
     const total = await this.#d.models.Generation.countDocuments(filter);
@@ -346,7 +405,15 @@ export class GenerationService {
 }
 
 function cancelledOrFailed(outcome: SettleOutcome): { code: string; message: string } | undefined {
-  if (outcome === 'cancelled') return { code: 'cancelled', message: 'The generation was cancelled. Your points were returned.' };
-  if (outcome === 'failed') return { code: 'provider_failed', message: 'The generation failed. Your points were returned.' };
+  if (outcome === 'cancelled')
+    return {
+      code: 'cancelled',
+      message: 'The generation was cancelled. Your points were returned.',
+    };
+  if (outcome === 'failed')
+    return {
+      code: 'provider_failed',
+      message: 'The generation failed. Your points were returned.',
+    };
   return undefined;
 }

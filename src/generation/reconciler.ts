@@ -38,7 +38,13 @@ export class Reconciler {
   async run(graceMs: number): Promise<ReconcileReport> {
     const { models, economy, generations, logger } = this.deps;
     const cutoff = new Date(Date.now() - graceMs);
-    const report: ReconcileReport = { abandoned: 0, requeued: 0, finished: 0, orphanHolds: 0, redelivered: 0 };
+    const report: ReconcileReport = {
+      abandoned: 0,
+      requeued: 0,
+      finished: 0,
+      orphanHolds: 0,
+      redelivered: 0,
+    };
 
     const stuck = await models.Generation.find({
       status: { $in: ['pending', 'queued', 'processing'] },
@@ -56,7 +62,10 @@ export class Reconciler {
       if (doc.status === 'pending') {
         await generations.finish(doc._id, {
           outcome: 'failed',
-          error: { code: 'interrupted', message: 'The generation was interrupted before it started. Your points were returned.' },
+          error: {
+            code: 'interrupted',
+            message: 'The generation was interrupted before it started. Your points were returned.',
+          },
         });
         report.abandoned += 1;
         log.warn('failed a generation that never reached the queue');
@@ -75,7 +84,10 @@ export class Reconciler {
       if (!doc) {
         await economy.settle({ holdId: hold.holdId, capture: 0, outcome: 'failed' });
         report.orphanHolds += 1;
-        logger.warn({ generationId: hold.holdId, amount: hold.amount }, 'released a hold with no generation');
+        logger.warn(
+          { generationId: hold.holdId, amount: hold.amount },
+          'released a hold with no generation',
+        );
       } else if (isTerminal(doc.status)) {
         await generations.resumeFinish(doc._id);
         report.finished += 1;
@@ -109,7 +121,10 @@ export class Reconciler {
       // The job ended but the generation did not: the worker died inside finish.
       await generations.finish(doc._id, {
         outcome: 'failed',
-        error: { code: 'interrupted', message: 'The generation was interrupted. Your points were returned.' },
+        error: {
+          code: 'interrupted',
+          message: 'The generation was interrupted. Your points were returned.',
+        },
       });
       return false;
     }

@@ -73,7 +73,8 @@ export function summarize(doc: GenerationDoc): GenerationSummary {
       message: f.message ?? '',
     })),
   };
-  if (doc.queuePosition !== undefined && doc.queuePosition !== null) summary.queuePosition = doc.queuePosition;
+  if (doc.queuePosition !== undefined && doc.queuePosition !== null)
+    summary.queuePosition = doc.queuePosition;
   if (doc.error?.code) summary.error = { code: doc.error.code, message: doc.error.message ?? '' };
   return summary;
 }

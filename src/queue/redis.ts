@@ -7,7 +7,11 @@ import type { Logger } from '../logger.js';
  * wait through reconnects instead of failing jobs.
  */
 export function createRedis(url: string, logger: Logger, name: string): Redis {
-  const redis = new Redis(url, { maxRetriesPerRequest: null, connectionName: name, lazyConnect: false });
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: null,
+    connectionName: name,
+    lazyConnect: false,
+  });
   redis.on('error', (error: Error) => {
     logger.warn({ err: error, redis: redactUrl(url), connection: name }, 'redis connection error');
   });

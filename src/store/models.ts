@@ -90,12 +90,7 @@ const generationSchema = new Schema(
     price: { type: Number, required: true },
     status: { type: String, enum: GENERATION_STATUSES, required: true },
     statusHistory: {
-      type: [
-        new Schema(
-          { status: String, at: Date, note: String },
-          { _id: false },
-        ),
-      ],
+      type: [new Schema({ status: String, at: Date, note: String }, { _id: false })],
       default: [],
     },
     cancelRequested: { type: Boolean, default: false },

@@ -46,10 +46,17 @@ export function createProcessor(deps: ProcessorDeps) {
   const { generations, catalog, providers, media, logger } = deps;
   const interval = deps.progressIntervalMs ?? 250;
 
-  return async function process(job: Job, _token?: string, signal?: AbortSignal): Promise<ProcessResult> {
+  return async function process(
+    job: Job,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<ProcessResult> {
     const parsed = generationJobSchema.safeParse(job.data);
     if (!parsed.success) {
-      logger.error({ jobId: job.id, issues: parsed.error.issues }, 'generation job payload is invalid');
+      logger.error(
+        { jobId: job.id, issues: parsed.error.issues },
+        'generation job payload is invalid',
+      );
       throw new UnrecoverableError('invalid job payload');
     }
     const data = parsed.data;
@@ -71,13 +78,24 @@ export function createProcessor(deps: ProcessorDeps) {
       return { status: (resumed?.status ?? 'failed') as ProcessResult['status'] };
     }
     if (doc.cancelRequested) {
-      await generations.finish(id, { outcome: 'cancelled', error: { code: 'cancelled', message: memberMessage(new ProviderError('cancelled', { code: 'cancelled', retryable: false })) } });
+      await generations.finish(id, {
+        outcome: 'cancelled',
+        error: {
+          code: 'cancelled',
+          message: memberMessage(
+            new ProviderError('cancelled', { code: 'cancelled', retryable: false }),
+          ),
+        },
+      });
       return { status: 'cancelled' };
     }
 
     const model = catalog.find(data.model);
     if (!model || !providers.has(model.provider)) {
-      const error = { code: 'provider_unavailable', message: 'This model is no longer available. Your points were returned.' };
+      const error = {
+        code: 'provider_unavailable',
+        message: 'This model is no longer available. Your points were returned.',
+      };
       await generations.finish(id, { outcome: 'failed', error });
       throw new UnrecoverableError(`model ${data.model} is not available in this worker`);
     }
@@ -91,13 +109,23 @@ export function createProcessor(deps: ProcessorDeps) {
       const now = Date.now();
       if (!force && now - lastWrite < interval) return;
       lastWrite = now;
-      const payload: ProgressPayload = { ...event, generationId: id, status: 'processing', attempt };
-      job.updateProgress(payload).catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));
+      const payload: ProgressPayload = {
+        ...event,
+        generationId: id,
+        status: 'processing',
+        attempt,
+      };
+      job
+        .updateProgress(payload)
+        .catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));
     };
     publish({ percent: 0, message: attempt > 1 ? `attempt ${attempt}` : 'started' }, true);
 
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new TimeoutAbort(`timed out after ${model.timeoutSeconds}s`)), model.timeoutSeconds * 1000);
+    const timer = setTimeout(
+      () => timeout.abort(new TimeoutAbort(`timed out after ${model.timeoutSeconds}s`)),
+      model.timeoutSeconds * 1000,
+    );
     const runSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     let results;
     try {
@@ -105,18 +133,31 @@ export function createProcessor(deps: ProcessorDeps) {
         { generationId: id, model, request: data.request, inputImages: [], attempt },
         {
           signal: runSignal,
-          onProgress: (event) => publish(event, event.step !== undefined && event.step === event.steps),
+          onProgress: (event) =>
+            publish(event, event.step !== undefined && event.step === event.steps),
         },
       );
     } catch (error) {
       if (signal?.aborted) {
         log.info('generation cancelled while running');
-        await generations.finish(id, { outcome: 'cancelled', error: { code: 'cancelled', message: 'The generation was cancelled. Your points were returned.' } });
+        await generations.finish(id, {
+          outcome: 'cancelled',
+          error: {
+            code: 'cancelled',
+            message: 'The generation was cancelled. Your points were returned.',
+          },
+        });
         return { status: 'cancelled' };
       }
       if (timeout.signal.aborted) {
         log.warn({ timeoutSeconds: model.timeoutSeconds }, 'generation timed out');
-        await generations.finish(id, { outcome: 'failed', error: { code: 'timeout', message: `The generator took longer than ${model.timeoutSeconds} seconds. Your points were returned.` } });
+        await generations.finish(id, {
+          outcome: 'failed',
+          error: {
+            code: 'timeout',
+            message: `The generator took longer than ${model.timeoutSeconds} seconds. Your points were returned.`,
+          },
+        });
         throw new UnrecoverableError('timeout');
       }
       const retryable = error instanceof ProviderError && error.retryable;
@@ -127,7 +168,10 @@ export function createProcessor(deps: ProcessorDeps) {
         throw error;
       }
       log.warn({ err: error, attempt }, 'generation failed');
-      await generations.finish(id, { outcome: 'failed', error: { code: errorCode(error), message: memberMessage(error) } });
+      await generations.finish(id, {
+        outcome: 'failed',
+        error: { code: errorCode(error), message: memberMessage(error) },
+      });
       throw new UnrecoverableError(errorCode(error));
     } finally {
       clearTimeout(timer);
@@ -148,7 +192,10 @@ export function createProcessor(deps: ProcessorDeps) {
       await generations.finish(id, {
         outcome: 'failed',
         failedOutputs,
-        error: { code: first?.code ?? 'provider_failed', message: 'The generator could not make any of the images. Your points were returned.' },
+        error: {
+          code: first?.code ?? 'provider_failed',
+          message: 'The generator could not make any of the images. Your points were returned.',
+        },
       });
       throw new UnrecoverableError('no outputs');
     }
@@ -157,7 +204,12 @@ export function createProcessor(deps: ProcessorDeps) {
   };
 }
 
-async function store(media: MediaStore, id: string, index: number, result: ProviderOutputOk): Promise<StoredOutput> {
+async function store(
+  media: MediaStore,
+  id: string,
+  index: number,
+  result: ProviderOutputOk,
+): Promise<StoredOutput> {
   const ext = EXTENSIONS[result.mime] ?? 'bin';
   const saved = await media.put(result.data, {
     filename: `${id}-${index}.${ext}`,

@@ -24,7 +24,8 @@ export interface WorkerPoolOptions {
  */
 export function providerBackoff(baseMs: number) {
   return (attemptsMade: number, _type?: string, error?: Error): number => {
-    if (error instanceof ProviderError && error.retryAfterMs !== undefined) return error.retryAfterMs;
+    if (error instanceof ProviderError && error.retryAfterMs !== undefined)
+      return error.retryAfterMs;
     return baseMs * 2 ** Math.max(0, attemptsMade - 1);
   };
 }

@@ -22,14 +22,35 @@ describe('bad input', () => {
     return {
       generations: await app.models.Generation.countDocuments({}),
       ledger: await app.models.LedgerEntry.countDocuments({}),
-      jobs: await app.queues.generation('local').getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
+      jobs: await app.queues
+        .generation('local')
+        .getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
       balance: await app.economy.balance(accountId),
     };
   }
 
-  const cases: { name: string; as?: string; command: string; raw: Record<string, unknown>; code: string; message: RegExp }[] = [
-    { name: 'an empty prompt', command: 'generate', raw: { prompt: '   ' }, code: 'invalid_input', message: /^The prompt is empty: describe what to generate/ },
-    { name: 'a missing prompt', command: 'generate', raw: {}, code: 'invalid_input', message: /^A prompt is required/ },
+  const cases: {
+    name: string;
+    as?: string;
+    command: string;
+    raw: Record<string, unknown>;
+    code: string;
+    message: RegExp;
+  }[] = [
+    {
+      name: 'an empty prompt',
+      command: 'generate',
+      raw: { prompt: '   ' },
+      code: 'invalid_input',
+      message: /^The prompt is empty: describe what to generate/,
+    },
+    {
+      name: 'a missing prompt',
+      command: 'generate',
+      raw: {},
+      code: 'invalid_input',
+      message: /^A prompt is required/,
+    },
     {
       name: 'a 5000-character prompt',
       command: 'generate',
@@ -37,7 +58,13 @@ describe('bad input', () => {
       code: 'invalid_input',
       message: /^The prompt is too long \(5000 characters\); the limit is 1000\./,
     },
-    { name: 'an unknown model', command: 'generate', raw: { prompt: 'a fox', model: 'dall-e-9' }, code: 'unknown_model', message: /^There is no model "dall-e-9"\. Available: t-fast, / },
+    {
+      name: 'an unknown model',
+      command: 'generate',
+      raw: { prompt: 'a fox', model: 'dall-e-9' },
+      code: 'unknown_model',
+      message: /^There is no model "dall-e-9"\. Available: t-fast, /,
+    },
     {
       name: 'a size over the limit',
       command: 'generate',
@@ -45,17 +72,88 @@ describe('bad input', () => {
       code: 'invalid_input',
       message: /^4096x4096 is larger than t-fast allows \(at most 256x256\)\./,
     },
-    { name: 'count 9', command: 'generate', raw: { prompt: 'a fox', count: 9 }, code: 'invalid_input', message: /^Count is a whole number from 1 to 4\./ },
-    { name: 'an aspect ratio the model lacks', command: 'generate', raw: { prompt: 'a fox', aspectRatio: '21:9' }, code: 'invalid_input', message: /does not offer the aspect ratio 21:9; use one of 1:1/ },
-    { name: 'too many steps', command: 'generate', raw: { prompt: 'a fox', steps: 500 }, code: 'invalid_input', message: /^Steps must be between 1 and 60 for t-fast \(got 500\)\./ },
-    { name: 'a negative grant', as: 'mod', command: 'grant', raw: { member: 'zed', points: -5 }, code: 'invalid_input', message: /^Points are a whole number above zero\./ },
-    { name: 'a fractional grant', as: 'mod', command: 'grant', raw: { member: 'zed', points: 2.5 }, code: 'invalid_input', message: /^Points are a whole number above zero\./ },
-    { name: 'a grant by a non-moderator', as: 'zed', command: 'grant', raw: { member: 'zed', points: 50 }, code: 'forbidden', message: /^Only moderators can use \/grant\.$/ },
-    { name: 'a revoke by a non-moderator', as: 'zed', command: 'revoke', raw: { member: 'amy', points: 5 }, code: 'forbidden', message: /^Only moderators can use \/revoke\.$/ },
-    { name: 'a revoke of more than is available', as: 'mod', command: 'revoke', raw: { member: 'zed', points: 101 }, code: 'not_enough_points', message: /^Cannot revoke 101 points: only 100 are available\.$/ },
-    { name: 'a cancel of a malformed id', command: 'cancel', raw: { id: 'nope!' }, code: 'invalid_input', message: /^That is not a generation id/ },
-    { name: 'a history page of 0', command: 'history', raw: { page: 0 }, code: 'invalid_input', message: /^The page is a whole number from 1\./ },
-    { name: 'an unknown status filter', command: 'history', raw: { status: 'lost' }, code: 'invalid_input', message: /^The status is one of: pending, queued/ },
+    {
+      name: 'count 9',
+      command: 'generate',
+      raw: { prompt: 'a fox', count: 9 },
+      code: 'invalid_input',
+      message: /^Count is a whole number from 1 to 4\./,
+    },
+    {
+      name: 'an aspect ratio the model lacks',
+      command: 'generate',
+      raw: { prompt: 'a fox', aspectRatio: '21:9' },
+      code: 'invalid_input',
+      message: /does not offer the aspect ratio 21:9; use one of 1:1/,
+    },
+    {
+      name: 'too many steps',
+      command: 'generate',
+      raw: { prompt: 'a fox', steps: 500 },
+      code: 'invalid_input',
+      message: /^Steps must be between 1 and 60 for t-fast \(got 500\)\./,
+    },
+    {
+      name: 'a negative grant',
+      as: 'mod',
+      command: 'grant',
+      raw: { member: 'zed', points: -5 },
+      code: 'invalid_input',
+      message: /^Points are a whole number above zero\./,
+    },
+    {
+      name: 'a fractional grant',
+      as: 'mod',
+      command: 'grant',
+      raw: { member: 'zed', points: 2.5 },
+      code: 'invalid_input',
+      message: /^Points are a whole number above zero\./,
+    },
+    {
+      name: 'a grant by a non-moderator',
+      as: 'zed',
+      command: 'grant',
+      raw: { member: 'zed', points: 50 },
+      code: 'forbidden',
+      message: /^Only moderators can use \/grant\.$/,
+    },
+    {
+      name: 'a revoke by a non-moderator',
+      as: 'zed',
+      command: 'revoke',
+      raw: { member: 'amy', points: 5 },
+      code: 'forbidden',
+      message: /^Only moderators can use \/revoke\.$/,
+    },
+    {
+      name: 'a revoke of more than is available',
+      as: 'mod',
+      command: 'revoke',
+      raw: { member: 'zed', points: 101 },
+      code: 'not_enough_points',
+      message: /^Cannot revoke 101 points: only 100 are available\.$/,
+    },
+    {
+      name: 'a cancel of a malformed id',
+      command: 'cancel',
+      raw: { id: 'nope!' },
+      code: 'invalid_input',
+      message: /^That is not a generation id/,
+    },
+    {
+      name: 'a history page of 0',
+      command: 'history',
+      raw: { page: 0 },
+      code: 'invalid_input',
+      message: /^The page is a whole number from 1\./,
+    },
+    {
+      name: 'an unknown status filter',
+      command: 'history',
+      raw: { status: 'lost' },
+      code: 'invalid_input',
+      message: /^The status is one of: pending, queued/,
+    },
   ];
 
   it.each(cases)('answers $name with a clear message and changes nothing', async (c) => {

@@ -21,7 +21,9 @@ describe('console CLI', () => {
   });
   afterAll(async () => {
     rmSync(out, { recursive: true, force: true });
-    const app = await createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast') });
+    const app = await createApp(config, silentLogger, {
+      catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'),
+    });
     await app.conn.dropDatabase();
     await app.close();
   });
@@ -30,11 +32,20 @@ describe('console CLI', () => {
     const stdout: string[] = [];
     const stderr: string[] = [];
     const code = await runCli(argv, {
-      app: () => createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'), progressIntervalMs: 0 }),
+      app: () =>
+        createApp(config, silentLogger, {
+          catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'),
+          progressIntervalMs: 0,
+        }),
       io: { out: (l) => stdout.push(l), err: (l) => stderr.push(l) },
       defaultUser: 'nobody',
     });
-    return { code, stdout, stderr, json: () => JSON.parse(stdout.at(-1) ?? 'null') as Record<string, unknown> };
+    return {
+      code,
+      stdout,
+      stderr,
+      json: () => JSON.parse(stdout.at(-1) ?? 'null') as Record<string, unknown>,
+    };
   }
 
   it('grants as a moderator and shows the balance as JSON', async () => {
@@ -48,7 +59,9 @@ describe('console CLI', () => {
   it('refuses a grant by a member who is not a moderator, exiting non-zero', async () => {
     const r = await cli('--as', 'sam', '--json', 'grant', 'sam', '1000');
     expect(r.code).toBe(1);
-    expect(r.json()).toEqual({ error: { code: 'forbidden', message: 'Only moderators can use /grant.' } });
+    expect(r.json()).toEqual({
+      error: { code: 'forbidden', message: 'Only moderators can use /grant.' },
+    });
   });
 
   it('rejects a non-numeric option with the option named', async () => {
@@ -58,16 +71,48 @@ describe('console CLI', () => {
   });
 
   it('generates with --wait: prints progress as it arrives and ends with the saved outputs', async () => {
-    const r = await cli('--as', 'sam', '--json', 'generate', 'a', 'red', 'fox', '--count', '2', '--seed', '5', '--wait', '--out', out);
+    const r = await cli(
+      '--as',
+      'sam',
+      '--json',
+      'generate',
+      'a',
+      'red',
+      'fox',
+      '--count',
+      '2',
+      '--seed',
+      '5',
+      '--wait',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(0);
-    const result = r.json() as { id: string; status: string; price: number; outputs: { path: string; sha256: string; mime: string; width: number; height: number; bytes: number }[] };
+    const result = r.json() as {
+      id: string;
+      status: string;
+      price: number;
+      outputs: {
+        path: string;
+        sha256: string;
+        mime: string;
+        width: number;
+        height: number;
+        bytes: number;
+      }[];
+    };
     expect(result.status).toBe('completed');
     expect(result.price).toBe(6);
     expect(result.outputs).toHaveLength(2);
     for (const o of result.outputs) {
       const bytes = readFileSync(o.path);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(o.sha256);
-      expect(o).toMatchObject({ mime: 'image/png', width: 64, height: 64, bytes: bytes.byteLength });
+      expect(o).toMatchObject({
+        mime: 'image/png',
+        width: 64,
+        height: 64,
+        bytes: bytes.byteLength,
+      });
     }
     const progress = r.stderr.filter((l) => l.startsWith(result.id));
     expect(progress[0]).toMatch(/queued/);
@@ -76,7 +121,18 @@ describe('console CLI', () => {
   });
 
   it('prints the member-facing reason and exits non-zero when the generation fails', async () => {
-    const r = await cli('--as', 'sam', 'generate', 'a', 'castle', '--model', 't-fail2', '--wait', '--out', out);
+    const r = await cli(
+      '--as',
+      'sam',
+      'generate',
+      'a',
+      'castle',
+      '--model',
+      't-fail2',
+      '--wait',
+      '--out',
+      out,
+    );
     expect(r.code).toBe(1);
     expect(r.stdout.at(-1)).toBe('The generator failed at step 2 of 4. Your points were returned.');
     const balance = await cli('--as', 'sam', '--json', 'balance');
@@ -90,7 +146,9 @@ describe('console CLI', () => {
     expect(page.items.map((g) => g.status)).toEqual(['failed', 'completed']);
     const cancel = await cli('--as', 'sam', 'cancel', page.items[0]!.id);
     expect(cancel.code).toBe(1);
-    expect(cancel.stderr).toEqual([`Generation ${page.items[0]!.id} has already finished (failed).`]);
+    expect(cancel.stderr).toEqual([
+      `Generation ${page.items[0]!.id} has already finished (failed).`,
+    ]);
   });
 
   it('lists models with prices', async () => {
@@ -100,8 +158,12 @@ describe('console CLI', () => {
   });
 
   it('checks the ledger and names an account that breaks an invariant', async () => {
-    expect((await cli('ledger', 'check')).stdout).toEqual(['ledger check: every account is consistent']);
-    const app = await createApp(config, silentLogger, { catalog: Catalog.fromEntries(TEST_MODELS, 't-fast') });
+    expect((await cli('ledger', 'check')).stdout).toEqual([
+      'ledger check: every account is consistent',
+    ]);
+    const app = await createApp(config, silentLogger, {
+      catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'),
+    });
     try {
       await app.models.LedgerEntry.create({
         _id: 'tampered',

@@ -35,7 +35,12 @@ function crashableApp(withWorkers: boolean) {
 }
 
 /** Runs the reconciler, then checks every invariant the crash could have broken. */
-async function expectRepaired(app: TestApp, member: string, funds: number, id: string): Promise<void> {
+async function expectRepaired(
+  app: TestApp,
+  member: string,
+  funds: number,
+  id: string,
+): Promise<void> {
   await app.reconciler.run(0);
   const doc = await app.generations.find(id);
   let captured = 0;
@@ -64,7 +69,9 @@ describe('recovery after a crash between the writes of a generation', () => {
     await fund(app, member, 10);
     state.armed = point;
     state.crashed = undefined;
-    await expect(command(app, member, 'generate', { prompt: `crash ${point}` })).rejects.toBeInstanceOf(InjectedCrash);
+    await expect(
+      command(app, member, 'generate', { prompt: `crash ${point}` }),
+    ).rejects.toBeInstanceOf(InjectedCrash);
     expect(state.crashed).toBeDefined();
     await expectRepaired(app, member, 10, state.crashed!);
   });
@@ -73,24 +80,30 @@ describe('recovery after a crash between the writes of a generation', () => {
     ['capture (success)', 't-fast'],
     ['release (provider failure)', 't-fail2'],
   ] as const) {
-    it.each(FINISH_WRITES)(`repairs a finish with ${label} that crashed after %s`, async (point) => {
-      const app = state.app!;
-      const member = `fin-${model}-${point}`;
-      await fund(app, member, 10);
-      state.armed = point;
-      state.crashed = undefined;
-      const { generation } = await command(app, member, 'generate', { prompt: `crash ${point}`, model });
-      const id = generation!.id;
-      const events = app.queues.events('local');
-      try {
-        const job = await app.queues.generation('local').getJob(id);
-        await job!.waitUntilFinished(events).catch(() => undefined);
-      } finally {
-        await events.close();
-      }
-      expect(state.crashed).toBe(id);
-      await expectRepaired(app, member, 10, id);
-    });
+    it.each(FINISH_WRITES)(
+      `repairs a finish with ${label} that crashed after %s`,
+      async (point) => {
+        const app = state.app!;
+        const member = `fin-${model}-${point}`;
+        await fund(app, member, 10);
+        state.armed = point;
+        state.crashed = undefined;
+        const { generation } = await command(app, member, 'generate', {
+          prompt: `crash ${point}`,
+          model,
+        });
+        const id = generation!.id;
+        const events = app.queues.events('local');
+        try {
+          const job = await app.queues.generation('local').getJob(id);
+          await job!.waitUntilFinished(events).catch(() => undefined);
+        } finally {
+          await events.close();
+        }
+        expect(state.crashed).toBe(id);
+        await expectRepaired(app, member, 10, id);
+      },
+    );
   }
 });
 
@@ -103,7 +116,9 @@ describe('recovery after a crash while cancelling a queued generation', () => {
     await fund(app, member, 10);
     const { generation } = await command(app, member, 'generate', { prompt: 'to cancel' });
     state.armed = point;
-    await expect(command(app, member, 'cancel', { id: generation!.id })).rejects.toBeInstanceOf(InjectedCrash);
+    await expect(command(app, member, 'cancel', { id: generation!.id })).rejects.toBeInstanceOf(
+      InjectedCrash,
+    );
     await expectRepaired(app, member, 10, generation!.id);
     expect((await app.generations.summary(generation!.id)).status).toBe('cancelled');
   });

@@ -8,7 +8,11 @@ import { createTestApp, waitForStatus, type TestApp } from '../support/app.js';
 class RecordingSink implements DeliverySink {
   readonly platform = 'telegram';
   readonly progress: ProgressView[] = [];
-  readonly delivered: { origin: Record<string, unknown>; generation: GenerationSummary; view: ProgressView }[] = [];
+  readonly delivered: {
+    origin: Record<string, unknown>;
+    generation: GenerationSummary;
+    view: ProgressView;
+  }[] = [];
   #onDeliver: (() => void) | undefined;
   readonly deliveredOnce = new Promise<void>((resolve) => {
     this.#onDeliver = resolve;
@@ -18,7 +22,11 @@ class RecordingSink implements DeliverySink {
     this.progress.push(view);
   }
 
-  async deliver(origin: Record<string, unknown>, generation: GenerationSummary, view: ProgressView): Promise<void> {
+  async deliver(
+    origin: Record<string, unknown>,
+    generation: GenerationSummary,
+    view: ProgressView,
+  ): Promise<void> {
     this.delivered.push({ origin, generation, view });
     this.#onDeliver?.();
   }
@@ -54,9 +62,19 @@ describe('progress relay and final delivery', () => {
   it('relays progress to the platform the request came from and delivers the result once', async () => {
     await app.economy.ensureAccount({ platform: 'telegram', id: '1' });
     const accountId = await app.economy.findAccount({ platform: 'telegram', id: '1' });
-    await app.economy.grant({ accountId: accountId!, amount: 10, key: 'tg-fund', actor: 'test', reason: 'funds' });
+    await app.economy.grant({
+      accountId: accountId!,
+      amount: 10,
+      key: 'tg-fund',
+      actor: 'test',
+      reason: 'funds',
+    });
     const { generation } = await app.generations.submit({
-      requester: { identity: { platform: 'telegram', id: '1' }, displayName: 'tg', isModerator: false },
+      requester: {
+        identity: { platform: 'telegram', id: '1' },
+        displayName: 'tg',
+        isModerator: false,
+      },
       invocationKey: 'telegram:update:1',
       origin: { platform: 'telegram', chatId: 42, messageId: 7 },
       request: { prompt: 'delivered' },
@@ -65,11 +83,19 @@ describe('progress relay and final delivery', () => {
     const done = await waitForStatus(app, generation.id);
     expect(sink.delivered).toHaveLength(1);
     expect(sink.delivered[0]?.origin).toEqual({ platform: 'telegram', chatId: 42, messageId: 7 });
-    expect(sink.delivered[0]?.view).toMatchObject({ status: 'completed', final: true, actions: ['reroll', 'details'] });
+    expect(sink.delivered[0]?.view).toMatchObject({
+      status: 'completed',
+      final: true,
+      actions: ['reroll', 'details'],
+    });
     expect(sink.delivered[0]?.generation.outputs).toHaveLength(1);
-    const steps = sink.progress.filter((v) => v.generationId === generation.id && v.step !== undefined);
+    const steps = sink.progress.filter(
+      (v) => v.generationId === generation.id && v.step !== undefined,
+    );
     expect(steps.length).toBeGreaterThan(0);
-    expect(steps.every((v) => v.status === 'processing' && v.actions.includes('cancel'))).toBe(true);
+    expect(steps.every((v) => v.status === 'processing' && v.actions.includes('cancel'))).toBe(
+      true,
+    );
     expect(done.status).toBe('completed');
     const doc = await app.generations.find(generation.id);
     expect(doc?.deliveredAt).toBeInstanceOf(Date);

@@ -26,11 +26,29 @@ describe('points ledger', () => {
 
   it('grants, revokes and refuses to revoke more than is available', async () => {
     const account = await economy.ensureAccount(member());
-    await economy.grant({ accountId: account, amount: 100, key: 'g1-' + account, actor: 'mod', reason: 'test' });
-    await economy.revoke({ accountId: account, amount: 30, key: 'r1-' + account, actor: 'mod', reason: 'test' });
+    await economy.grant({
+      accountId: account,
+      amount: 100,
+      key: 'g1-' + account,
+      actor: 'mod',
+      reason: 'test',
+    });
+    await economy.revoke({
+      accountId: account,
+      amount: 30,
+      key: 'r1-' + account,
+      actor: 'mod',
+      reason: 'test',
+    });
     expect(await economy.balance(account)).toEqual({ available: 70, held: 0 });
     await expect(
-      economy.revoke({ accountId: account, amount: 71, key: 'r2-' + account, actor: 'mod', reason: 'test' }),
+      economy.revoke({
+        accountId: account,
+        amount: 71,
+        key: 'r2-' + account,
+        actor: 'mod',
+        reason: 'test',
+      }),
     ).rejects.toMatchObject({ code: 'not_enough_points' });
     expect(await economy.balance(account)).toEqual({ available: 70, held: 0 });
     expect(await economy.check()).toEqual([]);
@@ -39,7 +57,13 @@ describe('points ledger', () => {
   it('applies the same grant key once', async () => {
     const account = await economy.ensureAccount(member());
     for (let i = 0; i < 3; i += 1) {
-      await economy.grant({ accountId: account, amount: 10, key: 'same-' + account, actor: 'mod', reason: 'x' });
+      await economy.grant({
+        accountId: account,
+        amount: 10,
+        key: 'same-' + account,
+        actor: 'mod',
+        reason: 'x',
+      });
     }
     expect(await economy.balance(account)).toEqual({ available: 10, held: 0 });
   });
@@ -48,7 +72,13 @@ describe('points ledger', () => {
     const account = await economy.ensureAccount(member());
     for (const amount of [-5, 0, 1.5]) {
       await expect(
-        economy.grant({ accountId: account, amount, key: `bad-${amount}-${account}`, actor: 'mod', reason: 'x' }),
+        economy.grant({
+          accountId: account,
+          amount,
+          key: `bad-${amount}-${account}`,
+          actor: 'mod',
+          reason: 'x',
+        }),
       ).rejects.toBeInstanceOf(UserError);
     }
     expect(await economy.balance(account)).toEqual({ available: 0, held: 0 });
@@ -57,15 +87,25 @@ describe('points ledger', () => {
 
   it('holds, captures part and releases the rest, exactly once', async () => {
     const account = await economy.ensureAccount(member());
-    await economy.grant({ accountId: account, amount: 50, key: 'seed-' + account, actor: 'mod', reason: 'x' });
+    await economy.grant({
+      accountId: account,
+      amount: 50,
+      key: 'seed-' + account,
+      actor: 'mod',
+      reason: 'x',
+    });
     await economy.reserve({ accountId: account, amount: 20, holdId: 'h-' + account });
     expect(await economy.balance(account)).toEqual({ available: 30, held: 20 });
-    expect(await economy.settle({ holdId: 'h-' + account, capture: 10, outcome: 'completed' })).toMatchObject({
+    expect(
+      await economy.settle({ holdId: 'h-' + account, capture: 10, outcome: 'completed' }),
+    ).toMatchObject({
       captured: 10,
       released: 10,
       won: true,
     });
-    expect(await economy.settle({ holdId: 'h-' + account, capture: 20, outcome: 'completed' })).toMatchObject({
+    expect(
+      await economy.settle({ holdId: 'h-' + account, capture: 20, outcome: 'completed' }),
+    ).toMatchObject({
       captured: 10,
       won: false,
     });
@@ -75,9 +115,17 @@ describe('points ledger', () => {
 
   it('never lets concurrent holds spend more than is available', async () => {
     const account = await economy.ensureAccount(member());
-    await economy.grant({ accountId: account, amount: 50, key: 'c-' + account, actor: 'mod', reason: 'x' });
+    await economy.grant({
+      accountId: account,
+      amount: 50,
+      key: 'c-' + account,
+      actor: 'mod',
+      reason: 'x',
+    });
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, (_, i) => economy.reserve({ accountId: account, amount: 10, holdId: `c${i}-${account}` })),
+      Array.from({ length: 50 }, (_, i) =>
+        economy.reserve({ accountId: account, amount: 10, holdId: `c${i}-${account}` }),
+      ),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);
     for (const r of results) {
@@ -89,7 +137,13 @@ describe('points ledger', () => {
 
   it('names the account whose chain was tampered with', async () => {
     const account = await economy.ensureAccount(member());
-    await economy.grant({ accountId: account, amount: 5, key: 't-' + account, actor: 'mod', reason: 'x' });
+    await economy.grant({
+      accountId: account,
+      amount: 5,
+      key: 't-' + account,
+      actor: 'mod',
+      reason: 'x',
+    });
     await store.models.LedgerEntry.create({
       _id: 'forged-' + account,
       accountId: account,
@@ -109,7 +163,13 @@ describe('points ledger', () => {
 
   it('keeps the first settle of a hold when a second one races it', async () => {
     const account = await economy.ensureAccount(member());
-    await economy.grant({ accountId: account, amount: 30, key: 'r-' + account, actor: 'mod', reason: 'x' });
+    await economy.grant({
+      accountId: account,
+      amount: 30,
+      key: 'r-' + account,
+      actor: 'mod',
+      reason: 'x',
+    });
     await economy.reserve({ accountId: account, amount: 30, holdId: 'race-' + account });
     const [a, b] = await Promise.all([
       economy.settle({ holdId: 'race-' + account, capture: 30, outcome: 'completed' }),

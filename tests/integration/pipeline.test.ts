@@ -22,7 +22,11 @@ describe('the generation pipeline', () => {
 
   it('completes a generation: outputs in GridFS match their sha256, points captured, ledger clean', async () => {
     await fund(app, 'ann', 50);
-    const { generation } = await command(app, 'ann', 'generate', { prompt: 'a red fox in the snow', count: 2, seed: 7 });
+    const { generation } = await command(app, 'ann', 'generate', {
+      prompt: 'a red fox in the snow',
+      count: 2,
+      seed: 7,
+    });
     expect(generation?.status).toBe('queued');
     expect(generation?.price).toBe(6);
     expect(await balanceOf('ann')).toEqual({ available: 44, held: 6 });
@@ -42,7 +46,12 @@ describe('the generation pipeline', () => {
     expect(await app.economy.check()).toEqual([]);
 
     const doc = await app.generations.find(generation!.id);
-    expect(doc?.statusHistory.map((h) => h.status)).toEqual(['pending', 'queued', 'processing', 'completed']);
+    expect(doc?.statusHistory.map((h) => h.status)).toEqual([
+      'pending',
+      'queued',
+      'processing',
+      'completed',
+    ]);
   });
 
   it('renders the same bytes for the same prompt, model and seed', async () => {
@@ -50,14 +59,19 @@ describe('the generation pipeline', () => {
     const a = await command(app, 'dee', 'generate', { prompt: 'lighthouse at dusk', seed: 42 });
     const b = await command(app, 'dee', 'generate', { prompt: 'lighthouse at dusk', seed: 42 });
     const c = await command(app, 'dee', 'generate', { prompt: 'lighthouse at dusk', seed: 43 });
-    const [da, db, dc] = await Promise.all([a, b, c].map((r) => waitForStatus(app, r.generation!.id)));
+    const [da, db, dc] = await Promise.all(
+      [a, b, c].map((r) => waitForStatus(app, r.generation!.id)),
+    );
     expect(da!.outputs[0]!.sha256).toBe(db!.outputs[0]!.sha256);
     expect(dc!.outputs[0]!.sha256).not.toBe(da!.outputs[0]!.sha256);
   });
 
   it('renders a real multi-frame animation for the animation model', async () => {
     await fund(app, 'ani', 50);
-    const { generation } = await command(app, 'ani', 'generate', { prompt: 'waves', model: 't-loop' });
+    const { generation } = await command(app, 'ani', 'generate', {
+      prompt: 'waves',
+      model: 't-loop',
+    });
     const done = await waitForStatus(app, generation!.id);
     expect(done.status).toBe('completed');
     const bytes = await app.media.get(done.outputs[0]!.fileId);
@@ -69,7 +83,10 @@ describe('the generation pipeline', () => {
 
   it('releases the points and tells the member why when the provider fails after step 2', async () => {
     await fund(app, 'bob', 20);
-    const { generation } = await command(app, 'bob', 'generate', { prompt: 'a castle', model: 't-fail2' });
+    const { generation } = await command(app, 'bob', 'generate', {
+      prompt: 'a castle',
+      model: 't-fail2',
+    });
     const done = await waitForStatus(app, generation!.id);
     expect(done.status).toBe('failed');
     expect(done.error?.message).toMatch(/failed at step 2 of 4.*points were returned/);
@@ -80,7 +97,10 @@ describe('the generation pipeline', () => {
 
   it('refuses a content-policy prompt without retrying and returns the points', async () => {
     await fund(app, 'rae', 20);
-    const { generation } = await command(app, 'rae', 'generate', { prompt: 'something forbidden', model: 't-refuse' });
+    const { generation } = await command(app, 'rae', 'generate', {
+      prompt: 'something forbidden',
+      model: 't-refuse',
+    });
     const done = await waitForStatus(app, generation!.id);
     expect(done.status).toBe('failed');
     expect(done.error).toMatchObject({ code: 'provider_refused' });
@@ -91,7 +111,11 @@ describe('the generation pipeline', () => {
 
   it('captures 2/4 of the price when 2 of 4 images fail, and releases the rest', async () => {
     await fund(app, 'cat', 100);
-    const { generation } = await command(app, 'cat', 'generate', { prompt: 'four cats', model: 't-partial', count: 4 });
+    const { generation } = await command(app, 'cat', 'generate', {
+      prompt: 'four cats',
+      model: 't-partial',
+      count: 4,
+    });
     expect(generation?.price).toBe(20);
     const done = await waitForStatus(app, generation!.id);
     expect(done.status).toBe('completed');
@@ -104,12 +128,22 @@ describe('the generation pipeline', () => {
 
   it('retries a retryable provider error and charges exactly once', async () => {
     await fund(app, 'eve', 20);
-    const { generation } = await command(app, 'eve', 'generate', { prompt: 'a retry', model: 't-retry' });
+    const { generation } = await command(app, 'eve', 'generate', {
+      prompt: 'a retry',
+      model: 't-retry',
+    });
     const done = await waitForStatus(app, generation!.id);
     expect(done.status).toBe('completed');
     const doc = await app.generations.find(generation!.id);
     expect(doc?.attempts).toBe(2);
-    expect(doc?.statusHistory.map((h) => h.status)).toEqual(['pending', 'queued', 'processing', 'queued', 'processing', 'completed']);
+    expect(doc?.statusHistory.map((h) => h.status)).toEqual([
+      'pending',
+      'queued',
+      'processing',
+      'queued',
+      'processing',
+      'completed',
+    ]);
     const entries = await app.models.LedgerEntry.find({ holdId: generation!.id }).lean();
     expect(entries.map((e) => e.kind).sort()).toEqual(['reserve', 'settle']);
     expect(await balanceOf('eve')).toEqual({ available: 16, held: 0 });
@@ -127,7 +161,9 @@ describe('the generation pipeline', () => {
     const again = await command(app, 'fay', 'generate', { prompt: 'twice' }, key);
     expect(again.data.duplicate).toBe(true);
     expect(await app.models.Generation.countDocuments({ invocationKey: key })).toBe(1);
-    expect(await app.models.LedgerEntry.countDocuments({ _id: reserveKey(a.generation!.id) })).toBe(1);
+    expect(await app.models.LedgerEntry.countDocuments({ _id: reserveKey(a.generation!.id) })).toBe(
+      1,
+    );
     await waitForStatus(app, a.generation!.id);
     expect(await balanceOf('fay')).toEqual({ available: 16, held: 0 });
   });
@@ -135,7 +171,9 @@ describe('the generation pipeline', () => {
   it('accepts exactly 5 of 50 concurrent generates when the account can pay for 5', async () => {
     const accountId = await fund(app, 'gus', 5 * 4);
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, (_, i) => command(app, 'gus', 'generate', { prompt: `crowd ${i}` })),
+      Array.from({ length: 50 }, (_, i) =>
+        command(app, 'gus', 'generate', { prompt: `crowd ${i}` }),
+      ),
     );
     const accepted = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -143,20 +181,32 @@ describe('the generation pipeline', () => {
     expect(refused).toHaveLength(45);
     for (const r of refused) {
       expect(r.reason).toMatchObject({ code: 'not_enough_points' });
-      expect((r.reason as Error).message).toMatch(/^Not enough points: this costs 4 and you have \d+ available\.$/);
+      expect((r.reason as Error).message).toMatch(
+        /^Not enough points: this costs 4 and you have \d+ available\.$/,
+      );
     }
     expect(await app.models.Generation.countDocuments({ accountId })).toBe(5);
     // The chain check walks every balance the account ever had: none below zero.
     expect(await app.economy.check()).toEqual([]);
     const entries = await app.models.LedgerEntry.find({ accountId }).lean();
     expect(Math.min(...entries.map((e) => e.availableAfter))).toBe(0);
-    await Promise.all(accepted.map((r) => waitForStatus(app, (r as PromiseFulfilledResult<{ generation?: { id: string } }>).value.generation!.id)));
+    await Promise.all(
+      accepted.map((r) =>
+        waitForStatus(
+          app,
+          (r as PromiseFulfilledResult<{ generation?: { id: string } }>).value.generation!.id,
+        ),
+      ),
+    );
     expect(await app.economy.balance(accountId)).toEqual({ available: 0, held: 0 });
   });
 
   it('cancels a running generation: the provider is aborted and the points are released', async () => {
     await fund(app, 'hal', 20);
-    const { generation } = await command(app, 'hal', 'generate', { prompt: 'slow', model: 't-slow' });
+    const { generation } = await command(app, 'hal', 'generate', {
+      prompt: 'slow',
+      model: 't-slow',
+    });
     await waitForStatus(app, generation!.id, ['processing']);
     const cancelled = await command(app, 'hal', 'cancel', { id: generation!.id });
     expect(cancelled.text).toMatch(/Cancelling|Cancelled/);
@@ -170,12 +220,16 @@ describe('the generation pipeline', () => {
     expect(await app.economy.check()).toEqual([]);
   });
 
-  it('refuses to cancel a stranger\'s generation or a finished one', async () => {
+  it("refuses to cancel a stranger's generation or a finished one", async () => {
     await fund(app, 'ivy', 20);
     const { generation } = await command(app, 'ivy', 'generate', { prompt: 'mine' });
-    await expect(command(app, 'jon', 'cancel', { id: generation!.id })).rejects.toMatchObject({ code: 'not_found' });
+    await expect(command(app, 'jon', 'cancel', { id: generation!.id })).rejects.toMatchObject({
+      code: 'not_found',
+    });
     await waitForStatus(app, generation!.id);
-    await expect(command(app, 'ivy', 'cancel', { id: generation!.id })).rejects.toMatchObject({ code: 'already_finished' });
+    await expect(command(app, 'ivy', 'cancel', { id: generation!.id })).rejects.toMatchObject({
+      code: 'already_finished',
+    });
   });
 
   it('never captures twice when a stalled job is processed again', async () => {
@@ -193,7 +247,10 @@ describe('the generation pipeline', () => {
     });
     await expect(process(job!)).resolves.toEqual({ status: 'completed' });
     // Even finishing it again directly keeps the first settlement.
-    await app.generations.finish(generation!.id, { outcome: 'failed', error: { code: 'internal', message: 'x' } });
+    await app.generations.finish(generation!.id, {
+      outcome: 'failed',
+      error: { code: 'internal', message: 'x' },
+    });
     expect(await app.models.LedgerEntry.countDocuments({ _id: settleKey(generation!.id) })).toBe(1);
     expect((await app.generations.summary(generation!.id)).status).toBe('completed');
     expect(await balanceOf('kim')).toEqual({ available: 16, held: 0 });

@@ -12,7 +12,11 @@ import { testMongoUri, testRedisUrl, uniqueName } from './env.js';
 import { silentLogger } from './store.js';
 
 /** A small, fast local model; tests override its knobs per scenario. */
-export function testModel(id: string, options: Record<string, unknown> = {}, extra: Partial<ModelSpecInput> = {}): ModelSpecInput {
+export function testModel(
+  id: string,
+  options: Record<string, unknown> = {},
+  extra: Partial<ModelSpecInput> = {},
+): ModelSpecInput {
   return {
     id,
     name: id,
@@ -33,12 +37,20 @@ export const TEST_MODELS: ModelSpecInput[] = [
   testModel('t-fail2', { failAfterStep: 2 }),
   testModel('t-partial', { failOutputs: [1, 3] }, { price: { perImage: 5 } }),
   testModel('t-retry', { retryableFailures: 1, retryAfterMs: 20 }),
-  testModel('t-slow', { stepDelayMs: 100 }, { defaults: { width: 64, height: 64, steps: 50, guidance: 5 } }),
-  testModel('t-loop', { format: 'gif', frames: 4, frameDelayMs: 100 }, {
-    kind: 'video',
-    defaults: { width: 64, height: 64, steps: 2, guidance: 0, seconds: 1 },
-    price: { base: 3, perSecond: 2 },
-  }),
+  testModel(
+    't-slow',
+    { stepDelayMs: 100 },
+    { defaults: { width: 64, height: 64, steps: 50, guidance: 5 } },
+  ),
+  testModel(
+    't-loop',
+    { format: 'gif', frames: 4, frameDelayMs: 100 },
+    {
+      kind: 'video',
+      defaults: { width: 64, height: 64, steps: 2, guidance: 0, seconds: 1 },
+      price: { base: 3, perSecond: 2 },
+    },
+  ),
   testModel('t-refuse', { refuseWords: ['forbidden'] }),
 ];
 
@@ -63,11 +75,18 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 
 /** The real app on the test Redis and MongoDB, with its own database and queue prefix. */
 export async function createTestApp(
-  options: { config?: Record<string, string>; overrides?: AppOverrides; models?: ModelSpecInput[] } = {},
+  options: {
+    config?: Record<string, string>;
+    overrides?: AppOverrides;
+    models?: ModelSpecInput[];
+  } = {},
 ): Promise<TestApp> {
   const config = testConfig(options.config);
   const app = await createApp(config, silentLogger, {
-    catalog: Catalog.fromEntries(options.models ?? TEST_MODELS, options.models ? undefined : 't-fast'),
+    catalog: Catalog.fromEntries(
+      options.models ?? TEST_MODELS,
+      options.models ? undefined : 't-fast',
+    ),
     progressIntervalMs: 0,
     ...options.overrides,
   });
@@ -84,7 +103,10 @@ export function consoleCtx(app: App, name: string, invocationKey?: string): Chat
     },
     invocationKey: invocationKey ?? uniqueName(`console:${name}`),
     origin: { platform: 'console', user: name },
-    resolveMember: async (ref) => ({ identity: { platform: 'console', id: ref.replace(/^@/, '') }, displayName: ref }),
+    resolveMember: async (ref) => ({
+      identity: { platform: 'console', id: ref.replace(/^@/, '') },
+      displayName: ref,
+    }),
   };
 }
 
@@ -125,7 +147,10 @@ export async function waitForStatus(
 ): Promise<GenerationSummary> {
   const doc = await app.generations.find(id);
   const provider = doc?.provider ?? 'local';
-  const events = new QueueEvents(generationQueueName(provider), { connection: app.redis, prefix: app.prefix });
+  const events = new QueueEvents(generationQueueName(provider), {
+    connection: app.redis,
+    prefix: app.prefix,
+  });
   try {
     return await new Promise<GenerationSummary>((resolve, reject) => {
       let settled = false;
@@ -141,7 +166,8 @@ export async function waitForStatus(
           (s) => {
             if (statuses.includes(s.status)) finish(() => resolve(s));
           },
-          (error: unknown) => finish(() => reject(error as Error)),
+          (error: unknown) =>
+            finish(() => reject(error instanceof Error ? error : new Error(String(error)))),
         );
       };
       events.on('progress', ({ jobId }) => jobId === id && check());
@@ -149,7 +175,12 @@ export async function waitForStatus(
       events.on('failed', ({ jobId }) => jobId === id && check());
       const poll = setInterval(check, 50);
       const deadline = setTimeout(
-        () => finish(() => reject(new Error(`generation ${id} did not reach ${statuses.join('|')} in ${timeoutMs} ms`))),
+        () =>
+          finish(() =>
+            reject(
+              new Error(`generation ${id} did not reach ${statuses.join('|')} in ${timeoutMs} ms`),
+            ),
+          ),
         timeoutMs,
       );
       check();

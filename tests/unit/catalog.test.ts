@@ -16,19 +16,47 @@ describe('model catalog', () => {
   it('rejects an invalid catalog at start-up, naming the field', () => {
     expect(() =>
       Catalog.fromEntries([
-        { id: 'Bad Id', name: 'x', provider: 'local', ref: 'x', kind: 'image', limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 128, height: 64 } },
+        {
+          id: 'Bad Id',
+          name: 'x',
+          provider: 'local',
+          ref: 'x',
+          kind: 'image',
+          limits: { maxWidth: 64, maxHeight: 64 },
+          defaults: { width: 128, height: 64 },
+        },
       ]),
-    ).toThrow(/0\.id: model ids are lower-case[\s\S]*0\.defaults\.width: default width is outside the limits/);
+    ).toThrow(
+      /0\.id: model ids are lower-case[\s\S]*0\.defaults\.width: default width is outside the limits/,
+    );
   });
 
   it('refuses duplicate ids and an unknown default model', () => {
-    const entry = { id: 'a', name: 'a', provider: 'local', ref: 'a', kind: 'image' as const, limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 64, height: 64 } };
+    const entry = {
+      id: 'a',
+      name: 'a',
+      provider: 'local',
+      ref: 'a',
+      kind: 'image' as const,
+      limits: { maxWidth: 64, maxHeight: 64 },
+      defaults: { width: 64, height: 64 },
+    };
     expect(() => Catalog.fromEntries([entry, entry])).toThrow(/appears twice/);
     expect(() => Catalog.fromEntries([entry], 'zzz')).toThrow(/DEFAULT_MODEL "zzz"/);
   });
 
   it('names the available models when a member asks for an unknown one', () => {
-    const entry = { id: 'a', name: 'a', provider: 'local', ref: 'a', kind: 'image' as const, limits: { maxWidth: 64, maxHeight: 64 }, defaults: { width: 64, height: 64 } };
-    expect(() => Catalog.fromEntries([entry]).get('b')).toThrow('There is no model "b". Available: a. See /models for prices.');
+    const entry = {
+      id: 'a',
+      name: 'a',
+      provider: 'local',
+      ref: 'a',
+      kind: 'image' as const,
+      limits: { maxWidth: 64, maxHeight: 64 },
+      defaults: { width: 64, height: 64 },
+    };
+    expect(() => Catalog.fromEntries([entry]).get('b')).toThrow(
+      'There is no model "b". Available: a. See /models for prices.',
+    );
   });
 });

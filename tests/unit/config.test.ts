@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, envSchema, loadConfig, redactUrl } from '../../src/config.js';
 
-const base = { REDIS_URL: 'redis://127.0.0.1:6379', MONGODB_URI: 'mongodb://127.0.0.1:27017/genbot' };
+const base = {
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  MONGODB_URI: 'mongodb://127.0.0.1:27017/genbot',
+};
 
 describe('configuration', () => {
   it('parses a minimal environment with defaults', () => {
@@ -27,7 +30,9 @@ describe('configuration', () => {
   });
 
   it('splits comma lists', () => {
-    expect(loadConfig({ ...base, CONSOLE_MODERATORS: ' admin, mod ,' }).console.moderators).toEqual(['admin', 'mod']);
+    expect(loadConfig({ ...base, CONSOLE_MODERATORS: ' admin, mod ,' }).console.moderators).toEqual(
+      ['admin', 'mod'],
+    );
   });
 
   it('documents every variable in .env.example, and nothing else', () => {

@@ -18,8 +18,23 @@ const spec = (options: Record<string, unknown>, extra: Partial<ModelSpecInput> =
     options,
     ...extra,
   });
-const request = { prompt: 'a red fox', model: 'l', width: 80, height: 64, steps: 3, guidance: 5, seed: 9, count: 1, inputImages: [] };
-const run = (model: ReturnType<typeof spec>, overrides: Partial<typeof request> = {}, attempt = 1, signal = new AbortController().signal) => {
+const request = {
+  prompt: 'a red fox',
+  model: 'l',
+  width: 80,
+  height: 64,
+  steps: 3,
+  guidance: 5,
+  seed: 9,
+  count: 1,
+  inputImages: [],
+};
+const run = (
+  model: ReturnType<typeof spec>,
+  overrides: Partial<typeof request> = {},
+  attempt = 1,
+  signal = new AbortController().signal,
+) => {
   const events: ProgressEvent[] = [];
   const promise = new LocalProvider().generate(
     { generationId: 'g', model, request: { ...request, ...overrides }, inputImages: [], attempt },
@@ -84,7 +99,12 @@ describe('the local provider', () => {
   it('stops at once when aborted', async () => {
     const controller = new AbortController();
     const reason = new Error('cancelled by test');
-    const { promise, events } = run(spec({ stepDelayMs: 10_000 }), { steps: 50 }, 1, controller.signal);
+    const { promise, events } = run(
+      spec({ stepDelayMs: 10_000 }),
+      { steps: 50 },
+      1,
+      controller.signal,
+    );
     controller.abort(reason);
     await expect(promise).rejects.toBe(reason);
     expect(events).toEqual([]);

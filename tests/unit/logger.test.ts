@@ -28,7 +28,8 @@ describe('logger', () => {
     );
     const out = lines.join('');
     expect(out).toContain('"generationId":"g1"');
-    for (const secret of ['bot-token-123', 'sk-secret', 'Bearer abc', ':pw@']) expect(out).not.toContain(secret);
+    for (const secret of ['bot-token-123', 'sk-secret', 'Bearer abc', ':pw@'])
+      expect(out).not.toContain(secret);
     expect(out).toContain('[redacted]');
   });
 });

@@ -35,7 +35,7 @@ describe('price quotes', () => {
     expect(quote(video, { width: 64, height: 64, steps: 1, count: 1, seconds: 4 }).total).toBe(15);
   });
 
-  it('captures the delivered share, rounding in the member\'s favour', () => {
+  it("captures the delivered share, rounding in the member's favour", () => {
     expect(captureFor(20, 2, 4)).toBe(10);
     expect(captureFor(7, 1, 2)).toBe(3);
     expect(captureFor(7, 2, 2)).toBe(7);

@@ -30,12 +30,36 @@ describe('progress view', () => {
   });
 
   it('shows a bar and the step while processing', () => {
-    const view = viewOf(summary, { generationId: 'abcdefgh12', status: 'processing', attempt: 1, step: 5, steps: 10, percent: 50 });
+    const view = viewOf(summary, {
+      generationId: 'abcdefgh12',
+      status: 'processing',
+      attempt: 1,
+      step: 5,
+      steps: 10,
+      percent: 50,
+    });
     expect(renderText(view)).toBe('abcdefgh12 [m] ##########---------- 50% step 5/10');
   });
 
   it('says what was charged for a partial success, and offers reroll and details', () => {
-    const done = { ...summary, status: 'completed' as const, captured: 4, failedOutputs: [{ index: 1, code: 'provider_failed', message: '' }], outputs: [summary.outputs[0] ?? { index: 0, fileId: 'f', mime: 'image/png', bytes: 1, sha256: 's', width: 64, height: 64, seed: 1 }] };
+    const done = {
+      ...summary,
+      status: 'completed' as const,
+      captured: 4,
+      failedOutputs: [{ index: 1, code: 'provider_failed', message: '' }],
+      outputs: [
+        summary.outputs[0] ?? {
+          index: 0,
+          fileId: 'f',
+          mime: 'image/png',
+          bytes: 1,
+          sha256: 's',
+          width: 64,
+          height: 64,
+          seed: 1,
+        },
+      ],
+    };
     const view = viewOf(done);
     expect(view.actions).toEqual(['reroll', 'details']);
     expect(renderText(view)).toBe('abcdefgh12 [m] done: 1 output (1 of 2 failed; charged 4 of 8)');

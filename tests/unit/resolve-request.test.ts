@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
-import { generationRequestSchema, resolveRequest, sizeForAspectRatio } from '../../src/core/generation-request.js';
+import {
+  generationRequestSchema,
+  resolveRequest,
+  sizeForAspectRatio,
+} from '../../src/core/generation-request.js';
 import { modelSpecSchema } from '../../src/core/model-spec.js';
 
 const model = modelSpecSchema.parse({
@@ -14,7 +18,8 @@ const model = modelSpecSchema.parse({
   defaults: { width: 512, height: 512, steps: 20, guidance: 7 },
 });
 const seed = () => 1234;
-const resolve = (raw: Record<string, unknown>) => resolveRequest(model, generationRequestSchema.parse(raw), seed);
+const resolve = (raw: Record<string, unknown>) =>
+  resolveRequest(model, generationRequestSchema.parse(raw), seed);
 
 describe('resolving a request against a model', () => {
   it('fills in the model defaults and a seed', () => {
@@ -42,10 +47,16 @@ describe('resolving a request against a model', () => {
   it.each([
     [{ prompt: 'x', width: 2048 }, /2048x512 is larger than sd allows/],
     [{ prompt: 'x', width: 510 }, /multiples of 8/],
-    [{ prompt: 'x', aspectRatio: '16:9', width: 512 }, /either an aspect ratio or a width and height/],
+    [
+      { prompt: 'x', aspectRatio: '16:9', width: 512 },
+      /either an aspect ratio or a width and height/,
+    ],
     [{ prompt: 'x', steps: 51 }, /Steps must be between 1 and 50/],
     [{ prompt: 'x', seconds: 3 }, /still images/],
-    [{ prompt: 'x', inputImages: [{ fileId: 'f', mime: 'image/png', width: 8, height: 8 }] }, /does not take an input image/],
+    [
+      { prompt: 'x', inputImages: [{ fileId: 'f', mime: 'image/png', width: 8, height: 8 }] },
+      /does not take an input image/,
+    ],
   ])('refuses %o with a clear message', (raw, message) => {
     expect(() => resolve(raw)).toThrow(UserError);
     expect(() => resolve(raw)).toThrow(message);

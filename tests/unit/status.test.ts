@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { allowedSources, assertTransition, canTransition, GENERATION_STATUSES, InvalidTransitionError, isTerminal } from '../../src/core/status.js';
+import {
+  allowedSources,
+  assertTransition,
+  canTransition,
+  GENERATION_STATUSES,
+  InvalidTransitionError,
+  isTerminal,
+} from '../../src/core/status.js';
 
 describe('generation statuses', () => {
   it('allows the forward path and retries', () => {

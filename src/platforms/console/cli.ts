@@ -1,5 +1,10 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { findCommand, executeCommand, type CommandResult, type CommandServices } from '../../../commands/index.js';
+import {
+  findCommand,
+  executeCommand,
+  type CommandResult,
+  type CommandServices,
+} from '../../../commands/index.js';
 import type { App } from '../../app.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { randomInvocationKey } from '../../generation/ids.js';
@@ -20,7 +25,8 @@ export interface CliDeps {
 
 function int(name: string) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
+    if (!/^-?\d+$/.test(value.trim()))
+      throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
     return Number(value);
   };
 }
@@ -28,7 +34,8 @@ function int(name: string) {
 function num(name: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number (got "${value}").`);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`${name} must be a number (got "${value}").`);
     return n;
   };
 }
@@ -51,9 +58,16 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 
   const program = new Command('genbot')
     .description('Run bot commands from the console, and operator tools.')
-    .option('--as <name>', 'act as this member (console moderators: CONSOLE_MODERATORS)', deps.defaultUser)
+    .option(
+      '--as <name>',
+      'act as this member (console moderators: CONSOLE_MODERATORS)',
+      deps.defaultUser,
+    )
     .option('--json', 'print one JSON object on stdout')
-    .option('--key <idempotency-key>', 'idempotency key of this invocation (the same key twice is one action)')
+    .option(
+      '--key <idempotency-key>',
+      'idempotency key of this invocation (the same key twice is one action)',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError(false);
@@ -75,11 +89,16 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       moderators: a.config.console.moderators,
       invocationKey: g.key ? `console:${g.key}` : randomInvocationKey('console'),
     });
-    const services: CommandServices = { generations: a.generations, economy: a.economy, catalog: a.catalog };
+    const services: CommandServices = {
+      generations: a.generations,
+      economy: a.economy,
+      catalog: a.catalog,
+    };
     return executeCommand(command, ctx, raw, services);
   };
 
-  const simple = (name: string, toRaw: (...args: unknown[]) => Record<string, unknown>) =>
+  const simple =
+    (name: string, toRaw: (...args: unknown[]) => Record<string, unknown>) =>
     async (...args: unknown[]): Promise<void> => {
       print(await run(name, toRaw(...args)));
     };
@@ -103,7 +122,18 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .action(async (words: string[], o: Record<string, unknown>) => {
       const raw: Record<string, unknown> = { prompt: words.join(' ') };
       const map: Record<string, string> = { neg: 'negativePrompt', ar: 'aspectRatio' };
-      for (const key of ['model', 'neg', 'ar', 'width', 'height', 'steps', 'guidance', 'seed', 'count', 'seconds']) {
+      for (const key of [
+        'model',
+        'neg',
+        'ar',
+        'width',
+        'height',
+        'steps',
+        'guidance',
+        'seed',
+        'count',
+        'seconds',
+      ]) {
         if (o[key] !== undefined) raw[map[key] ?? key] = o[key];
       }
       if (!o.wait) {
@@ -165,7 +195,11 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   for (const name of ['grant', 'revoke'] as const) {
     program
       .command(name)
-      .description(name === 'grant' ? 'give a member points (moderators)' : 'take points from a member (moderators)')
+      .description(
+        name === 'grant'
+          ? 'give a member points (moderators)'
+          : 'take points from a member (moderators)',
+      )
       .argument('<member>')
       .argument('<points>', 'whole number above zero', int('points'))
       .option('--reason <text>', 'why; kept in the ledger')
@@ -186,7 +220,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       const violations = await a.economy.check();
       if (globals().json) io.out(JSON.stringify({ ok: violations.length === 0, violations }));
       else if (violations.length === 0) io.out('ledger check: every account is consistent');
-      else for (const v of violations) io.out(`ledger check: account ${v.accountId}: ${v.rule}: ${v.detail}`);
+      else
+        for (const v of violations)
+          io.out(`ledger check: account ${v.accountId}: ${v.rule}: ${v.detail}`);
       if (violations.length > 0) exitCode = 1;
     });
 
@@ -212,14 +248,25 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 
 function reportError(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof CommanderError) {
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return 0;
-    if (json) io.out(JSON.stringify({ error: { code: 'invalid_input', message: error.message.replace(/^error: /, '') } }));
+    if (
+      error.code === 'commander.helpDisplayed' ||
+      error.code === 'commander.version' ||
+      error.exitCode === 0
+    )
+      return 0;
+    if (json)
+      io.out(
+        JSON.stringify({
+          error: { code: 'invalid_input', message: error.message.replace(/^error: /, '') },
+        }),
+      );
     return 2;
   }
   const code = errorCode(error);
   const message = memberMessage(error);
   if (json) io.out(JSON.stringify({ error: { code, message } }));
   else io.err(message);
-  if (!(error instanceof UserError)) io.err(`(internal error: ${(error as Error).message ?? String(error)})`);
+  if (!(error instanceof UserError))
+    io.err(`(internal error: ${(error as Error).message ?? String(error)})`);
   return 1;
 }

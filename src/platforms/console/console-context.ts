@@ -7,7 +7,10 @@ const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 export function consoleName(raw: string): string {
   const name = raw.trim().replace(/^@/, '');
   if (!NAME.test(name)) {
-    throw new UserError('invalid_input', `"${raw}" is not a console member name (letters, digits, _ . - only).`);
+    throw new UserError(
+      'invalid_input',
+      `"${raw}" is not a console member name (letters, digits, _ . - only).`,
+    );
   }
   return name;
 }

@@ -12,7 +12,10 @@ async function main(): Promise<void> {
       const logger = createLogger({ level: config.logLevel, name: 'genbot-cli' }, process.stderr);
       return createApp(config, logger);
     },
-    io: { out: (line) => process.stdout.write(`${line}\n`), err: (line) => process.stderr.write(`${line}\n`) },
+    io: {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    },
     defaultUser: safeUser(),
   });
   process.exitCode = code;

@@ -3,7 +3,13 @@ import { join, resolve } from 'node:path';
 import type { GenerationSummary } from '../../generation/summary.js';
 import type { MediaStore } from '../../store/media-store.js';
 
-const EXT: Record<string, string> = { 'image/png': 'png', 'image/webp': 'webp', 'image/gif': 'gif', 'image/jpeg': 'jpg', 'video/mp4': 'mp4' };
+const EXT: Record<string, string> = {
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/jpeg': 'jpg',
+  'video/mp4': 'mp4',
+};
 
 export interface SavedOutput {
   path: string;
@@ -16,7 +22,11 @@ export interface SavedOutput {
 }
 
 /** Writes a generation's outputs from GridFS to files named `<id>-<n>.<ext>` in `dir`. */
-export async function saveOutputs(media: MediaStore, generation: GenerationSummary, dir: string): Promise<SavedOutput[]> {
+export async function saveOutputs(
+  media: MediaStore,
+  generation: GenerationSummary,
+  dir: string,
+): Promise<SavedOutput[]> {
   const target = resolve(dir);
   await mkdir(target, { recursive: true });
   const saved: SavedOutput[] = [];

@@ -41,7 +41,9 @@ export async function waitForGeneration(
   await events.waitUntilReady();
   try {
     if ((await app.queues.generation(provider).getWorkersCount()) === 0) {
-      options.onNote(`no worker serves the ${provider} queue; running one in this process (start one with npm run dev)`);
+      options.onNote(
+        `no worker serves the ${provider} queue; running one in this process (start one with npm run dev)`,
+      );
       await app.startWorkers();
     }
     const submitted = await options.submit();
@@ -61,7 +63,8 @@ export async function waitForGeneration(
 
     const final = await untilTerminal(app, first.id, events);
     options.onProgress(renderText(viewOf(final)));
-    const outputs = final.status === 'completed' ? await saveOutputs(app.media, final, options.outDir) : [];
+    const outputs =
+      final.status === 'completed' ? await saveOutputs(app.media, final, options.outDir) : [];
     const json: WaitResult['json'] = {
       id: final.id,
       status: final.status,
@@ -74,7 +77,12 @@ export async function waitForGeneration(
     if (final.error && final.status !== 'completed') json.error = final.error;
     const text =
       final.status === 'completed'
-        ? [`Saved ${outputs.length} file(s); charged ${final.captured} points:`, ...outputs.map((o) => `  ${o.path} (${o.mime}, ${o.width}x${o.height}, ${o.bytes} bytes)`)].join('\n')
+        ? [
+            `Saved ${outputs.length} file(s); charged ${final.captured} points:`,
+            ...outputs.map(
+              (o) => `  ${o.path} (${o.mime}, ${o.width}x${o.height}, ${o.bytes} bytes)`,
+            ),
+          ].join('\n')
         : (final.error?.message ?? `The generation ${final.status}.`);
     return { text, json };
   } finally {
@@ -82,7 +90,11 @@ export async function waitForGeneration(
   }
 }
 
-async function untilTerminal(app: App, id: string, events: ReturnType<App['queues']['events']>): Promise<GenerationSummary> {
+async function untilTerminal(
+  app: App,
+  id: string,
+  events: ReturnType<App['queues']['events']>,
+): Promise<GenerationSummary> {
   return new Promise<GenerationSummary>((resolve, reject) => {
     let done = false;
     const check = (): void => {

@@ -109,7 +109,9 @@ export class LocalProvider implements Provider {
         continue;
       }
       const scene = {
-        prompt: request.negativePrompt ? `${request.prompt}\n${request.negativePrompt}` : request.prompt,
+        prompt: request.negativePrompt
+          ? `${request.prompt}\n${request.negativePrompt}`
+          : request.prompt,
         model: job.model.id,
         seed: request.seed,
         width: request.width,
