@@ -12,7 +12,7 @@ const { start } = await import('../src/roles.js');
 const { loadConfig } = await import('../src/config.js');
 const { createLogger } = await import('../src/logger.js');
 const config = loadConfig(process.env);
-const logger = createLogger({ level: config.logLevel });
+const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
 const { stop } = await start(config, logger);
 process.stderr.write(
   '[dev] genbot is running. Try: npm run cli -- --as admin grant alice 100 && npm run cli -- --as alice generate "a red fox" --wait\n',

@@ -27,10 +27,12 @@ export const REDACTED_PATHS = [
 ];
 
 export function createLogger(
-  options: { level?: LoggerOptions['level']; name?: string } = {},
+  options: { level?: LoggerOptions['level']; name?: string; pretty?: boolean } = {},
   destination?: pino.DestinationStream,
 ): Logger {
   const opts: LoggerOptions = {
+    // Human-readable lines for `npm run dev` (pino-pretty is a dev dependency).
+    ...(options.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
     level: options.level ?? 'info',
     base: { name: options.name ?? 'genbot' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
