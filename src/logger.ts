@@ -32,7 +32,9 @@ export function createLogger(
 ): Logger {
   const opts: LoggerOptions = {
     // Human-readable lines for `npm run dev` (pino-pretty is a dev dependency).
-    ...(options.pretty ? { transport: { target: 'pino-pretty', options: { colorize: true } } } : {}),
+    ...(options.pretty
+      ? { transport: { target: 'pino-pretty', options: { colorize: true } } }
+      : {}),
     level: options.level ?? 'info',
     base: { name: options.name ?? 'genbot' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },

@@ -27,6 +27,15 @@ interface Change {
   reason?: string;
 }
 
+/** The refusal a member sees when a generation costs more than they have available. */
+export function notEnoughPoints(price: number, balance: Balance): UserError {
+  return new UserError(
+    'not_enough_points',
+    `Not enough points: this costs ${price} and you have ${balance.available} available.`,
+    { details: { price, ...balance } },
+  );
+}
+
 /** How many times a change is retried when other changes to the same account win the race. */
 const MAX_ATTEMPTS = 500;
 const DUPLICATE_KEY = 11000;
@@ -195,13 +204,7 @@ export class Economy {
     if (!Number.isInteger(input.amount) || input.amount < 0)
       throw new Error(`bad hold amount ${input.amount}`);
     await this.#append(input.accountId, reserveKey(input.holdId), (head) => {
-      if (head.available < input.amount) {
-        throw new UserError(
-          'not_enough_points',
-          `Not enough points: this costs ${input.amount} and you have ${head.available} available.`,
-          { details: { price: input.amount, available: head.available, held: head.held } },
-        );
-      }
+      if (head.available < input.amount) throw notEnoughPoints(input.amount, head);
       return {
         kind: 'reserve',
         availableDelta: -input.amount,

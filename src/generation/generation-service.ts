@@ -14,7 +14,7 @@ import {
   type GenerationStatus,
 } from '../core/status.js';
 import type { Catalog } from '../catalog/catalog.js';
-import type { Economy, SettleOutcome } from '../economy/ledger.js';
+import { notEnoughPoints, type Economy, type SettleOutcome } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
 import type { Queues } from '../queue/queues.js';
@@ -105,13 +105,8 @@ export class GenerationService {
       input.requester.displayName,
     );
     const balance = await economy.balance(accountId);
-    if (balance.available < price) {
-      throw new UserError(
-        'not_enough_points',
-        `Not enough points: this costs ${price} and you have ${balance.available} available.`,
-        { details: { price, ...balance } },
-      );
-    }
+    // Refuse early, before any write; the hold below is what actually guarantees it.
+    if (balance.available < price) throw notEnoughPoints(price, balance);
 
     const now = new Date();
     try {

@@ -186,10 +186,10 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .description('models and prices')
     .action(simple('models', () => ({})));
 
+  program.helpCommand(false);
   program
-    .command('help-bot')
-    .alias('commands')
-    .description('the chat commands, as members see them')
+    .command('help')
+    .description('the chat commands, as members see them (`--help` lists the console options)')
     .action(simple('help', () => ({})));
 
   for (const name of ['grant', 'revoke'] as const) {
