@@ -37,7 +37,7 @@ export function notEnoughPoints(price: number, balance: Balance): UserError {
 }
 
 /** How many times a change is retried when other changes to the same account win the race. */
-const MAX_ATTEMPTS = 500;
+const MAX_ATTEMPTS = 100;
 const DUPLICATE_KEY = 11000;
 
 function isDuplicateKey(error: unknown): boolean {
@@ -75,6 +75,8 @@ export interface Settlement {
 export class Economy {
   readonly #m: StoreModels;
   readonly #options: EconomyOptions;
+  /** Per account, the last queued change of this process. */
+  readonly #tails = new Map<string, Promise<void>>();
 
   constructor(models: StoreModels, options: EconomyOptions) {
     this.#m = models;
@@ -271,6 +273,26 @@ export class Economy {
     key: string,
     build: (head: Balance) => Change,
   ): Promise<boolean> {
+    // Changes to one account from this process queue up here instead of racing each other
+    // in the database; the unique seq still decides between processes.
+    const previous = this.#tails.get(accountId) ?? Promise.resolve();
+    const run = previous.then(() => this.#appendNow(accountId, key, build));
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(accountId, tail);
+    void tail.then(() => {
+      if (this.#tails.get(accountId) === tail) this.#tails.delete(accountId);
+    });
+    return run;
+  }
+
+  async #appendNow(
+    accountId: string,
+    key: string,
+    build: (head: Balance) => Change,
+  ): Promise<boolean> {
     if (await this.#exists(key)) return false;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const head = await this.#head(accountId);
@@ -295,9 +317,9 @@ export class Economy {
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
         if (await this.#exists(key)) return false;
-        // Another change to this account took seq first: re-read the head and try again,
-        // after a short random pause so a crowd of contenders spreads out.
-        await sleep(Math.floor(Math.random() * Math.min(20, 1 + attempt)));
+        // Another process took this seq first: re-read the head and try again, after a
+        // random pause that grows with each loss so a crowd of contenders spreads out.
+        await sleep(Math.floor(Math.random() * Math.min(250, 2 ** attempt)));
       }
     }
     throw new Error(

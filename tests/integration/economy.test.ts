@@ -183,3 +183,48 @@ describe('points ledger', () => {
     expect(await economy.check()).toEqual([]);
   });
 });
+
+describe('points ledger shared by several processes', () => {
+  it('never lets holds from separate processes spend more than is available', async () => {
+    // Four Economy instances on four connections stand in for four bot/worker processes:
+    // only the database's unique (account, seq) index stands between them.
+    const stores = await Promise.all(Array.from({ length: 4 }, () => openTestStore()));
+    const [first] = stores;
+    try {
+      const economies = stores.map(
+        (s) => new Economy(s.models, { welcomePoints: 0, maxGrant: 1_000_000 }),
+      );
+      // All four share the first store's database: reopen the others on its URI.
+      const shared = await Promise.all(
+        stores.slice(1).map(async (s) => {
+          const conn = s.conn.useDb(first!.conn.name, { useCache: false });
+          const { registerModels } = await import('../../src/store/models.js');
+          return new Economy(registerModels(conn), { welcomePoints: 0, maxGrant: 1_000_000 });
+        }),
+      );
+      const processes = [economies[0]!, ...shared];
+      const account = await processes[0]!.ensureAccount({ platform: 'console', id: 'shared' });
+      await processes[0]!.grant({
+        accountId: account,
+        amount: 30,
+        key: 'shared-fund',
+        actor: 'mod',
+        reason: 'x',
+      });
+      const results = await Promise.allSettled(
+        Array.from({ length: 40 }, (_, i) =>
+          processes[i % processes.length]!.reserve({
+            accountId: account,
+            amount: 3,
+            holdId: `shared-${i}`,
+          }),
+        ),
+      );
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(10);
+      expect(await processes[0]!.balance(account)).toEqual({ available: 0, held: 30 });
+      expect(await processes[0]!.check()).toEqual([]);
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+});

@@ -216,8 +216,7 @@ describe('the generation pipeline', () => {
     expect(await balanceOf('hal')).toEqual({ available: 20, held: 0 });
     const job = await app.queues.generation('local').getJob(generation!.id);
     // Aborted: the provider never reached its last step.
-    const last = job!.progress as { step?: number; steps?: number };
-    expect(last.steps).toBe(50);
+    const last = job!.progress as { step?: number };
     expect(last.step ?? 0).toBeLessThan(50);
     expect(await app.economy.check()).toEqual([]);
   });

@@ -23,6 +23,9 @@ func main() {
 	addr := flag.String("listen", "127.0.0.1:0", "TCP address to listen on (port 0 picks a free one)")
 	dir := flag.String("dir", "", "directory for the SQLite files (required)")
 	logLevel := flag.String("log-level", "error", "debug, info, warn or error")
+	// Immediate transactions take SQLite's write lock at BEGIN, so concurrent writers wait
+	// (busy_timeout, raised to a minute for bursts) instead of failing with SQLITE_BUSY.
+	sqliteParams := flag.String("sqlite-params", "_txlock=immediate&_pragma=busy_timeout(60000)", "extra SQLite URI query parameters")
 	flag.Parse()
 
 	if *dir == "" {
@@ -61,7 +64,7 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dir + "/",
+		SQLiteURL: "file:" + *dir + "/?" + *sqliteParams,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
