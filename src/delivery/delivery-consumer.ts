@@ -1,6 +1,7 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenerationService } from '../generation/generation-service.js';
+import { summarize } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import { DELIVERIES_QUEUE, deliveryJobSchema } from '../queue/contracts.js';
 import { viewOf } from './progress-view.js';
@@ -38,7 +39,7 @@ export class DeliveryConsumer {
           await deps.generations.markDelivered(generationId);
           return 'no-sink';
         }
-        const summary = await deps.generations.summary(generationId);
+        const summary = summarize(doc);
         await sink.deliver(origin, summary, viewOf(summary));
         await deps.generations.markDelivered(generationId);
         return 'delivered';

@@ -1,5 +1,6 @@
 import type { QueueEvents } from 'bullmq';
 import type { GenerationService } from '../generation/generation-service.js';
+import { summarize } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import { progressPayloadSchema } from '../queue/contracts.js';
 import type { Queues } from '../queue/queues.js';
@@ -53,7 +54,7 @@ export class ProgressNotifier {
     const origin = doc.origin as Record<string, unknown>;
     const sink = typeof origin.platform === 'string' ? sinks.get(origin.platform) : undefined;
     if (!sink) return;
-    const summary = await this.#deps.generations.summary(jobId);
+    const summary = summarize(doc);
     if (
       summary.status === 'completed' ||
       summary.status === 'failed' ||

@@ -12,6 +12,15 @@ export interface Balance {
   held: number;
 }
 
+/** A moderator's grant or revoke; `key` makes a repeated request a no-op. */
+export interface PointsChange {
+  accountId: string;
+  amount: number;
+  key: string;
+  actor: string;
+  reason: string;
+}
+
 export interface EconomyOptions {
   welcomePoints: number;
   maxGrant: number;
@@ -152,13 +161,7 @@ export class Economy {
   }
 
   /** Adds points. Moderators only: the command layer checks the role. */
-  async grant(input: {
-    accountId: string;
-    amount: number;
-    key: string;
-    actor: string;
-    reason: string;
-  }): Promise<Balance> {
+  async grant(input: PointsChange): Promise<Balance> {
     this.#checkAmount(input.amount);
     await this.#append(input.accountId, `grant:${input.key}`, () => ({
       kind: 'grant',
@@ -171,13 +174,7 @@ export class Economy {
   }
 
   /** Takes available points away; never more than the member has available. */
-  async revoke(input: {
-    accountId: string;
-    amount: number;
-    key: string;
-    actor: string;
-    reason: string;
-  }): Promise<Balance> {
+  async revoke(input: PointsChange): Promise<Balance> {
     this.#checkAmount(input.amount);
     await this.#append(input.accountId, `revoke:${input.key}`, (head) => {
       if (head.available < input.amount) {
