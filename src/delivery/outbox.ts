@@ -1,0 +1,228 @@
+import type { Logger } from '../logger.js';
+
+/** How fast one chat may be written to. */
+export interface ChatPolicy {
+  /** Least time between two calls to this chat. */
+  minIntervalMs: number;
+  /** At most `count` calls in any `windowMs`. */
+  window: { count: number; windowMs: number };
+}
+
+/** Thrown by a send when the platform asked us to wait (HTTP 429 with retry_after). */
+export class RetryAfterError extends Error {
+  override readonly name = 'RetryAfterError';
+  constructor(
+    readonly retryAfterMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`rate limited; retry after ${retryAfterMs} ms`, options);
+  }
+}
+
+interface EditItem {
+  kind: 'edit';
+  messageKey: string;
+  payload: unknown;
+  send: (payload: unknown) => Promise<void>;
+  final: boolean;
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  failures: number;
+}
+
+interface SendItem {
+  kind: 'send';
+  task: () => Promise<void>;
+  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  failures: number;
+}
+
+type Item = EditItem | SendItem;
+
+interface ChatState {
+  queue: Item[];
+  /** Start times of recent calls, for the window. */
+  recent: number[];
+  last: number;
+  pausedUntil: number;
+  pumping: boolean;
+}
+
+export interface OutboxOptions {
+  policyFor: (chatKey: string) => ChatPolicy;
+  logger: Logger;
+  /** Whether an error means the edit had nothing to change (not a failure). */
+  isNotModified?: (error: unknown) => boolean;
+  /** Tries for a send or a final edit that fails for another reason. */
+  maxFailures?: number;
+}
+
+/**
+ * Every message write to a chat goes through here. Edits of one message are coalesced
+ * (only the newest waiting state is sent), calls keep to each chat's pace and window,
+ * a `RetryAfterError` pauses that chat for as long as the platform asked, and a final state
+ * is never dropped. Handlers never sleep or count requests themselves.
+ */
+export class Outbox {
+  readonly #chats = new Map<string, ChatState>();
+  readonly #options: OutboxOptions;
+  #closed = false;
+
+  constructor(options: OutboxOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Schedules `payload` as the next state of a message. Resolves when it, or a newer state
+   * of the same message that replaced it, has been written.
+   */
+  edit<P>(
+    chatKey: string,
+    messageKey: string,
+    payload: P,
+    send: (payload: P) => Promise<void>,
+    options: { final?: boolean } = {},
+  ): Promise<void> {
+    const chat = this.#chat(chatKey);
+    return new Promise<void>((resolve, reject) => {
+      const waiting = chat.queue.find(
+        (i): i is EditItem => i.kind === 'edit' && i.messageKey === messageKey,
+      );
+      if (waiting) {
+        // Coalesce: the newest state replaces the waiting one (a final state stays final).
+        waiting.payload = payload;
+        waiting.send = send as (p: unknown) => Promise<void>;
+        waiting.final ||= options.final === true;
+        waiting.waiters.push({ resolve, reject });
+      } else {
+        chat.queue.push({
+          kind: 'edit',
+          messageKey,
+          payload,
+          send: send as (p: unknown) => Promise<void>,
+          final: options.final === true,
+          waiters: [{ resolve, reject }],
+          failures: 0,
+        });
+      }
+      this.#pump(chatKey, chat);
+    });
+  }
+
+  /** Schedules a new message (never coalesced), in order with the chat's other writes. */
+  send(chatKey: string, task: () => Promise<void>): Promise<void> {
+    const chat = this.#chat(chatKey);
+    return new Promise<void>((resolve, reject) => {
+      chat.queue.push({ kind: 'send', task, waiters: [{ resolve, reject }], failures: 0 });
+      this.#pump(chatKey, chat);
+    });
+  }
+
+  /** Writes waiting, across all chats. */
+  pending(): number {
+    let n = 0;
+    for (const chat of this.#chats.values()) n += chat.queue.length;
+    return n;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  #chat(chatKey: string): ChatState {
+    let chat = this.#chats.get(chatKey);
+    if (!chat) {
+      chat = { queue: [], recent: [], last: 0, pausedUntil: 0, pumping: false };
+      this.#chats.set(chatKey, chat);
+    }
+    return chat;
+  }
+
+  #waitMs(chat: ChatState, policy: ChatPolicy, now: number): number {
+    chat.recent = chat.recent.filter((t) => t > now - policy.window.windowMs);
+    let wait = Math.max(0, chat.pausedUntil - now, chat.last + policy.minIntervalMs - now);
+    if (chat.recent.length >= policy.window.count) {
+      const oldest = chat.recent[chat.recent.length - policy.window.count] ?? now;
+      wait = Math.max(wait, oldest + policy.window.windowMs - now);
+    }
+    return wait;
+  }
+
+  #pump(chatKey: string, chat: ChatState): void {
+    if (chat.pumping) return;
+    chat.pumping = true;
+    void this.#drain(chatKey, chat)
+      .catch((error: unknown) =>
+        this.#options.logger.error({ err: error, chat: chatKey }, 'outbox pump failed'),
+      )
+      .finally(() => {
+        chat.pumping = false;
+        if (chat.queue.length > 0 && !this.#closed) this.#pump(chatKey, chat);
+        else if (chat.queue.length === 0 && chat.recent.length === 0) this.#chats.delete(chatKey);
+      });
+  }
+
+  async #drain(chatKey: string, chat: ChatState): Promise<void> {
+    const policy = this.#options.policyFor(chatKey);
+    const maxFailures = this.#options.maxFailures ?? 5;
+    while (chat.queue.length > 0 && !this.#closed) {
+      const wait = this.#waitMs(chat, policy, Date.now());
+      if (wait > 0) {
+        await new Promise((r) => setTimeout(r, wait));
+        continue;
+      }
+      const item = chat.queue.shift();
+      if (!item) break;
+      const waiters = item.waiters;
+      item.waiters = [];
+      const started = Date.now();
+      chat.last = started;
+      chat.recent.push(started);
+      try {
+        if (item.kind === 'edit') await item.send(item.payload);
+        else await item.task();
+        for (const w of waiters) w.resolve();
+      } catch (error) {
+        if (item.kind === 'edit' && this.#options.isNotModified?.(error)) {
+          for (const w of waiters) w.resolve();
+          continue;
+        }
+        const retryAfter = error instanceof RetryAfterError ? error.retryAfterMs : undefined;
+        item.failures += 1;
+        const keep =
+          retryAfter !== undefined ||
+          ((item.kind === 'send' || item.final) && item.failures < maxFailures);
+        if (retryAfter !== undefined) {
+          chat.pausedUntil = Date.now() + retryAfter;
+          this.#options.logger.warn(
+            { chat: chatKey, retryAfterMs: retryAfter },
+            'rate limited; pausing this chat',
+          );
+        } else {
+          this.#options.logger.warn(
+            { err: error, chat: chatKey, failures: item.failures },
+            'message write failed',
+          );
+          if (keep) chat.pausedUntil = Date.now() + Math.min(30_000, 500 * 2 ** item.failures);
+        }
+        if (keep) {
+          // Back to the front, unless a newer state of the same message is already waiting.
+          item.waiters = waiters;
+          const newer =
+            item.kind === 'edit'
+              ? chat.queue.find(
+                  (i): i is EditItem => i.kind === 'edit' && i.messageKey === item.messageKey,
+                )
+              : undefined;
+          if (newer) {
+            newer.waiters.push(...waiters);
+            newer.final ||= (item as EditItem).final;
+          } else {
+            chat.queue.unshift(item);
+          }
+        } else {
+          for (const w of waiters) w.reject(error);
+        }
+      }
+    }
+  }
+}
