@@ -46,6 +46,21 @@ export const envSchema = z.object({
   JOB_BACKOFF_MS: int(2000, 1),
   RECONCILE_GRACE_SECONDS: int(120, 0),
   SHUTDOWN_TIMEOUT_MS: int(30_000, 1000),
+
+  TELEGRAM_BOT_TOKEN: optionalString,
+  TELEGRAM_API_ROOT: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
+  TELEGRAM_MODE: z.enum(['polling', 'webhook']).default('polling'),
+  TELEGRAM_WEBHOOK_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
+  TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: '1-256 characters: letters, digits, _ and -' })
+      .optional(),
+  ),
+  TELEGRAM_WEBHOOK_HOST: z.string().default('0.0.0.0'),
+  TELEGRAM_WEBHOOK_PORT: int(8443, 0, 65535),
+  TELEGRAM_MODERATORS: list,
+  TELEGRAM_ADMIN_GROUPS: list,
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -64,6 +79,19 @@ export interface Config {
   worker: { concurrency: number; attempts: number; backoffMs: number };
   reconcileGraceMs: number;
   shutdownTimeoutMs: number;
+  /** Present when TELEGRAM_BOT_TOKEN is set. */
+  telegram: TelegramConfig | undefined;
+}
+
+export interface TelegramConfig {
+  token: string;
+  apiRoot: string | undefined;
+  mode: 'polling' | 'webhook';
+  webhook: { url: string; secret: string; host: string; port: number } | undefined;
+  /** Telegram user ids allowed to grant and revoke. */
+  moderators: string[];
+  /** Chats whose administrators are moderators too. */
+  adminGroups: string[];
 }
 
 export class ConfigError extends Error {
@@ -87,7 +115,37 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}\nSee .env.example.`);
   }
   const e = parsed.data;
+  let telegram: TelegramConfig | undefined;
+  if (e.TELEGRAM_BOT_TOKEN) {
+    let webhook: TelegramConfig['webhook'];
+    if (e.TELEGRAM_MODE === 'webhook') {
+      const missing = [
+        e.TELEGRAM_WEBHOOK_URL ? undefined : 'TELEGRAM_WEBHOOK_URL',
+        e.TELEGRAM_WEBHOOK_SECRET ? undefined : 'TELEGRAM_WEBHOOK_SECRET',
+      ].filter((x) => x !== undefined);
+      if (missing.length > 0) {
+        throw new ConfigError(
+          `Invalid configuration:\n${missing.map((m) => `  ${m}: is missing (required when TELEGRAM_MODE=webhook)`).join('\n')}\nSee .env.example.`,
+        );
+      }
+      webhook = {
+        url: e.TELEGRAM_WEBHOOK_URL ?? '',
+        secret: e.TELEGRAM_WEBHOOK_SECRET ?? '',
+        host: e.TELEGRAM_WEBHOOK_HOST,
+        port: e.TELEGRAM_WEBHOOK_PORT,
+      };
+    }
+    telegram = {
+      token: e.TELEGRAM_BOT_TOKEN,
+      apiRoot: e.TELEGRAM_API_ROOT,
+      mode: e.TELEGRAM_MODE,
+      webhook,
+      moderators: e.TELEGRAM_MODERATORS,
+      adminGroups: e.TELEGRAM_ADMIN_GROUPS,
+    };
+  }
   return {
+    telegram,
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     role: e.ROLE,

@@ -1,6 +1,8 @@
 import { createApp, type App } from './app.js';
 import type { Config } from './config.js';
+import type { DeliverySink } from './delivery/sink.js';
 import type { Logger } from './logger.js';
+import { createTelegramAdapter, type TelegramAdapter } from './platforms/telegram/telegram-bot.js';
 
 /**
  * Runs a role: `worker` (provider workers), `bot` (platform adapters, progress relay and
@@ -23,12 +25,22 @@ export async function start(
       'workers started',
     );
   }
+  let telegram: TelegramAdapter | undefined;
   if (config.role === 'bot' || config.role === 'all') {
-    // Platform adapters (Discord, Telegram) register their delivery sinks here as they land.
-    await app.startDelivery([]);
-    logger.info(
-      'delivery started; no chat platform is configured yet, use `npm run cli` to drive the bot',
-    );
+    const sinks: DeliverySink[] = [];
+    if (config.telegram) {
+      telegram = createTelegramAdapter({
+        config: config.telegram,
+        services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+        media: app.media,
+        logger,
+      });
+      sinks.push(telegram.sink);
+    }
+    await app.startDelivery(sinks);
+    if (telegram) await telegram.start();
+    if (sinks.length === 0)
+      logger.info('no chat platform token is set; use `npm run cli` to drive the bot');
   }
   logger.info(
     { role: config.role, models: app.catalog.list().map((m) => m.id) },
@@ -44,6 +56,7 @@ export async function start(
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
+      await telegram?.stop();
       await app.close();
       clearTimeout(timer);
       logger.info('stopped');

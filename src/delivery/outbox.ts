@@ -38,8 +38,13 @@ interface SendItem {
 
 type Item = EditItem | SendItem;
 
+/** How long a message's final state is remembered, to drop progress that arrives after it. */
+const FINAL_MEMORY_MS = 10 * 60_000;
+
 interface ChatState {
   queue: Item[];
+  /** Messages whose final state was scheduled, and when. */
+  finals: Map<string, number>;
   /** Start times of recent calls, for the window. */
   recent: number[];
   last: number;
@@ -83,12 +88,19 @@ export class Outbox {
     options: { final?: boolean } = {},
   ): Promise<void> {
     const chat = this.#chat(chatKey);
+    const now = Date.now();
+    for (const [key, at] of chat.finals) if (at < now - FINAL_MEMORY_MS) chat.finals.delete(key);
+    if (chat.finals.has(messageKey) && options.final !== true) {
+      // A late progress update must never overwrite the final state.
+      return Promise.resolve();
+    }
+    if (options.final === true) chat.finals.set(messageKey, now);
     return new Promise<void>((resolve, reject) => {
       const waiting = chat.queue.find(
         (i): i is EditItem => i.kind === 'edit' && i.messageKey === messageKey,
       );
       if (waiting) {
-        // Coalesce: the newest state replaces the waiting one (a final state stays final).
+        // Coalesce: the newest state replaces the waiting one.
         waiting.payload = payload;
         waiting.send = send as (p: unknown) => Promise<void>;
         waiting.final ||= options.final === true;
@@ -108,11 +120,22 @@ export class Outbox {
     });
   }
 
-  /** Schedules a new message (never coalesced), in order with the chat's other writes. */
-  send(chatKey: string, task: () => Promise<void>): Promise<void> {
+  /**
+   * Schedules a new message (never coalesced), in order with the chat's other writes, and
+   * resolves with what the task returned (the sent message, for its id).
+   */
+  send<T>(chatKey: string, task: () => Promise<T>): Promise<T> {
     const chat = this.#chat(chatKey);
-    return new Promise<void>((resolve, reject) => {
-      chat.queue.push({ kind: 'send', task, waiters: [{ resolve, reject }], failures: 0 });
+    let result: T | undefined;
+    return new Promise<T>((resolve, reject) => {
+      chat.queue.push({
+        kind: 'send',
+        task: async () => {
+          result = await task();
+        },
+        waiters: [{ resolve: () => resolve(result as T), reject }],
+        failures: 0,
+      });
       this.#pump(chatKey, chat);
     });
   }
@@ -131,7 +154,7 @@ export class Outbox {
   #chat(chatKey: string): ChatState {
     let chat = this.#chats.get(chatKey);
     if (!chat) {
-      chat = { queue: [], recent: [], last: 0, pausedUntil: 0, pumping: false };
+      chat = { queue: [], finals: new Map(), recent: [], last: 0, pausedUntil: 0, pumping: false };
       this.#chats.set(chatKey, chat);
     }
     return chat;
@@ -157,7 +180,9 @@ export class Outbox {
       .finally(() => {
         chat.pumping = false;
         if (chat.queue.length > 0 && !this.#closed) this.#pump(chatKey, chat);
-        else if (chat.queue.length === 0 && chat.recent.length === 0) this.#chats.delete(chatKey);
+        else if (chat.queue.length === 0 && chat.recent.length === 0 && chat.finals.size === 0) {
+          this.#chats.delete(chatKey);
+        }
       });
   }
 

@@ -3,6 +3,7 @@ import {
   generationRequestSchema,
   resolveRequest,
   type GenerationRequestInput,
+  type ResolvedRequest,
 } from '../core/generation-request.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
@@ -157,6 +158,20 @@ export class GenerationService {
     this.#fault('enqueued', id);
     log.info({ model: model.id, price, position }, 'generation queued');
     return { generation: await this.summary(id), duplicate: false };
+  }
+
+  /**
+   * The same request again with a new seed, paid by whoever asks (the Reroll button).
+   * `invocationKey` is the new event's, so a double click is still one generation.
+   */
+  async reroll(
+    id: string,
+    input: Omit<SubmitInput, 'request'>,
+  ): Promise<{ generation: GenerationSummary; duplicate: boolean }> {
+    const doc = await this.#d.models.Generation.findById(id).lean();
+    if (!doc) throw new UserError('not_found', `There is no generation ${id} to reroll.`);
+    const { seed: _seed, ...request } = doc.request as ResolvedRequest;
+    return this.submit({ ...input, request });
   }
 
   async summary(id: string): Promise<GenerationSummary> {

@@ -52,7 +52,7 @@ describe('outbox (edit scheduler)', () => {
     const box = outbox();
     const times: number[] = [];
     const start = Date.now();
-    const done = Array.from({ length: 30 }, (_, i) =>
+    const done = Array.from({ length: 30 }, () =>
       box.send('-100', async () => void times.push(Date.now() - start)),
     );
     await vi.advanceTimersByTimeAsync(59_000);
@@ -88,6 +88,18 @@ describe('outbox (edit scheduler)', () => {
     await vi.advanceTimersByTimeAsync(3000);
     await Promise.all([a, b]);
     expect(log[1]).toBe(`7:final@${start + 3000}`);
+  });
+
+  it('never lets a late progress state overwrite the final one', async () => {
+    const box = outbox();
+    const sent: string[] = [];
+    const send = async (p: string) => void sent.push(p);
+    const first = box.edit('43', 'm', 'queued', send);
+    const final = box.edit('43', 'm', 'done', send, { final: true });
+    const late = box.edit('43', 'm', '40%', send);
+    await vi.advanceTimersByTimeAsync(5000);
+    await Promise.all([first, final, late]);
+    expect(sent).toEqual(['queued', 'done']);
   });
 
   it('treats "message is not modified" as done', async () => {

@@ -1,0 +1,170 @@
+import { GrammyError, InputFile, type Api } from 'grammy';
+import type { InputMediaPhoto } from 'grammy/types';
+import type { ProgressView } from '../../delivery/progress-view.js';
+import type { Outbox } from '../../delivery/outbox.js';
+import { RetryAfterError } from '../../delivery/outbox.js';
+import type { DeliverySink } from '../../delivery/sink.js';
+import type { GenerationSummary } from '../../generation/summary.js';
+import type { MediaStore } from '../../store/media-store.js';
+import { renderCaption, renderStatus, type InlineKeyboard } from './render.js';
+
+export interface TelegramOrigin {
+  platform: 'telegram';
+  chatId: number;
+  /** The status message the bot edits. */
+  messageId: number;
+  /** The member's command message, replied to with the result. */
+  replyTo?: number;
+}
+
+function asOrigin(origin: Record<string, unknown>): TelegramOrigin | undefined {
+  const { chatId, messageId, replyTo } = origin;
+  if (typeof chatId !== 'number' || typeof messageId !== 'number') return undefined;
+  return {
+    platform: 'telegram',
+    chatId,
+    messageId,
+    ...(typeof replyTo === 'number' ? { replyTo } : {}),
+  };
+}
+
+const EXT: Record<string, string> = {
+  'image/png': 'png',
+  'image/webp': 'webp',
+  'image/gif': 'gif',
+  'image/jpeg': 'jpg',
+  'video/mp4': 'mp4',
+};
+
+/** Whether Telegram refused an edit because nothing changed, which is not a failure. */
+export function isNotModified(error: unknown): boolean {
+  return (
+    error instanceof GrammyError &&
+    error.error_code === 400 &&
+    /message is not modified/i.test(error.description)
+  );
+}
+
+/** Turns Telegram's 429 into the outbox's pause (when auto-retry gave up or is not used). */
+export async function throughOutbox<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof GrammyError && error.error_code === 429) {
+      throw new RetryAfterError((error.parameters.retry_after ?? 1) * 1000, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Shows progress by editing the member's status message and delivers results as a photo,
+ * an animation or a media group, every call through the outbox so each chat's limits hold.
+ */
+export class TelegramSink implements DeliverySink {
+  readonly platform = 'telegram';
+
+  constructor(
+    private readonly api: Api,
+    private readonly outbox: Outbox,
+    private readonly media: MediaStore,
+  ) {}
+
+  editStatus(origin: TelegramOrigin, view: ProgressView): Promise<void> {
+    const chat = String(origin.chatId);
+    return this.outbox.edit(
+      chat,
+      `${chat}:${origin.messageId}`,
+      renderStatus(view),
+      (r) =>
+        throughOutbox(() =>
+          this.api.editMessageText(origin.chatId, origin.messageId, r.text, markup(r.keyboard)),
+        ).then(() => undefined),
+      { final: view.final },
+    );
+  }
+
+  async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
+    const origin = asOrigin(rawOrigin);
+    if (origin) await this.editStatus(origin, view);
+  }
+
+  async deliver(
+    rawOrigin: Record<string, unknown>,
+    generation: GenerationSummary,
+    view: ProgressView,
+  ): Promise<void> {
+    const origin = asOrigin(rawOrigin);
+    if (!origin) return;
+    await this.editStatus(origin, view);
+    if (generation.status !== 'completed' || generation.outputs.length === 0) return;
+    const chat = String(origin.chatId);
+    const files = await Promise.all(
+      generation.outputs.map(async (o) => ({
+        output: o,
+        file: new InputFile(
+          await this.media.get(o.fileId),
+          `${generation.id}-${o.index + 1}.${EXT[o.mime] ?? 'bin'}`,
+        ),
+      })),
+    );
+    const caption = renderCaption(generation);
+    const reply = {
+      reply_parameters: { message_id: origin.messageId, allow_sending_without_reply: true },
+    };
+    const stills = files.filter(
+      (f) => f.output.mime !== 'image/gif' && !f.output.mime.startsWith('video/'),
+    );
+    const moving = files.filter((f) => !stills.includes(f));
+    if (stills.length > 1) {
+      const group: InputMediaPhoto[] = stills.map((f, i) => ({
+        type: 'photo',
+        media: f.file,
+        ...(i === 0 ? { caption } : {}),
+      }));
+      await this.outbox.send(chat, () =>
+        throughOutbox(() => this.api.sendMediaGroup(origin.chatId, group, reply)).then(
+          () => undefined,
+        ),
+      );
+    } else if (stills[0]) {
+      const only = stills[0];
+      await this.outbox.send(chat, () =>
+        throughOutbox(() =>
+          this.api.sendPhoto(origin.chatId, only.file, {
+            caption,
+            ...reply,
+            ...markup(resultKeyboard(view)),
+          }),
+        ).then(() => undefined),
+      );
+    }
+    for (const f of moving) {
+      await this.outbox.send(chat, () =>
+        throughOutbox<unknown>(() =>
+          f.output.mime.startsWith('video/')
+            ? this.api.sendVideo(origin.chatId, f.file, {
+                caption,
+                ...reply,
+                ...markup(resultKeyboard(view)),
+              })
+            : this.api.sendAnimation(origin.chatId, f.file, {
+                caption,
+                ...reply,
+                ...markup(resultKeyboard(view)),
+              }),
+        ).then(() => undefined),
+      );
+    }
+  }
+}
+
+function resultKeyboard(view: ProgressView): InlineKeyboard {
+  return renderStatus(view).keyboard;
+}
+
+export function markup(keyboard: InlineKeyboard): {
+  reply_markup?: { inline_keyboard: InlineKeyboard };
+} {
+  return keyboard.length > 0 ? { reply_markup: { inline_keyboard: keyboard } } : {};
+}

@@ -1,0 +1,424 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TelegramConfig } from '../../src/config.js';
+import {
+  createTelegramAdapter,
+  type TelegramAdapter,
+} from '../../src/platforms/telegram/telegram-bot.js';
+import { freePort } from '../../scripts/services/process.js';
+import { FakeTelegram, type RecordedCall } from '../fakes/telegram/fake-telegram.js';
+import { createTestApp, testModel, type TestApp } from '../support/app.js';
+
+/**
+ * The real grammY bot, in webhook mode, against a loopback Telegram (telegram-test-api plus
+ * the methods it lacks). Telegram's per-chat limits are scaled down 20x (a minute becomes
+ * 3 s) in both the bot's policy and the fake's enforcement, so the group test runs in seconds.
+ */
+const WINDOW_MS = 3000;
+const POLICY = {
+  private: { minIntervalMs: 50, window: { count: 60, windowMs: WINDOW_MS } },
+  group: { minIntervalMs: 50, window: { count: 20, windowMs: WINDOW_MS } },
+};
+const SECRET = 'test-secret-123';
+const MOD = 900;
+const GROUP_ADMIN = 777;
+const ADMIN_GROUP = -200;
+
+/** Waits for a condition to hold, re-checking as the bot works; fails after `ms`. */
+async function until<T>(what: string, check: () => T | undefined | false, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('Telegram adapter', () => {
+  let fake: FakeTelegram;
+  let app: TestApp;
+  let adapter: TelegramAdapter;
+  let webhookUrl: string;
+
+  const member = (id: number, chatId = id, type: 'private' | 'group' = 'private') =>
+    fake.client({
+      userId: id,
+      chatId,
+      type,
+      firstName: `user${id}`,
+      userName: `user${id}`,
+      chatTitle: 'test group',
+    });
+
+  async function fund(userId: number, points: number): Promise<void> {
+    const accountId = await app.economy.ensureAccount({ platform: 'telegram', id: String(userId) });
+    await app.economy.grant({
+      accountId,
+      amount: points,
+      key: `fund-${userId}-${points}-${Date.now()}`,
+      actor: 'test',
+      reason: 'test',
+    });
+  }
+
+  async function balance(userId: number) {
+    const accountId = await app.economy.findAccount({ platform: 'telegram', id: String(userId) });
+    return accountId ? app.economy.balance(accountId) : { available: 0, held: 0 };
+  }
+
+  async function command(
+    client: ReturnType<typeof member>,
+    text: string,
+    extra: Record<string, unknown> = {},
+  ) {
+    await client.sendCommand(client.makeCommand(text, extra));
+  }
+
+  async function press(
+    client: ReturnType<typeof member>,
+    data: string,
+    chatId: number,
+    messageId: number,
+  ) {
+    await client.sendCallback(
+      client.makeCallbackQuery(data, {
+        message: {
+          message_id: messageId,
+          chat: { id: chatId, type: chatId < 0 ? 'group' : 'private' },
+        },
+      }),
+    );
+  }
+
+  const writesTo = (chatId: number, method?: string): RecordedCall[] =>
+    fake.calls.filter((c) => c.chatId === String(chatId) && (!method || c.method === method));
+
+  const lastReply = (chatId: number) =>
+    writesTo(chatId, 'sendMessage').at(-1)?.body.text as string | undefined;
+
+  /** The status message of the newest generation in a chat, once it exists. */
+  const statusMessageId = async (chatId: number, after = 0): Promise<number> => {
+    const call = await until('a status message', () =>
+      writesTo(chatId, 'sendMessage').find(
+        (c, i) => i >= after && String(c.body.text).startsWith('⏳'),
+      ),
+    );
+    const edit = await until('the first status edit', () =>
+      writesTo(chatId, 'editMessageText').find(
+        (c) => c.at >= call.at && String(c.body.text).startsWith('🎨'),
+      ),
+    );
+    return Number(edit.body.message_id);
+  };
+
+  const generationIdOf = (text: string): string => /· ([a-z0-9]{14})\n/.exec(text)?.[1] ?? '';
+
+  beforeAll(async () => {
+    fake = await FakeTelegram.start();
+    fake.groupLimit = { count: 20, windowMs: WINDOW_MS };
+    fake.admins.set(String(ADMIN_GROUP), new Set([GROUP_ADMIN]));
+    app = await createTestApp({
+      models: [
+        testModel(
+          't-steps',
+          { stepDelayMs: 30 },
+          { defaults: { width: 64, height: 64, steps: 6, guidance: 5 } },
+        ),
+        testModel(
+          't-slow',
+          { stepDelayMs: 100 },
+          { defaults: { width: 64, height: 64, steps: 50, guidance: 5 } },
+        ),
+      ],
+    });
+    const port = await freePort();
+    webhookUrl = `http://127.0.0.1:${port}/telegram`;
+    const config: TelegramConfig = {
+      token: fake.token,
+      apiRoot: fake.apiRoot,
+      mode: 'webhook',
+      webhook: { url: webhookUrl, secret: SECRET, host: '127.0.0.1', port },
+      moderators: [String(MOD)],
+      adminGroups: [String(ADMIN_GROUP)],
+    };
+    adapter = createTelegramAdapter({
+      config,
+      services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+      media: app.media,
+      logger: app.logger,
+      policy: POLICY,
+    });
+    await app.startDelivery([adapter.sink]);
+    await app.startWorkers();
+    await adapter.start();
+  });
+
+  afterAll(async () => {
+    await adapter?.stop();
+    await app?.conn.dropDatabase();
+    await app?.close();
+    await fake?.stop();
+  });
+
+  it('publishes its commands and registers the webhook with the secret', () => {
+    expect(fake.myCommands.map((c) => c.command)).toEqual([
+      'generate',
+      'history',
+      'cancel',
+      'balance',
+      'models',
+      'help',
+    ]);
+    expect(fake.webhook).toEqual({ url: webhookUrl, secret: SECRET });
+  });
+
+  it('rejects webhook requests without the secret token', async () => {
+    const update = JSON.stringify({
+      update_id: 1,
+      message: { message_id: 1, date: 0, chat: { id: 1, type: 'private' }, text: '/balance' },
+    });
+    const none = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: update,
+    });
+    const wrong = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': 'nope' },
+      body: update,
+    });
+    expect(none.status).toBe(401);
+    expect(wrong.status).toBe(401);
+  });
+
+  it('generates: a status message edited with progress, then the photo with Reroll and Details', async () => {
+    await fund(101, 50);
+    const alice = member(101);
+    await command(alice, '/generate a red fox in the snow --model t-steps --seed 7');
+    const statusId = await statusMessageId(101);
+    const photo = await until('the photo', () =>
+      writesTo(101, 'sendPhoto').find((c) => c.status === 200),
+    );
+    expect(photo.files).toHaveLength(1);
+    expect(photo.files[0]!.head).toBe('89504e470d0a1a0a'); // PNG signature
+    expect(photo.files[0]!.name).toMatch(/\.png$/);
+    expect(photo.files[0]!.size).toBeGreaterThan(100);
+    expect(String(photo.body.caption)).toContain('a red fox in the snow');
+    expect(String(photo.body.caption)).toContain('seed 7');
+    const buttons = (
+      photo.body.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }
+    ).inline_keyboard[0]!;
+    expect(buttons.map((b) => b.text)).toEqual(['🎲 Reroll', 'Details']);
+
+    const edits = writesTo(101, 'editMessageText').filter(
+      (c) => Number(c.body.message_id) === statusId,
+    );
+    expect(edits.some((c) => /\d+% · step \d\/6/.test(String(c.body.text)))).toBe(true);
+    expect(edits.some((c) => JSON.stringify(c.body.reply_markup).includes('Cancel'))).toBe(true);
+    await until('the final status', () =>
+      fake.messageText(101, statusId)?.includes('Done · charged 4 points'),
+    );
+    expect(await balance(101)).toEqual({ available: 46, held: 0 });
+
+    // Reroll: the same request with a new seed, charged again.
+    const before = writesTo(101, 'sendPhoto').length;
+    const id = generationIdOf(fake.messageText(101, statusId) ?? '');
+    await press(
+      alice,
+      buttons[0]!.callback_data,
+      101,
+      Number(photo.body.reply_to_message_id ?? statusId),
+    );
+    const second = await until(
+      'the rerolled photo',
+      () => writesTo(101, 'sendPhoto').filter((c) => c.status === 200)[before],
+    );
+    expect(String(second.body.caption)).toContain('a red fox in the snow');
+    expect(String(second.body.caption)).not.toContain('seed 7\n');
+    expect(id).toMatch(/^[a-z0-9]{14}$/);
+    await until('the reroll charged', async () => undefined).catch(() => undefined);
+  });
+
+  it('cancels a running generation from its Cancel button and returns the points', async () => {
+    await fund(102, 20);
+    const bob = member(102);
+    await command(bob, '/generate a slow castle --model t-slow');
+    const statusId = await statusMessageId(102);
+    await until('progress', () =>
+      writesTo(102, 'editMessageText').find((c) => /%/.test(String(c.body.text))),
+    );
+    const id = generationIdOf(fake.messageText(102, statusId) ?? '');
+    await press(bob, `c:${id}`, 102, statusId);
+    await until('the cancelled status', () =>
+      fake.messageText(102, statusId)?.includes('Cancelled'),
+    );
+    expect((await app.generations.summary(id)).status).toBe('cancelled');
+    expect(await balance(102)).toEqual({ available: 20, held: 0 });
+    expect(writesTo(102, 'sendPhoto')).toHaveLength(0);
+  });
+
+  it('pages /history with buttons that edit the same message, for its owner only', async () => {
+    await fund(103, 100);
+    const accountId = await app.economy.findAccount({ platform: 'telegram', id: '103' });
+    for (let i = 0; i < 6; i += 1) {
+      const { generation } = await app.generations.submit({
+        requester: {
+          identity: { platform: 'telegram', id: '103' },
+          displayName: 'carol',
+          isModerator: false,
+        },
+        invocationKey: `history-${i}`,
+        origin: { platform: 'none' },
+        request: { prompt: `picture ${i}`, model: 't-steps' },
+      });
+      expect(generation.id).toBeTruthy();
+    }
+    expect(accountId).toBeTruthy();
+    const carol = member(103);
+    await command(carol, '/history');
+    const page = await until('the history page', () =>
+      writesTo(103, 'sendMessage').find((c) => String(c.body.text).includes('page 1 of 2')),
+    );
+    const next = (
+      page.body.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }
+    ).inline_keyboard[0]![0]!;
+    expect(next.text).toBe('Older ▶');
+    const pageId = await until('the page message id', () => {
+      const sent = fake.calls.indexOf(page);
+      return sent >= 0
+        ? Number(
+            (fake.calls.slice(sent).find(() => true) as RecordedCall).body.reply_parameters
+              ? lastMessageId(103, 'page 1 of 2')
+              : 0,
+          )
+        : 0;
+    });
+    await press(carol, next.callback_data, 103, pageId);
+    await until('page 2 in the same message', () =>
+      fake.messageText(103, pageId)?.includes('page 2 of 2'),
+    );
+
+    const stranger = member(104);
+    await press(stranger, next.callback_data, 103, pageId);
+    const answer = await until('the refusal', () =>
+      fake
+        .callsTo('answerCallbackQuery')
+        .find((c) => String(c.body.text).includes("someone else's history")),
+    );
+    expect(answer.body.show_alert).toBe(true);
+  });
+
+  function lastMessageId(chatId: number, containing: string): number {
+    for (let id = 1; id < 10_000; id += 1) {
+      if (fake.messageText(chatId, id)?.includes(containing)) return id;
+    }
+    return 0;
+  }
+
+  it('tells a member without enough points the price and their balance', async () => {
+    const dan = member(105);
+    await command(dan, '/generate a fox --model t-steps');
+    await until('the refusal', () =>
+      writesTo(105, 'editMessageText').find(
+        (c) =>
+          String(c.body.text) === '⚠️ Not enough points: this costs 4 and you have 0 available.',
+      ),
+    );
+    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:105' })).toBe(0);
+  });
+
+  it('names a bad option and shows the right form', async () => {
+    const eve = member(106);
+    await command(eve, '/generate a fox --colour red');
+    await until('unknown option', () =>
+      lastReply(106)?.startsWith(
+        '⚠️ Unknown option --colour for /generate. Options: --model, -m, --ar',
+      ),
+    );
+    await command(eve, '/generate a fox --seed abc');
+    await until(
+      'bad value',
+      () =>
+        lastReply(106) ===
+        '⚠️ --seed must be a whole number (got "abc"), e.g. --seed 7. Usage: /generate a red fox --model local-sketch --ar 16:9 --seed 7 --count 2 --neg blurry',
+    );
+  });
+
+  it('lets moderators grant (named ids and admins of the named group) and refuses everyone else', async () => {
+    const mod = member(MOD);
+    await command(mod, '/grant 107 50 welcome gift');
+    await until(
+      'grant reply',
+      () => lastReply(MOD) === 'Granted 50 points to 107; they now have 50 available.',
+    );
+    const admin = member(GROUP_ADMIN);
+    await command(admin, '/grant 107 5');
+    await until(
+      'admin grant reply',
+      () => lastReply(GROUP_ADMIN) === 'Granted 5 points to 107; they now have 55 available.',
+    );
+    const frank = member(107);
+    await command(frank, '/grant 107 1000');
+    await until('refusal', () => lastReply(107) === '⚠️ Only moderators can use /grant.');
+    expect(await balance(107)).toEqual({ available: 55, held: 0 });
+  });
+
+  it('answers /generate@thisbot in a group and ignores commands for other bots', async () => {
+    const group = -300;
+    await fund(108, 20);
+    const grace = member(108, group, 'group');
+    await command(grace, '/generate@OtherBot a fox');
+    await command(grace, '/balance@TestNameBot');
+    await until('balance reply', () =>
+      lastReply(group)?.startsWith('You have 20 points available'),
+    );
+    expect(
+      writesTo(group, 'sendMessage').filter((c) => String(c.body.text).startsWith('⏳')),
+    ).toHaveLength(0);
+  });
+
+  it('runs ten jobs at once in one group within 20 writes a minute, through injected 429s, delivering every result', async () => {
+    const group = -500;
+    const users = Array.from({ length: 10 }, (_, i) => 200 + i);
+    for (const u of users) await fund(u, 20);
+    fake.failNext('editMessageText', 2, 1);
+    fake.failNext('sendPhoto', 1, 1);
+    await Promise.all(
+      users.map((u) =>
+        command(member(u, group, 'group'), `/generate group picture ${u} --model t-steps`),
+      ),
+    );
+    await until(
+      'ten photos',
+      () => writesTo(group, 'sendPhoto').filter((c) => c.status === 200).length === 10 || false,
+      60_000,
+    );
+    const ids = await until(
+      'ten finished',
+      () => {
+        const done = lastIds(group);
+        return done.length === 10 ? done : undefined;
+      },
+      30_000,
+    );
+    for (const id of ids) expect((await app.generations.summary(id)).status).toBe('completed');
+
+    const ok = writesTo(group).filter((c) => c.status === 200 && c.method !== 'sendChatAction');
+    for (const c of ok) {
+      const inWindow = ok.filter((d) => d.at > c.at - WINDOW_MS && d.at <= c.at).length;
+      expect(inWindow).toBeLessThanOrEqual(20);
+    }
+    expect(writesTo(group).filter((c) => c.limited)).toEqual([]);
+    expect(writesTo(group).filter((c) => c.status === 429)).toHaveLength(3);
+    for (const u of users) expect(await balance(u)).toEqual({ available: 16, held: 0 });
+  }, 120_000);
+
+  function lastIds(chatId: number): string[] {
+    const ids = new Set<string>();
+    for (let id = 1; id < 10_000; id += 1) {
+      const text = fake.messageText(chatId, id);
+      if (text?.includes('Done · charged')) ids.add(generationIdOf(text));
+    }
+    return [...ids];
+  }
+});

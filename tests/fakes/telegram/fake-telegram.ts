@@ -1,0 +1,425 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import busboy from 'busboy';
+import { TelegramServer } from 'telegram-test-api/lib/telegramServer.js';
+import type { ClientOptions } from 'telegram-test-api/lib/modules/telegramClient.js';
+import { freePort } from '../../../scripts/services/process.js';
+
+export interface RecordedFile {
+  field: string;
+  name: string;
+  type: string;
+  size: number;
+  /** The first bytes, hex: enough to tell a PNG from a GIF. */
+  head: string;
+}
+
+export interface RecordedCall {
+  method: string;
+  chatId: string | undefined;
+  at: number;
+  body: Record<string, unknown>;
+  files: RecordedFile[];
+  status: number;
+  /** Refused by the fake's group rate limit (not an injected failure). */
+  limited: boolean;
+}
+
+/** Methods that post or change a message in a chat: what Telegram's per-chat limits count. */
+const WRITES = new Set([
+  'sendMessage',
+  'sendPhoto',
+  'sendAnimation',
+  'sendVideo',
+  'sendMediaGroup',
+  'editMessageText',
+  'editMessageCaption',
+  'editMessageReplyMarkup',
+]);
+
+const LOCAL = new Set([
+  'sendPhoto',
+  'sendAnimation',
+  'sendVideo',
+  'sendMediaGroup',
+  'sendChatAction',
+  'setMyCommands',
+  'getChatMember',
+  'getChatAdministrators',
+  'setWebhook',
+  'deleteWebhook',
+  'getFile',
+  'editMessageText',
+]);
+
+function parseMaybeJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const t = value.trim();
+  if (!(t.startsWith('{') || t.startsWith('['))) return value;
+  try {
+    return JSON.parse(t) as unknown;
+  } catch {
+    return value;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * A loopback Telegram Bot API for end-to-end tests: `telegram-test-api` holds chats, update
+ * ids and the user side (makeCommand, sendCallback), and this proxy in front of it adds what
+ * it lacks, following the Bot API documentation: sendPhoto, sendMediaGroup, sendAnimation,
+ * sendVideo, sendChatAction, setMyCommands, getChatMember, getFile (multipart parsed),
+ * webhooks with the secret token header, "message is not modified", a group limit of writes
+ * per window answered with 429 and retry_after, and injected 429s.
+ */
+export class FakeTelegram {
+  readonly token: string;
+  readonly calls: RecordedCall[] = [];
+  readonly admins = new Map<string, Set<number>>();
+  readonly files = new Map<string, Buffer>();
+  /** Writes a group may receive per window before the fake answers 429, like Telegram. */
+  groupLimit: { count: number; windowMs: number } | undefined;
+  webhook: { url: string; secret: string | undefined } | undefined;
+  myCommands: { command: string; description: string }[] = [];
+
+  readonly #server: TelegramServer;
+  readonly #proxy: Server;
+  readonly #failures: { method: string; remaining: number; retryAfter: number }[] = [];
+  readonly #messages = new Map<string, string>();
+  #updateSeq = 1000;
+
+  private constructor(token: string, server: TelegramServer, proxy: Server) {
+    this.token = token;
+    this.#server = server;
+    this.#proxy = proxy;
+  }
+
+  static async start(token = '123456:TEST-token'): Promise<FakeTelegram> {
+    // telegram-test-api turns port 0 into 9000, so pick a free port ourselves.
+    const server = new TelegramServer({
+      port: await freePort(),
+      host: '127.0.0.1',
+      storeTimeout: 600,
+    });
+    await server.start();
+    const proxy = createServer();
+    const fake = new FakeTelegram(token, server, proxy);
+    proxy.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      fake.#handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: false, error_code: 500, description: String(error) }));
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+    return fake;
+  }
+
+  get apiRoot(): string {
+    return `http://127.0.0.1:${(this.#proxy.address() as AddressInfo).port}`;
+  }
+
+  /** A member talking to the bot (telegram-test-api's client). */
+  client(options: Partial<ClientOptions>) {
+    return this.#server.getClient(this.token, { timeout: 5000, ...options });
+  }
+
+  /** The next `times` calls of `method` are answered 429 with `retry_after` seconds. */
+  failNext(method: string, times: number, retryAfterSeconds: number): void {
+    this.#failures.push({ method, remaining: times, retryAfter: retryAfterSeconds });
+  }
+
+  callsTo(method: string, chatId?: number | string): RecordedCall[] {
+    return this.calls.filter(
+      (c) => c.method === method && (chatId === undefined || c.chatId === String(chatId)),
+    );
+  }
+
+  /** The current text of a bot message, as the fake last stored it. */
+  messageText(chatId: number | string, messageId: number): string | undefined {
+    const stored = this.#messages.get(`${chatId}:${messageId}`);
+    return stored === undefined ? undefined : (JSON.parse(stored) as { text: string }).text;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.#proxy.close(() => resolve()));
+    this.#proxy.closeAllConnections();
+    await this.#server.stop();
+  }
+
+  async #parse(
+    req: IncomingMessage,
+    url: URL,
+  ): Promise<{ body: Record<string, unknown>; files: RecordedFile[] }> {
+    const type = req.headers['content-type'] ?? '';
+    const body: Record<string, unknown> = Object.fromEntries(url.searchParams);
+    const files: RecordedFile[] = [];
+    if (
+      type.includes('multipart/form-data') ||
+      type.includes('application/x-www-form-urlencoded')
+    ) {
+      await new Promise<void>((resolve, reject) => {
+        const form = busboy({ headers: req.headers });
+        form.on('field', (name, value) => {
+          body[name] = parseMaybeJson(value);
+        });
+        form.on('file', (field, stream, info) => {
+          let size = 0;
+          let head = '';
+          stream.on('data', (chunk: Buffer) => {
+            if (size === 0) head = chunk.subarray(0, 8).toString('hex');
+            size += chunk.length;
+          });
+          stream.on('end', () =>
+            files.push({ field, name: info.filename ?? '', type: info.mimeType, size, head }),
+          );
+        });
+        form.once('close', () => resolve());
+        form.once('error', reject);
+        req.pipe(form);
+      });
+      return { body, files };
+    }
+    const raw = await readBody(req);
+    if (type.includes('application/json') && raw.length > 0) {
+      Object.assign(body, JSON.parse(raw.toString()) as Record<string, unknown>);
+    }
+    return { body, files };
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const send = (status: number, payload: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(payload));
+    };
+
+    const relay = /^\/relay\/(.+)$/.exec(url.pathname);
+    if (relay) {
+      // telegram-test-api posts user updates here; pass them on as Telegram would, secret included.
+      // telegram-test-api gives concurrent updates the same update_id (it counts up only after
+      // the webhook answers); Telegram's ids are unique, so number them here.
+      const update = JSON.parse((await readBody(req)).toString()) as { update_id: number };
+      this.#updateSeq += 1;
+      update.update_id = this.#updateSeq;
+      if (!this.webhook) return send(404, { ok: false });
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (this.webhook.secret) headers['x-telegram-bot-api-secret-token'] = this.webhook.secret;
+      const forwarded = await fetch(this.webhook.url, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify(update),
+      });
+      res.writeHead(forwarded.status).end(await forwarded.text());
+      return;
+    }
+    const download = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
+    if (download) {
+      const bytes = this.files.get(decodeURIComponent(download[2] ?? ''));
+      if (!bytes || download[1] !== this.token)
+        return send(404, { ok: false, error_code: 404, description: 'Not Found' });
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(bytes);
+      return;
+    }
+    const match = /^\/bot([^/]+)\/(\w+)$/.exec(url.pathname);
+    if (!match || match[1] !== this.token)
+      return send(404, { ok: false, error_code: 404, description: 'Not Found' });
+    const method = match[2] ?? '';
+    const { body, files } = await this.#parse(req, url);
+    const rawChat = body.chat_id;
+    const chatId =
+      typeof rawChat === 'string' || typeof rawChat === 'number' ? String(rawChat) : undefined;
+    const call: RecordedCall = {
+      method,
+      chatId,
+      at: Date.now(),
+      body,
+      files,
+      status: 200,
+      limited: false,
+    };
+    this.calls.push(call);
+
+    const failure = this.#failures.find((f) => f.method === method && f.remaining > 0);
+    if (failure) {
+      failure.remaining -= 1;
+      call.status = 429;
+      return send(429, {
+        ok: false,
+        error_code: 429,
+        description: `Too Many Requests: retry after ${failure.retryAfter}`,
+        parameters: { retry_after: failure.retryAfter },
+      });
+    }
+    if (this.groupLimit && chatId?.startsWith('-') && WRITES.has(method)) {
+      const since = call.at - this.groupLimit.windowMs;
+      const recent = this.calls.filter(
+        (c) =>
+          c !== call &&
+          c.chatId === chatId &&
+          WRITES.has(c.method) &&
+          c.status === 200 &&
+          c.at > since,
+      );
+      if (recent.length >= this.groupLimit.count) {
+        const oldest = recent[recent.length - this.groupLimit.count]?.at ?? call.at;
+        const retryAfter = Math.max(
+          1,
+          Math.ceil((oldest + this.groupLimit.windowMs - call.at) / 1000),
+        );
+        call.status = 429;
+        call.limited = true;
+        return send(429, {
+          ok: false,
+          error_code: 429,
+          description: `Too Many Requests: retry after ${retryAfter}`,
+          parameters: { retry_after: retryAfter },
+        });
+      }
+    }
+
+    if (!LOCAL.has(method)) {
+      const forwarded = await fetch(`${this.#server.config.apiURL}/bot${this.token}/${method}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const payload = (await forwarded.json()) as { ok: boolean; result?: { message_id?: number } };
+      if (method === 'sendMessage' && payload.result?.message_id !== undefined) {
+        this.#messages.set(
+          `${chatId}:${payload.result.message_id}`,
+          JSON.stringify({ text: body.text, markup: body.reply_markup ?? null }),
+        );
+      }
+      call.status = forwarded.status;
+      return send(forwarded.status, payload);
+    }
+    try {
+      return send(200, { ok: true, result: this.#local(method, body, files, chatId) });
+    } catch (error) {
+      call.status = 400;
+      const description =
+        error instanceof NotModified
+          ? 'Bad Request: message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message'
+          : `Bad Request: ${(error as Error).message}`;
+      return send(400, { ok: false, error_code: 400, description });
+    }
+  }
+
+  #newMessage(
+    chatId: string,
+    text: string,
+    markup: unknown,
+  ): { message_id: number; chat: { id: number; type: string }; date: number } {
+    // telegram-test-api's types come from typegram, which it does not install: type it here.
+    const message = this.#server.addBotMessage(
+      { chat_id: chatId, text, ...(markup ? { reply_markup: markup as never } : {}) },
+      this.token,
+    ) as unknown as { message_id: number };
+    this.#messages.set(
+      `${chatId}:${message.message_id}`,
+      JSON.stringify({ text, markup: markup ?? null }),
+    );
+    return {
+      message_id: message.message_id,
+      chat: { id: Number(chatId), type: chatId.startsWith('-') ? 'group' : 'private' },
+      date: Math.floor(Date.now() / 1000),
+    };
+  }
+
+  #local(
+    method: string,
+    body: Record<string, unknown>,
+    files: RecordedFile[],
+    chatId: string | undefined,
+  ): unknown {
+    switch (method) {
+      case 'sendPhoto':
+      case 'sendAnimation':
+      case 'sendVideo': {
+        if (files.length === 0 && typeof body[method.slice(4).toLowerCase()] !== 'string') {
+          throw new Error(`${method}: no file`);
+        }
+        const message = this.#newMessage(
+          chatId ?? '0',
+          typeof body.caption === 'string' ? body.caption : '',
+          body.reply_markup,
+        );
+        const kind = method.slice(4).toLowerCase();
+        const file = {
+          file_id: `f${message.message_id}`,
+          file_unique_id: `u${message.message_id}`,
+          width: 64,
+          height: 64,
+        };
+        return { ...message, caption: body.caption, [kind]: kind === 'photo' ? [file] : file };
+      }
+      case 'sendMediaGroup': {
+        const media = (body.media ?? []) as { type: string; caption?: string }[];
+        if (media.length < 2 || media.length > 10) throw new Error('sendMediaGroup: 2-10 items');
+        return media.map((m) => ({
+          ...this.#newMessage(chatId ?? '0', m.caption ?? '', undefined),
+          photo: [{ file_id: 'x', file_unique_id: 'x', width: 64, height: 64 }],
+        }));
+      }
+      case 'sendChatAction':
+        return true;
+      case 'setMyCommands':
+        this.myCommands = (body.commands ?? []) as { command: string; description: string }[];
+        return true;
+      case 'getChatMember': {
+        const admins = this.admins.get(chatId ?? '') ?? new Set<number>();
+        const userId = Number(body.user_id);
+        return {
+          status: admins.has(userId) ? 'administrator' : 'member',
+          user: { id: userId, is_bot: false, first_name: 'member' },
+        };
+      }
+      case 'getChatAdministrators':
+        return [...(this.admins.get(chatId ?? '') ?? [])].map((id) => ({
+          status: 'administrator',
+          user: { id, is_bot: false, first_name: 'admin' },
+        }));
+      case 'setWebhook': {
+        this.webhook = {
+          url: String(body.url),
+          secret: typeof body.secret_token === 'string' ? body.secret_token : undefined,
+        };
+        this.#server.setWebhook({ url: `${this.apiRoot}/relay/${this.token}` }, this.token);
+        return true;
+      }
+      case 'deleteWebhook':
+        this.webhook = undefined;
+        this.#server.deleteWebhook(this.token);
+        return true;
+      case 'getFile': {
+        const fileId = String(body.file_id);
+        if (!this.files.has(fileId)) throw new Error('getFile: unknown file');
+        return {
+          file_id: fileId,
+          file_unique_id: fileId,
+          file_size: this.files.get(fileId)?.length,
+          file_path: fileId,
+        };
+      }
+      case 'editMessageText': {
+        const key = `${chatId}:${String(body.message_id)}`;
+        const next = JSON.stringify({ text: body.text, markup: body.reply_markup ?? null });
+        if (this.#messages.get(key) === next) {
+          throw new NotModified();
+        }
+        this.#messages.set(key, next);
+        this.#server.editMessageText(body);
+        return true;
+      }
+      default:
+        throw new Error(`unhandled ${method}`);
+    }
+  }
+}
+
+class NotModified extends Error {}
