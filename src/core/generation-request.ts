@@ -94,6 +94,11 @@ function roundTo(value: number, multiple: number): number {
   return Math.max(multiple, Math.round(value / multiple) * multiple);
 }
 
+/** What a member reads when they send an image to a model that cannot use one. */
+export function inputImageRefusal(modelId: string): string {
+  return `${modelId} does not take an input image. Pick a model that does (see /models), or leave the image out.`;
+}
+
 /** Width and height for an aspect ratio at about the model's default pixel count. */
 export function sizeForAspectRatio(
   model: ModelSpec,
@@ -189,11 +194,7 @@ export function resolveRequest(
   if (request.seed !== undefined && !capabilities.seed) fail(`${model.id} does not take a seed.`);
 
   const inputImages = request.inputImages ?? [];
-  if (inputImages.length > 0 && !capabilities.img2img) {
-    fail(
-      `${model.id} does not take an input image. Pick a model that does (see /models), or leave the image out.`,
-    );
-  }
+  if (inputImages.length > 0 && !capabilities.img2img) fail(inputImageRefusal(model.id));
   if (inputImages.length > limits.maxInputImages && capabilities.img2img) {
     fail(`${model.id} takes at most ${limits.maxInputImages} input image(s).`);
   }

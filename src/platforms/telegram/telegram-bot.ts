@@ -11,6 +11,7 @@ import {
 } from '../../../commands/index.js';
 import type { TelegramConfig } from '../../config.js';
 import type { ChatContext } from '../../core/chat.js';
+import { inputImageRefusal } from '../../core/generation-request.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import type { ChatPolicy } from '../../delivery/outbox.js';
 import { Outbox } from '../../delivery/outbox.js';
@@ -212,6 +213,12 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
         const raw = parseCommandText(name, text);
         if (name === 'generate') {
           if (replied?.photo) {
+            // Refuse before downloading anything when the model cannot use the photo.
+            const model = services.catalog.get(
+              typeof raw.model === 'string' ? raw.model : undefined,
+            );
+            if (!model.capabilities.img2img)
+              throw new UserError('invalid_input', inputImageRefusal(model.id));
             raw.inputImages = [await storeInputPhoto(ctx, replied.photo.at(-1)?.file_id ?? '')];
           }
           await startGeneration(ctx, (origin) => run(ctx, 'generate', raw, { ...origin }));
