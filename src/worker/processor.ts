@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import { extensionFor } from '../core/media.js';
 import { ProviderError, errorCode, memberMessage } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
 import type { ProviderOutputOk } from '../core/provider.js';
@@ -23,14 +24,6 @@ export interface ProcessorDeps {
 export interface ProcessResult {
   status: 'completed' | 'failed' | 'cancelled';
 }
-
-const EXTENSIONS: Record<string, string> = {
-  'image/png': 'png',
-  'image/webp': 'webp',
-  'image/gif': 'gif',
-  'image/jpeg': 'jpg',
-  'video/mp4': 'mp4',
-};
 
 /** Why the provider's signal fired: a member's cancel, or the model's time limit. */
 class TimeoutAbort extends Error {
@@ -210,7 +203,7 @@ async function store(
   index: number,
   result: ProviderOutputOk,
 ): Promise<StoredOutput> {
-  const ext = EXTENSIONS[result.mime] ?? 'bin';
+  const ext = extensionFor(result.mime);
   const saved = await media.put(result.data, {
     filename: `${id}-${index}.${ext}`,
     contentType: result.mime,

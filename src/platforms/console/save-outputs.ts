@@ -1,15 +1,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
+import { extensionFor } from '../../core/media.js';
 import { join, resolve } from 'node:path';
 import type { GenerationSummary } from '../../generation/summary.js';
 import type { MediaStore } from '../../store/media-store.js';
-
-const EXT: Record<string, string> = {
-  'image/png': 'png',
-  'image/webp': 'webp',
-  'image/gif': 'gif',
-  'image/jpeg': 'jpg',
-  'video/mp4': 'mp4',
-};
 
 export interface SavedOutput {
   path: string;
@@ -31,7 +24,7 @@ export async function saveOutputs(
   await mkdir(target, { recursive: true });
   const saved: SavedOutput[] = [];
   for (const output of generation.outputs) {
-    const path = join(target, `${generation.id}-${output.index + 1}.${EXT[output.mime] ?? 'bin'}`);
+    const path = join(target, `${generation.id}-${output.index + 1}.${extensionFor(output.mime)}`);
     await writeFile(path, await media.get(output.fileId));
     saved.push({
       path,

@@ -1,4 +1,5 @@
 import { GrammyError, InputFile, type Api } from 'grammy';
+import { extensionFor } from '../../core/media.js';
 import type { InputMediaPhoto } from 'grammy/types';
 import type { ProgressView } from '../../delivery/progress-view.js';
 import type { Outbox } from '../../delivery/outbox.js';
@@ -27,14 +28,6 @@ function asOrigin(origin: Record<string, unknown>): TelegramOrigin | undefined {
     ...(typeof replyTo === 'number' ? { replyTo } : {}),
   };
 }
-
-const EXT: Record<string, string> = {
-  'image/png': 'png',
-  'image/webp': 'webp',
-  'image/gif': 'gif',
-  'image/jpeg': 'jpg',
-  'video/mp4': 'mp4',
-};
 
 /** Whether Telegram refused an edit because nothing changed, which is not a failure. */
 export function isNotModified(error: unknown): boolean {
@@ -104,7 +97,7 @@ export class TelegramSink implements DeliverySink {
         output: o,
         file: new InputFile(
           await this.media.get(o.fileId),
-          `${generation.id}-${o.index + 1}.${EXT[o.mime] ?? 'bin'}`,
+          `${generation.id}-${o.index + 1}.${extensionFor(o.mime)}`,
         ),
       })),
     );
