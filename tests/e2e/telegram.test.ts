@@ -121,7 +121,7 @@ describe('Telegram adapter', () => {
       models: [
         testModel(
           't-steps',
-          { stepDelayMs: 30 },
+          { stepDelayMs: 60 },
           { defaults: { width: 64, height: 64, steps: 6, guidance: 5 } },
         ),
         testModel(
@@ -243,10 +243,12 @@ describe('Telegram adapter', () => {
     const bob = member(102);
     await command(bob, '/generate a slow castle --model t-slow');
     const statusId = await statusMessageId(102);
-    await until('progress', () =>
-      writesTo(102, 'editMessageText').find((c) => /%/.test(String(c.body.text))),
-    );
-    const id = generationIdOf(fake.messageText(102, statusId) ?? '');
+    const running = await until('progress in the status message', () => {
+      const text = fake.messageText(102, statusId);
+      return text && /%/.test(text) ? text : undefined;
+    });
+    const id = generationIdOf(running);
+    expect(id).toMatch(/^[a-z0-9]{14}$/);
     await press(bob, `c:${id}`, 102, statusId);
     await until('the cancelled status', () =>
       fake.messageText(102, statusId)?.includes('Cancelled'),
@@ -280,8 +282,10 @@ describe('Telegram adapter', () => {
       page.body.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }
     ).inline_keyboard[0]![0]!;
     expect(next.text).toBe('Older ▶');
-    const pageId = lastMessageId(103, 'page 1 of 2');
-    expect(pageId).toBeGreaterThan(0);
+    const pageId = await until(
+      'the page message id',
+      () => (page.result as { message_id?: number } | undefined)?.message_id,
+    );
     await press(carol, next.callback_data, 103, pageId);
     await until('page 2 in the same message', () =>
       fake.messageText(103, pageId)?.includes('page 2 of 2'),
@@ -296,13 +300,6 @@ describe('Telegram adapter', () => {
     );
     expect(answer.body.show_alert).toBe(true);
   });
-
-  function lastMessageId(chatId: number, containing: string): number {
-    for (let id = 1; id < 10_000; id += 1) {
-      if (fake.messageText(chatId, id)?.includes(containing)) return id;
-    }
-    return 0;
-  }
 
   it('tells a member without enough points the price and their balance', async () => {
     const dan = member(105);

@@ -23,6 +23,8 @@ export interface RecordedCall {
   status: number;
   /** Refused by the fake's group rate limit (not an injected failure). */
   limited: boolean;
+  /** What the fake answered, once it has (a sent message's id, for example). */
+  result?: unknown;
 }
 
 /** Methods that post or change a message in a chat: what Telegram's per-chat limits count. */
@@ -296,10 +298,12 @@ export class FakeTelegram {
         );
       }
       call.status = forwarded.status;
+      call.result = payload.result;
       return send(forwarded.status, payload);
     }
     try {
-      return send(200, { ok: true, result: this.#local(method, body, files, chatId) });
+      call.result = this.#local(method, body, files, chatId);
+      return send(200, { ok: true, result: call.result });
     } catch (error) {
       call.status = 400;
       const description =
