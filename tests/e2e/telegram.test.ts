@@ -125,6 +125,11 @@ describe('Telegram adapter', () => {
           { defaults: { width: 64, height: 64, steps: 6, guidance: 5 } },
         ),
         testModel(
+          't-loop',
+          { format: 'gif', frames: 3 },
+          { kind: 'video', defaults: { width: 64, height: 64, steps: 2, guidance: 0, seconds: 1 } },
+        ),
+        testModel(
           't-slow',
           { stepDelayMs: 100 },
           { defaults: { width: 64, height: 64, steps: 50, guidance: 5 } },
@@ -236,6 +241,25 @@ describe('Telegram adapter', () => {
     expect(rerolled.map((g) => g._id)).toContain(first);
     expect(rerolled).toHaveLength(2);
     expect(await balance(101)).toEqual({ available: 42, held: 0 });
+  });
+
+  it('delivers several images as one media group and an animation as an animation', async () => {
+    await fund(110, 50);
+    const ivy = member(110);
+    await command(ivy, '/generate two foxes --model t-steps --count 2');
+    const group = await until('the media group', () =>
+      writesTo(110, 'sendMediaGroup').find((c) => c.status === 200),
+    );
+    expect(group.files).toHaveLength(2);
+    for (const f of group.files) expect(f.head).toBe('89504e470d0a1a0a');
+    await command(ivy, '/generate a looping wave --model t-loop');
+    const animation = await until('the animation', () =>
+      writesTo(110, 'sendAnimation').find((c) => c.status === 200),
+    );
+    expect(Buffer.from(animation.files[0]!.head, 'hex').subarray(0, 6).toString()).toBe('GIF89a');
+    expect(fake.callsTo('sendChatAction', 110).map((c) => c.body.action)).toEqual(
+      expect.arrayContaining(['upload_photo', 'upload_video']),
+    );
   });
 
   it('cancels a running generation from its Cancel button and returns the points', async () => {

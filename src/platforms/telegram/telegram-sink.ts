@@ -92,6 +92,13 @@ export class TelegramSink implements DeliverySink {
     await this.editStatus(origin, view);
     if (generation.status !== 'completed' || generation.outputs.length === 0) return;
     const chat = String(origin.chatId);
+    // "sending a photo…" while the files are read and uploaded; best effort, not a message.
+    const action = generation.outputs.some(
+      (o) => o.mime === 'image/gif' || o.mime.startsWith('video/'),
+    )
+      ? 'upload_video'
+      : 'upload_photo';
+    void this.api.sendChatAction(origin.chatId, action).catch(() => undefined);
     const files = await Promise.all(
       generation.outputs.map(async (o) => ({
         output: o,
