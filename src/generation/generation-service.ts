@@ -268,10 +268,21 @@ export class GenerationService {
       await Promise.all(outputs.map((o) => media.delete(o.fileId).catch(() => undefined)));
     }
     const captured = settlement?.captured ?? 0;
-    await this.#applyOutcome(
+    const moved = await this.#applyOutcome(
       id,
       ours ? { ...input, captured } : { outcome, captured, error: cancelledOrFailed(outcome) },
     );
+    if (ours && !moved && outputs.length > 0) {
+      // Another run (a stalled job taken over) finished first: its outputs stay, ours go.
+      const kept = new Set(
+        (await models.Generation.findById(id).lean())?.outputs.map((o) => o.fileId),
+      );
+      await Promise.all(
+        outputs
+          .filter((o) => !kept.has(o.fileId))
+          .map((o) => media.delete(o.fileId).catch(() => undefined)),
+      );
+    }
     this.#fault('status-set', id);
     await queues.enqueueDelivery({ v: 1, generationId: id });
     const final = await this.summary(id);
@@ -287,7 +298,8 @@ export class GenerationService {
     return final;
   }
 
-  async #applyOutcome(id: string, r: FinishInput & { captured: number }): Promise<void> {
+  /** Sets the final status and result; false when the generation had already ended. */
+  async #applyOutcome(id: string, r: FinishInput & { captured: number }): Promise<boolean> {
     const set: Record<string, unknown> = {
       captured: r.captured,
       outputs: r.outcome === 'completed' ? (r.outputs ?? []) : [],
@@ -300,6 +312,7 @@ export class GenerationService {
       await this.#d.models.Generation.updateOne({ _id: id }, { $set: { captured: r.captured } });
     }
     await this.#d.models.Generation.updateOne({ _id: id }, { $unset: { proposed: 1 } });
+    return moved;
   }
 
   /**
