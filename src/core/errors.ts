@@ -90,7 +90,7 @@ const defaultMessages: Record<ErrorCode, string> = {
   timeout: 'The generator took too long. Your points were returned.',
   cancelled: 'The generation was cancelled. Your points were returned.',
   interrupted: 'The generation was interrupted. Your points were returned.',
-  internal: 'Something went wrong on our side. Your points were returned.',
+  internal: 'Something went wrong on our side. Please try again in a moment.',
 };
 
 /** The sentence to show a member for any error, never leaking internal messages. */

@@ -143,18 +143,40 @@ export class GenerationService {
     }
     this.#fault('reserved', id);
 
-    const position = (await queues.waitingCount(model.provider)) + 1;
-    await this.#transition(id, 'queued', { queuePosition: position });
+    // From here on the points are held: any failure ends the generation at once, so the
+    // member is told the truth and gets the points back (the reconciler covers a crash).
+    const abandon = async (error: unknown): Promise<never> => {
+      log.error({ err: error }, 'could not queue the generation');
+      const message = 'The generation queue is unavailable right now. Your points were returned.';
+      await this.finish(id, {
+        outcome: 'failed',
+        error: { code: 'provider_unavailable', message },
+      }).catch((e: unknown) =>
+        log.error({ err: e }, 'could not fail the unqueued generation; the reconciler will'),
+      );
+      throw new UserError('provider_unavailable', message, { cause: error });
+    };
+    let position = 0;
+    try {
+      position = (await queues.waitingCount(model.provider)) + 1;
+      await this.#transition(id, 'queued', { queuePosition: position });
+    } catch (error) {
+      await abandon(error);
+    }
     this.#fault('queued', id);
-    await queues.enqueueGeneration({
-      v: 1,
-      generationId: id,
-      accountId,
-      provider: model.provider,
-      model: model.id,
-      price,
-      request,
-    });
+    try {
+      await queues.enqueueGeneration({
+        v: 1,
+        generationId: id,
+        accountId,
+        provider: model.provider,
+        model: model.id,
+        price,
+        request,
+      });
+    } catch (error) {
+      await abandon(error);
+    }
     this.#fault('enqueued', id);
     log.info({ model: model.id, price, position }, 'generation queued');
     return { generation: await this.summary(id), duplicate: false };

@@ -163,7 +163,13 @@ export function createProcessor(deps: ProcessorDeps) {
       log.warn({ err: error, attempt }, 'generation failed');
       await generations.finish(id, {
         outcome: 'failed',
-        error: { code: errorCode(error), message: memberMessage(error) },
+        error: {
+          code: errorCode(error),
+          message:
+            error instanceof ProviderError
+              ? memberMessage(error)
+              : 'The generation failed on our side. Your points were returned.',
+        },
       });
       throw new UnrecoverableError(errorCode(error));
     } finally {
