@@ -13,7 +13,7 @@ import type { Logger } from './logger.js';
 import { createProviders, type ProviderRegistry } from './providers/registry.js';
 import { CancelBus } from './queue/cancel-bus.js';
 import { Queues } from './queue/queues.js';
-import { createRedis } from './queue/redis.js';
+import { closeRedis, createRedis, redisReady } from './queue/redis.js';
 import { connectMongo } from './store/connection.js';
 import { MediaStore } from './store/media-store.js';
 import { ensureIndexes, registerModels, type StoreModels } from './store/models.js';
@@ -78,12 +78,15 @@ export async function createApp(
   const media = new MediaStore(conn);
   const economy = new Economy(models, config.economy);
   const redis = createRedis(config.redisUrl, logger, 'genbot');
-  const queues = new Queues(redis, {
+  const producer = createRedis(config.redisUrl, logger, 'genbot-producer', { failFast: true });
+  await redisReady(producer, config.redisUrl);
+  const queues = new Queues(producer, redis, {
     prefix: config.queuePrefix,
+    logger,
     attempts: config.worker.attempts,
     backoffMs: config.worker.backoffMs,
   });
-  const cancelBus = new CancelBus(redis, config.queuePrefix);
+  const cancelBus = new CancelBus(producer, config.queuePrefix);
   const generations = new GenerationService({
     models,
     economy,
@@ -168,7 +171,7 @@ export async function createApp(
         await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
       closers.length = 0;
       await queues.close();
-      await redis.quit().catch(() => undefined);
+      await Promise.all([closeRedis(producer), closeRedis(redis)]);
       await conn.close();
     },
   };

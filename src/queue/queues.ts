@@ -1,5 +1,6 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
 import {
   DELIVER_JOB,
   DELIVERIES_QUEUE,
@@ -14,6 +15,7 @@ import {
 
 export interface QueueOptions {
   prefix: string;
+  logger: Logger;
   attempts: number;
   backoffMs: number;
 }
@@ -27,11 +29,17 @@ export const PROVIDER_BACKOFF = 'provider';
  */
 export class Queues {
   readonly #connection: Redis;
+  readonly #listener: Redis;
   readonly #options: QueueOptions;
   readonly #queues = new Map<string, Queue>();
 
-  constructor(connection: Redis, options: QueueOptions) {
-    this.#connection = connection;
+  /**
+   * `producer` fails fast when Redis is unreachable (adding, looking up, removing jobs);
+   * `listener` waits through reconnects (QueueEvents).
+   */
+  constructor(producer: Redis, listener: Redis, options: QueueOptions) {
+    this.#connection = producer;
+    this.#listener = listener;
     this.#options = options;
   }
 
@@ -39,14 +47,13 @@ export class Queues {
     return this.#options.prefix;
   }
 
-  get connection(): Redis {
-    return this.#connection;
-  }
-
   #queue(name: string): Queue {
     let queue = this.#queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: this.#connection, prefix: this.#options.prefix });
+      queue.on('error', (error: Error) =>
+        this.#options.logger.warn({ err: error, queue: name }, 'queue error'),
+      );
       this.#queues.set(name, queue);
     }
     return queue;
@@ -95,7 +102,7 @@ export class Queues {
   /** A QueueEvents listener for a provider's queue; the caller closes it. */
   events(provider: string): QueueEvents {
     return new QueueEvents(generationQueueName(provider), {
-      connection: this.#connection,
+      connection: this.#listener,
       prefix: this.#options.prefix,
     });
   }

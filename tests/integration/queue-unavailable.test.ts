@@ -7,8 +7,9 @@ import type { RunningService } from '../../scripts/services/process.js';
 import { command, createTestApp, fund, type TestApp } from '../support/app.js';
 
 /**
- * A Redis of its own that refuses writes (out of memory, `noeviction`), as a full or broken
- * Redis does: the job cannot be queued after the points were held.
+ * A Redis of its own that first refuses writes (out of memory, `noeviction`), as a full
+ * Redis does, and then goes away: either way the job cannot be queued after the points
+ * were held, and the member must hear it at once with the points back.
  */
 describe('when the queue refuses the job', () => {
   let redis: RunningService;
@@ -44,6 +45,22 @@ describe('when the queue refuses the job', () => {
     expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
     const [doc] = await app.models.Generation.find({ accountId }).lean();
     expect(doc?.status).toBe('failed');
+    expect(await app.economy.check()).toEqual([]);
+  });
+
+  it('fails at once, with the points returned, while Redis is down', async () => {
+    await fund(app, 'val', 10);
+    await redis.stop();
+    const error = await command(app, 'val', 'generate', { prompt: 'redis is gone' }).then(
+      () => undefined,
+      (e: unknown) => e as { code: string; message: string },
+    );
+    expect(error).toMatchObject({
+      code: 'provider_unavailable',
+      message: 'The generation queue is unavailable right now. Your points were returned.',
+    });
+    const accountId = await app.economy.findAccount({ platform: 'console', id: 'val' });
+    expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
     expect(await app.economy.check()).toEqual([]);
   });
 });
