@@ -21,7 +21,3 @@ export function describeGeneration(g: GenerationSummary): string {
   const outputs = g.status === 'completed' ? ` ${g.outputs.length}/${g.count}` : '';
   return `${g.id}  ${g.status}${outputs}  ${g.model}  ${charge}  ${when}  "${shortPrompt(g.prompt)}"`;
 }
-
-export function plural(n: number, one: string, many = `${one}s`): string {
-  return `${n} ${n === 1 ? one : many}`;
-}

@@ -105,7 +105,3 @@ export function errorCode(error: unknown): ErrorCode {
   if (error instanceof UserError || error instanceof ProviderError) return error.code;
   return 'internal';
 }
-
-export function defaultMessage(code: ErrorCode): string {
-  return defaultMessages[code];
-}

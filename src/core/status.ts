@@ -1,5 +1,3 @@
-import { UserError } from './errors.js';
-
 export const GENERATION_STATUSES = [
   'pending',
   'queued',
@@ -51,15 +49,4 @@ export class InvalidTransitionError extends Error {
 
 export function assertTransition(from: GenerationStatus, to: GenerationStatus): void {
   if (!canTransition(from, to)) throw new InvalidTransitionError(from, to);
-}
-
-export function parseStatus(value: string): GenerationStatus {
-  const found = GENERATION_STATUSES.find((s) => s === value);
-  if (!found) {
-    throw new UserError(
-      'invalid_input',
-      `Unknown status "${value}". Use one of: ${GENERATION_STATUSES.join(', ')}.`,
-    );
-  }
-  return found;
 }

@@ -23,7 +23,7 @@ interface EditItem {
   kind: 'edit';
   messageKey: string;
   payload: unknown;
-  send: (payload: unknown) => Promise<void>;
+  send: (payload: unknown) => Promise<unknown>;
   final: boolean;
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];
   failures: number;
@@ -57,6 +57,8 @@ export interface OutboxOptions {
   logger: Logger;
   /** Whether an error means the edit had nothing to change (not a failure). */
   isNotModified?: (error: unknown) => boolean;
+  /** How long the platform asked us to wait, when an error is its rate limit (HTTP 429). */
+  retryAfterMs?: (error: unknown) => number | undefined;
   /** Tries for a send or a final edit that fails for another reason. */
   maxFailures?: number;
 }
@@ -84,7 +86,7 @@ export class Outbox {
     chatKey: string,
     messageKey: string,
     payload: P,
-    send: (payload: P) => Promise<void>,
+    send: (payload: P) => Promise<unknown>,
     options: { final?: boolean } = {},
   ): Promise<void> {
     const chat = this.#chat(chatKey);
@@ -102,7 +104,7 @@ export class Outbox {
       if (waiting) {
         // Coalesce: the newest state replaces the waiting one.
         waiting.payload = payload;
-        waiting.send = send as (p: unknown) => Promise<void>;
+        waiting.send = send as (p: unknown) => Promise<unknown>;
         waiting.final ||= options.final === true;
         waiting.waiters.push({ resolve, reject });
       } else {
@@ -110,7 +112,7 @@ export class Outbox {
           kind: 'edit',
           messageKey,
           payload,
-          send: send as (p: unknown) => Promise<void>,
+          send: send as (p: unknown) => Promise<unknown>,
           final: options.final === true,
           waiters: [{ resolve, reject }],
           failures: 0,
@@ -211,7 +213,10 @@ export class Outbox {
           for (const w of waiters) w.resolve();
           continue;
         }
-        const retryAfter = error instanceof RetryAfterError ? error.retryAfterMs : undefined;
+        const retryAfter =
+          error instanceof RetryAfterError
+            ? error.retryAfterMs
+            : this.#options.retryAfterMs?.(error);
         item.failures += 1;
         const keep =
           retryAfter !== undefined ||

@@ -256,10 +256,6 @@ export class Economy {
     };
   }
 
-  async hasHold(holdId: string): Promise<boolean> {
-    return (await this.#m.LedgerEntry.countDocuments({ _id: reserveKey(holdId) })) > 0;
-  }
-
   /**
    * Appends one change to an account's chain. `build` sees the current head and returns the
    * change, or throws to refuse it (nothing is written then). Returns true when this call

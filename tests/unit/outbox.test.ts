@@ -90,6 +90,25 @@ describe('outbox (edit scheduler)', () => {
     expect(log[1]).toBe(`7:final@${start + 3000}`);
   });
 
+  it("recognises a platform's own rate-limit error through retryAfterMs", async () => {
+    const box = outbox({
+      retryAfterMs: (e) => (e instanceof Error && e.message === '429' ? 2000 : undefined),
+    });
+    const at: number[] = [];
+    const start = Date.now();
+    let first = true;
+    const done = box.send('11', async () => {
+      if (first) {
+        first = false;
+        throw new Error('429');
+      }
+      at.push(Date.now() - start);
+    });
+    await vi.advanceTimersByTimeAsync(2500);
+    await done;
+    expect(at).toEqual([2000]);
+  });
+
   it('never lets a late progress state overwrite the final one', async () => {
     const box = outbox();
     const sent: string[] = [];

@@ -25,7 +25,7 @@ import {
   isNotModified,
   markup,
   TelegramSink,
-  throughOutbox,
+  telegramRetryAfterMs,
   type TelegramOrigin,
 } from './telegram-sink.js';
 
@@ -98,6 +98,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     policyFor: (chat) => (chat.startsWith('-') ? policy.group : policy.private),
     logger: log,
     isNotModified,
+    retryAfterMs: telegramRetryAfterMs,
   });
   const sink = new TelegramSink(bot.api, outbox, media);
   const moderators = new TelegramModerators(bot.api, config.moderators, config.adminGroups, log);
@@ -127,19 +128,17 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
   const reply = (ctx: Context, text: string, keyboard: ReturnType<typeof historyKeyboard> = []) => {
     const chat = String(ctx.chat?.id ?? '');
     return outbox.send(chat, () =>
-      throughOutbox(() =>
-        ctx.reply(text, {
-          ...markup(keyboard),
-          ...(ctx.msg
-            ? {
-                reply_parameters: {
-                  message_id: ctx.msg.message_id,
-                  allow_sending_without_reply: true,
-                },
-              }
-            : {}),
-        }),
-      ).then(() => undefined),
+      ctx.reply(text, {
+        ...markup(keyboard),
+        ...(ctx.msg
+          ? {
+              reply_parameters: {
+                message_id: ctx.msg.message_id,
+                allow_sending_without_reply: true,
+              },
+            }
+          : {}),
+      }),
     );
   };
 
@@ -163,14 +162,12 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     if (chatId === undefined) return;
     const replyTo = ctx.msg?.message_id ?? ctx.callbackQuery?.message?.message_id;
     const status = await outbox.send(String(chatId), () =>
-      throughOutbox(() =>
-        ctx.api.sendMessage(
-          chatId,
-          '⏳ Working on it…',
-          replyTo
-            ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }
-            : {},
-        ),
+      ctx.api.sendMessage(
+        chatId,
+        '⏳ Working on it…',
+        replyTo
+          ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }
+          : {},
       ),
     );
     const origin: TelegramOrigin = {
@@ -188,10 +185,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
         String(chatId),
         `${chatId}:${status.message_id}`,
         memberMessage(error),
-        (text) =>
-          throughOutbox(() =>
-            ctx.api.editMessageText(chatId, status.message_id, `⚠️ ${text}`),
-          ).then(() => undefined),
+        (text) => ctx.api.editMessageText(chatId, status.message_id, `⚠️ ${text}`),
         { final: true },
       );
     }
@@ -340,14 +334,12 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
               `${chat}:${message.message_id}`,
               result.text,
               (text) =>
-                throughOutbox(() =>
-                  ctx.api.editMessageText(
-                    message.chat.id,
-                    message.message_id,
-                    text,
-                    markup(keyboard),
-                  ),
-                ).then(() => undefined),
+                ctx.api.editMessageText(
+                  message.chat.id,
+                  message.message_id,
+                  text,
+                  markup(keyboard),
+                ),
               { final: true },
             );
           }

@@ -3,7 +3,6 @@ import { extensionFor } from '../../core/media.js';
 import type { InputMediaPhoto } from 'grammy/types';
 import type { ProgressView } from '../../delivery/progress-view.js';
 import type { Outbox } from '../../delivery/outbox.js';
-import { RetryAfterError } from '../../delivery/outbox.js';
 import type { DeliverySink } from '../../delivery/sink.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import type { MediaStore } from '../../store/media-store.js';
@@ -38,16 +37,11 @@ export function isNotModified(error: unknown): boolean {
   );
 }
 
-/** Turns Telegram's 429 into the outbox's pause (when auto-retry gave up or is not used). */
-export async function throughOutbox<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof GrammyError && error.error_code === 429) {
-      throw new RetryAfterError((error.parameters.retry_after ?? 1) * 1000, { cause: error });
-    }
-    throw error;
-  }
+/** The wait Telegram asked for, when an error is its rate limit (429 with retry_after). */
+export function telegramRetryAfterMs(error: unknown): number | undefined {
+  return error instanceof GrammyError && error.error_code === 429
+    ? (error.parameters.retry_after ?? 1) * 1000
+    : undefined;
 }
 
 /**
@@ -69,10 +63,7 @@ export class TelegramSink implements DeliverySink {
       chat,
       `${chat}:${origin.messageId}`,
       renderStatus(view),
-      (r) =>
-        throughOutbox(() =>
-          this.api.editMessageText(origin.chatId, origin.messageId, r.text, markup(r.keyboard)),
-        ).then(() => undefined),
+      (r) => this.api.editMessageText(origin.chatId, origin.messageId, r.text, markup(r.keyboard)),
       { final: view.final },
     );
   }
@@ -122,38 +113,30 @@ export class TelegramSink implements DeliverySink {
         media: f.file,
         ...(i === 0 ? { caption } : {}),
       }));
-      await this.outbox.send(chat, () =>
-        throughOutbox(() => this.api.sendMediaGroup(origin.chatId, group, reply)).then(
-          () => undefined,
-        ),
-      );
+      await this.outbox.send(chat, () => this.api.sendMediaGroup(origin.chatId, group, reply));
     } else if (stills[0]) {
       const only = stills[0];
       await this.outbox.send(chat, () =>
-        throughOutbox(() =>
-          this.api.sendPhoto(origin.chatId, only.file, {
-            caption,
-            ...reply,
-            ...markup(resultKeyboard(view)),
-          }),
-        ).then(() => undefined),
+        this.api.sendPhoto(origin.chatId, only.file, {
+          caption,
+          ...reply,
+          ...markup(resultKeyboard(view)),
+        }),
       );
     }
     for (const f of moving) {
-      await this.outbox.send(chat, () =>
-        throughOutbox<unknown>(() =>
-          f.output.mime.startsWith('video/')
-            ? this.api.sendVideo(origin.chatId, f.file, {
-                caption,
-                ...reply,
-                ...markup(resultKeyboard(view)),
-              })
-            : this.api.sendAnimation(origin.chatId, f.file, {
-                caption,
-                ...reply,
-                ...markup(resultKeyboard(view)),
-              }),
-        ).then(() => undefined),
+      await this.outbox.send<unknown>(chat, () =>
+        f.output.mime.startsWith('video/')
+          ? this.api.sendVideo(origin.chatId, f.file, {
+              caption,
+              ...reply,
+              ...markup(resultKeyboard(view)),
+            })
+          : this.api.sendAnimation(origin.chatId, f.file, {
+              caption,
+              ...reply,
+              ...markup(resultKeyboard(view)),
+            }),
       );
     }
   }
