@@ -61,6 +61,18 @@ export const envSchema = z.object({
   TELEGRAM_WEBHOOK_PORT: int(8443, 0, 65535),
   TELEGRAM_MODERATORS: list,
   TELEGRAM_ADMIN_GROUPS: list,
+
+  DISCORD_TOKEN: optionalString,
+  DISCORD_API_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
+  DISCORD_GUILD_IDS: list.pipe(
+    z.array(z.string().regex(/^\d{17,20}$/, { error: 'guild ids are numbers (snowflakes)' })),
+  ),
+  DISCORD_MODERATORS: list,
+  DISCORD_MODERATOR_ROLES: list,
+  DISCORD_MANAGE_GUILD_MODERATORS: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
+    .default('false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes'),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -81,6 +93,22 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
   telegram: TelegramConfig | undefined;
+  /** Present when DISCORD_TOKEN is set. */
+  discord: DiscordConfig | undefined;
+}
+
+export interface DiscordConfig {
+  token: string;
+  /** REST base URL (e.g. a @discordjs/proxy); unset: Discord's own. */
+  apiUrl: string | undefined;
+  /** Register commands in these guilds (instant) instead of globally. */
+  guildIds: string[];
+  /** Discord user ids allowed to grant and revoke. */
+  moderators: string[];
+  /** Role ids whose members may grant and revoke. */
+  moderatorRoles: string[];
+  /** Members with the Manage Server permission are moderators too. */
+  manageGuildModerates: boolean;
 }
 
 export interface TelegramConfig {
@@ -144,8 +172,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       adminGroups: e.TELEGRAM_ADMIN_GROUPS,
     };
   }
+  const discord: DiscordConfig | undefined = e.DISCORD_TOKEN
+    ? {
+        token: e.DISCORD_TOKEN,
+        apiUrl: e.DISCORD_API_URL,
+        guildIds: e.DISCORD_GUILD_IDS,
+        moderators: e.DISCORD_MODERATORS,
+        moderatorRoles: e.DISCORD_MODERATOR_ROLES,
+        manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
+      }
+    : undefined;
   return {
     telegram,
+    discord,
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     role: e.ROLE,

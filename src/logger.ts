@@ -24,7 +24,42 @@ export const REDACTED_PATHS = [
   '*.headers.cookie',
   'config.redisUrl',
   'config.mongodbUri',
+  'interactionToken',
+  '*.interactionToken',
+  'origin.interactionToken',
+  '*.origin.interactionToken',
 ];
+
+/**
+ * Credentials that travel inside URLs: Discord interaction tokens (`/webhooks/:app/:token`,
+ * `/interactions/:id/:token`) and Telegram bot tokens (`/bot123:abc/`). Error objects carry
+ * the URL they failed on, so every string of a logged error is scrubbed.
+ */
+const TOKENS_IN_URLS: [RegExp, string][] = [
+  [/\/(webhooks|interactions)\/(\d+)\/[\w.-]{16,}/g, '/$1/$2/[redacted]'],
+  [/\/bot\d+:[\w-]+/g, '/bot[redacted]'],
+];
+
+export function scrubUrls(text: string): string {
+  return TOKENS_IN_URLS.reduce((t, [re, by]) => t.replace(re, by), text);
+}
+
+function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrubUrls(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    // A failed request's body can hold files and member content; it never helps a log reader.
+    if (key === 'requestBody') continue;
+    out[key] = scrub(v, depth + 1);
+  }
+  return out;
+}
+
+function errorSerializer(error: unknown): unknown {
+  return scrub(pino.stdSerializers.err(error as Error));
+}
 
 export function createLogger(
   options: { level?: LoggerOptions['level']; name?: string; pretty?: boolean } = {},
@@ -38,7 +73,7 @@ export function createLogger(
     level: options.level ?? 'info',
     base: { name: options.name ?? 'genbot' },
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+    serializers: { err: errorSerializer, error: errorSerializer },
   };
   return destination ? pino(opts, destination) : pino(opts);
 }

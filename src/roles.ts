@@ -2,6 +2,7 @@ import { createApp, type App } from './app.js';
 import type { Config } from './config.js';
 import type { DeliverySink } from './delivery/sink.js';
 import type { Logger } from './logger.js';
+import { createDiscordAdapter, type DiscordAdapter } from './platforms/discord/discord-bot.js';
 import { createTelegramAdapter, type TelegramAdapter } from './platforms/telegram/telegram-bot.js';
 
 /**
@@ -26,12 +27,25 @@ export async function start(
     );
   }
   let telegram: TelegramAdapter | undefined;
+  let discord: DiscordAdapter | undefined;
   if (config.role === 'bot' || config.role === 'all') {
     const sinks: DeliverySink[] = [];
+    const services = { generations: app.generations, economy: app.economy, catalog: app.catalog };
+    if (config.discord) {
+      discord = createDiscordAdapter({
+        config: config.discord,
+        services,
+        media: app.media,
+        redis: app.redis,
+        keyPrefix: config.queuePrefix,
+        logger,
+      });
+      sinks.push(discord.sink);
+    }
     if (config.telegram) {
       telegram = createTelegramAdapter({
         config: config.telegram,
-        services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+        services,
         media: app.media,
         logger,
       });
@@ -39,6 +53,7 @@ export async function start(
     }
     await app.startDelivery(sinks);
     if (telegram) await telegram.start();
+    if (discord) await discord.start();
     if (sinks.length === 0)
       logger.info('no chat platform token is set; use `npm run cli` to drive the bot');
   }
@@ -56,7 +71,7 @@ export async function start(
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
-      await telegram?.stop();
+      await Promise.all([telegram?.stop(), discord?.stop()]);
       await app.close();
       clearTimeout(timer);
       logger.info('stopped');

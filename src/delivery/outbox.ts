@@ -71,6 +71,7 @@ export interface OutboxOptions {
  */
 export class Outbox {
   readonly #chats = new Map<string, ChatState>();
+  #lastSweep = 0;
   readonly #options: OutboxOptions;
   #closed = false;
 
@@ -142,6 +143,11 @@ export class Outbox {
     });
   }
 
+  /** Chats the outbox still keeps state for (pace, window, finals). */
+  chats(): number {
+    return this.#chats.size;
+  }
+
   /** Writes waiting, across all chats. */
   pending(): number {
     let n = 0;
@@ -154,12 +160,31 @@ export class Outbox {
   }
 
   #chat(chatKey: string): ChatState {
+    this.#sweep(Date.now());
     let chat = this.#chats.get(chatKey);
     if (!chat) {
       chat = { queue: [], finals: new Map(), recent: [], last: 0, pausedUntil: 0, pumping: false };
       this.#chats.set(chatKey, chat);
     }
     return chat;
+  }
+
+  /**
+   * Forgets idle chats, at most once a minute: nothing waiting, no call inside the pace
+   * window, and every final older than the memory. Keys such as one per Discord interaction
+   * would otherwise pile up for the life of the process.
+   */
+  #sweep(now: number): void {
+    if (now - this.#lastSweep < 60_000) return;
+    this.#lastSweep = now;
+    for (const [key, chat] of this.#chats) {
+      if (chat.pumping || chat.queue.length > 0) continue;
+      const windowMs = this.#options.policyFor(key).window.windowMs;
+      if (chat.recent.some((t) => t > now - windowMs) || chat.pausedUntil > now) continue;
+      for (const [message, at] of chat.finals)
+        if (at < now - FINAL_MEMORY_MS) chat.finals.delete(message);
+      if (chat.finals.size === 0) this.#chats.delete(key);
+    }
   }
 
   #waitMs(chat: ChatState, policy: ChatPolicy, now: number): number {

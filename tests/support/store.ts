@@ -4,7 +4,7 @@ import { connectMongo } from '../../src/store/connection.js';
 import { ensureIndexes, registerModels, type StoreModels } from '../../src/store/models.js';
 import { testMongoUri, uniqueName } from './env.js';
 
-export const silentLogger = pino({ level: 'silent' });
+export const silentLogger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
 
 export interface TestStore {
   conn: Connection;

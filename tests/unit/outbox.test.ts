@@ -158,4 +158,23 @@ describe('outbox (edit scheduler)', () => {
     expect(calls).toBe(3);
     expect(await progressResult).toBe('dropped');
   });
+
+  it('forgets idle chats once their window and final memory have passed', async () => {
+    const box = outbox();
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        box.edit(`chat-${i}`, 'm', 'done', async () => undefined, { final: true }),
+      ),
+    );
+    expect(box.chats()).toBe(50);
+    // Within the final memory a late progress update is still dropped, so the chat is kept.
+    await vi.advanceTimersByTimeAsync(2 * 60_000);
+    await box.edit('chat-0', 'm', 'late', async () => {
+      throw new Error('a late update must not be sent');
+    });
+    expect(box.chats()).toBe(50);
+    await vi.advanceTimersByTimeAsync(11 * 60_000);
+    await box.edit('other', 'm', 'x', async () => undefined, { final: true });
+    expect(box.chats()).toBe(1);
+  });
 });

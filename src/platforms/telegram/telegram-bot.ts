@@ -18,6 +18,7 @@ import { Outbox } from '../../delivery/outbox.js';
 import { viewOf } from '../../delivery/progress-view.js';
 import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
+import { downloadInputImage, storeInputImage } from '../../store/input-images.js';
 import { TelegramModerators } from './moderators.js';
 import { parseCommandText, TELEGRAM_COMMANDS } from './parse-command.js';
 import { historyKeyboard, parseCallback, renderDetails } from './render.js';
@@ -237,31 +238,8 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     if (!file.file_path)
       throw new UserError('invalid_input', 'That photo could not be downloaded from Telegram.');
     const root = config.apiRoot ?? 'https://api.telegram.org';
-    const response = await fetch(`${root}/file/bot${config.token}/${file.file_path}`, {
-      signal: AbortSignal.timeout(30_000),
-    });
-    if (!response.ok)
-      throw new UserError('invalid_input', 'That photo could not be downloaded from Telegram.');
-    const bytes = new Uint8Array(await response.arrayBuffer());
-    if (bytes.byteLength > 10 * 1024 * 1024)
-      throw new UserError('invalid_input', 'That photo is larger than 10 MB.');
-    const sharp = (await import('sharp')).default;
-    const png = await sharp(bytes)
-      .rotate()
-      .resize(2048, 2048, { fit: 'inside', withoutEnlargement: true })
-      .png()
-      .toBuffer({ resolveWithObject: true });
-    const stored = await media.put(png.data, {
-      filename: `input-${fileId}.png`,
-      contentType: 'image/png',
-      metadata: { source: 'telegram' },
-    });
-    return {
-      fileId: stored.fileId,
-      mime: 'image/png',
-      width: png.info.width,
-      height: png.info.height,
-    };
+    const bytes = await downloadInputImage(`${root}/file/bot${config.token}/${file.file_path}`);
+    return storeInputImage(media, bytes, { name: fileId, source: 'telegram' });
   }
 
   bot.on('callback_query:data', async (ctx) => {

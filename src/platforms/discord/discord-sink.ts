@@ -1,0 +1,289 @@
+import { DiscordAPIError, type REST, type RawFile } from 'discord.js';
+import { RESTJSONErrorCodes, Routes, type APIMessage } from 'discord-api-types/v10';
+import type { Redis } from 'ioredis';
+import { extensionFor } from '../../core/media.js';
+import type { Outbox } from '../../delivery/outbox.js';
+import type { ProgressView } from '../../delivery/progress-view.js';
+import type { DeliverySink } from '../../delivery/sink.js';
+import type { GenerationSummary } from '../../generation/summary.js';
+import type { Logger } from '../../logger.js';
+import type { MediaStore } from '../../store/media-store.js';
+import { fitAttachment } from './fit-attachment.js';
+import { renderProgress, type DiscordView } from './render.js';
+
+/**
+ * Where a generation's messages go, stored with the generation at submit time so any bot
+ * process can post its progress. The interaction token is a short-lived credential (15
+ * minutes); it is kept only in the origin and never logged.
+ */
+export interface DiscordOrigin {
+  platform: 'discord';
+  applicationId: string;
+  interactionId: string;
+  interactionToken: string;
+  /** When Discord stops accepting the token, in ms since the epoch. */
+  tokenExpiresAt: number;
+  channelId: string;
+  guildId?: string;
+  userId: string;
+  /** The interaction's `attachment_size_limit`, in bytes. */
+  attachmentLimit: number;
+}
+
+export function asDiscordOrigin(origin: Record<string, unknown>): DiscordOrigin | undefined {
+  const o = origin as Partial<DiscordOrigin>;
+  if (
+    o.platform !== 'discord' ||
+    typeof o.applicationId !== 'string' ||
+    typeof o.interactionId !== 'string' ||
+    typeof o.interactionToken !== 'string' ||
+    typeof o.tokenExpiresAt !== 'number' ||
+    typeof o.channelId !== 'string' ||
+    typeof o.userId !== 'string'
+  ) {
+    return undefined;
+  }
+  return {
+    platform: 'discord',
+    applicationId: o.applicationId,
+    interactionId: o.interactionId,
+    interactionToken: o.interactionToken,
+    tokenExpiresAt: o.tokenExpiresAt,
+    channelId: o.channelId,
+    userId: o.userId,
+    attachmentLimit:
+      typeof o.attachmentLimit === 'number' ? o.attachmentLimit : DEFAULT_UPLOAD_LIMIT,
+    ...(typeof o.guildId === 'string' ? { guildId: o.guildId } : {}),
+  };
+}
+
+/** Discord's upload limit for a server without boosts. */
+export const DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024;
+
+/** A message payload: what to show and the files to attach. */
+export interface DiscordPayload {
+  view: DiscordView;
+  files: RawFile[];
+}
+
+function discordCode(error: unknown): number | undefined {
+  return error instanceof DiscordAPIError && typeof error.code === 'number'
+    ? error.code
+    : undefined;
+}
+
+/** The interaction's token no longer works, or its reply is gone: continue elsewhere. */
+function tokenGone(error: unknown): boolean {
+  const code = discordCode(error);
+  return (
+    code === RESTJSONErrorCodes.InvalidWebhookToken ||
+    code === RESTJSONErrorCodes.UnknownWebhook ||
+    code === RESTJSONErrorCodes.UnknownMessage ||
+    code === RESTJSONErrorCodes.UnknownInteraction
+  );
+}
+
+/** The channel cannot be written to any more: deleted, or the bot lost access. */
+function channelGone(error: unknown): boolean {
+  const code = discordCode(error);
+  return (
+    code === RESTJSONErrorCodes.UnknownChannel ||
+    code === RESTJSONErrorCodes.MissingAccess ||
+    code === RESTJSONErrorCodes.MissingPermissions ||
+    code === RESTJSONErrorCodes.CannotSendMessagesToThisUser
+  );
+}
+
+export interface DiscordSinkDeps {
+  rest: REST;
+  outbox: Outbox;
+  media: MediaStore;
+  redis: Redis;
+  keyPrefix: string;
+  logger: Logger;
+  /** Stop using an interaction token this long before it expires. */
+  tokenMarginMs: number;
+}
+
+const CONTINUED_TTL_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Shows progress by editing the interaction's reply and delivers the result into it as
+ * attachments. A generation that outlives its interaction token goes on in a channel message
+ * edited with the bot token (a DM when the channel is gone); that message's id is kept in
+ * Redis so every bot process edits the same one. All writes go through the outbox (pace,
+ * coalescing, final state never dropped) and discord.js's REST queue (429s).
+ */
+export class DiscordSink implements DeliverySink {
+  readonly platform = 'discord';
+
+  constructor(private readonly deps: DiscordSinkDeps) {}
+
+  async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
+    const origin = asDiscordOrigin(rawOrigin);
+    if (origin)
+      await this.write(
+        origin,
+        view.generationId,
+        { view: renderProgress(view), files: [] },
+        view.final,
+      );
+  }
+
+  async deliver(
+    rawOrigin: Record<string, unknown>,
+    generation: GenerationSummary,
+    view: ProgressView,
+  ): Promise<void> {
+    const origin = asDiscordOrigin(rawOrigin);
+    if (!origin) return;
+    const { files, notes } =
+      generation.status === 'completed'
+        ? await this.#files(generation, origin.attachmentLimit)
+        : { files: [], notes: [] };
+    const single = files.length === 1 && !generation.outputs[0]?.mime.startsWith('video/');
+    const rendered = renderProgress(view, single ? files[0]?.name : undefined);
+    const embed = rendered.embeds[0];
+    if (embed && notes.length > 0)
+      embed.description = `${embed.description ?? ''}\n\n${notes.join('\n')}`;
+    await this.write(origin, generation.id, { view: rendered, files }, true);
+  }
+
+  /** Schedules a state of a generation's message. */
+  write(
+    origin: DiscordOrigin,
+    generationId: string,
+    payload: DiscordPayload,
+    final: boolean,
+  ): Promise<void> {
+    return this.deps.outbox.edit(
+      `interaction:${origin.interactionId}`,
+      generationId,
+      payload,
+      (p) => this.#send(origin, generationId, p),
+      { final },
+    );
+  }
+
+  async #files(
+    generation: GenerationSummary,
+    limit: number,
+  ): Promise<{ files: RawFile[]; notes: string[] }> {
+    const files: RawFile[] = [];
+    const notes: string[] = [];
+    for (const output of generation.outputs) {
+      const data = await this.deps.media.get(output.fileId);
+      const fitted = await fitAttachment(data, output.mime, limit);
+      if (!fitted) {
+        notes.push(
+          `Output ${output.index + 1} is larger than this channel's upload limit; ask a moderator for the file (${generation.id}).`,
+        );
+        continue;
+      }
+      if (fitted.reencoded)
+        notes.push(`Output ${output.index + 1} was re-encoded to fit the upload limit.`);
+      files.push({
+        name: `${generation.id}-${output.index + 1}.${extensionFor(fitted.mime)}`,
+        data: fitted.data,
+        contentType: fitted.mime,
+      });
+    }
+    return { files, notes };
+  }
+
+  #body(p: DiscordPayload, content?: string): Record<string, unknown> {
+    return {
+      ...(content !== undefined ? { content } : {}),
+      embeds: p.view.embeds,
+      components: p.view.components,
+      ...(p.files.length > 0
+        ? { attachments: p.files.map((f, i) => ({ id: i, filename: f.name })) }
+        : {}),
+    };
+  }
+
+  async #send(origin: DiscordOrigin, generationId: string, p: DiscordPayload): Promise<void> {
+    const { rest, logger } = this.deps;
+    // Once a generation went on in a channel message, it stays there, in every process.
+    const continued = await this.#continued(generationId);
+    if (!continued && Date.now() < origin.tokenExpiresAt - this.deps.tokenMarginMs) {
+      try {
+        await rest.patch(
+          Routes.webhookMessage(origin.applicationId, origin.interactionToken, '@original'),
+          { auth: false, body: this.#body(p), files: p.files },
+        );
+        return;
+      } catch (error) {
+        if (!tokenGone(error)) throw error;
+        logger.info(
+          { generationId, code: discordCode(error) },
+          'interaction reply no longer editable; continuing in a channel message',
+        );
+      }
+    }
+    await this.#continue(origin, generationId, p, continued);
+  }
+
+  #continuedKey(generationId: string): string {
+    return `${this.deps.keyPrefix}:discord:continued:${generationId}`;
+  }
+
+  async #continued(
+    generationId: string,
+  ): Promise<{ channelId: string; messageId: string } | undefined> {
+    const known = await this.deps.redis.get(this.#continuedKey(generationId));
+    return known ? (JSON.parse(known) as { channelId: string; messageId: string }) : undefined;
+  }
+
+  async #continue(
+    origin: DiscordOrigin,
+    generationId: string,
+    p: DiscordPayload,
+    known: { channelId: string; messageId: string } | undefined,
+  ): Promise<void> {
+    const { rest, redis, logger } = this.deps;
+    const key = this.#continuedKey(generationId);
+    if (known) {
+      const { channelId, messageId } = known;
+      try {
+        await rest.patch(Routes.channelMessage(channelId, messageId), {
+          body: this.#body(p),
+          files: p.files,
+        });
+        return;
+      } catch (error) {
+        const code = discordCode(error);
+        if (code !== RESTJSONErrorCodes.UnknownMessage && !channelGone(error)) throw error;
+        logger.info({ generationId, code }, 'continued message is gone; posting a new one');
+      }
+    }
+    const content = `<@${origin.userId}> your generation continues here (the original reply can no longer be edited).`;
+    const body = { ...this.#body(p, content), allowed_mentions: { users: [origin.userId] } };
+    let message: APIMessage;
+    try {
+      message = (await rest.post(Routes.channelMessages(origin.channelId), {
+        body,
+        files: p.files,
+      })) as APIMessage;
+    } catch (error) {
+      if (!channelGone(error)) throw error;
+      logger.info(
+        { generationId, code: discordCode(error) },
+        'channel is gone; continuing in a DM',
+      );
+      const dm = (await rest.post(Routes.userChannels(), {
+        body: { recipient_id: origin.userId },
+      })) as { id: string };
+      message = (await rest.post(Routes.channelMessages(dm.id), {
+        body: { ...this.#body(p), allowed_mentions: { parse: [] } },
+        files: p.files,
+      })) as APIMessage;
+    }
+    await redis.set(
+      key,
+      JSON.stringify({ channelId: message.channel_id, messageId: message.id }),
+      'EX',
+      CONTINUED_TTL_SECONDS,
+    );
+  }
+}
