@@ -29,6 +29,34 @@ describe('configuration', () => {
     expect(message).toMatch(/ROLE/);
   });
 
+  it('enables Discord only with a token, and checks its settings', () => {
+    expect(loadConfig(base).discord).toBeUndefined();
+    const discord = loadConfig({
+      ...base,
+      DISCORD_TOKEN: 'abc',
+      DISCORD_GUILD_IDS: '300000000000000001, 300000000000000002',
+      DISCORD_MODERATOR_ROLES: '500000000000000001',
+      DISCORD_MANAGE_GUILD_MODERATORS: 'true',
+    }).discord;
+    expect(discord).toMatchObject({
+      guildIds: ['300000000000000001', '300000000000000002'],
+      moderatorRoles: ['500000000000000001'],
+      manageGuildModerates: true,
+      apiUrl: undefined,
+    });
+    expect(() =>
+      loadConfig({
+        ...base,
+        DISCORD_TOKEN: 'abc',
+        DISCORD_GUILD_IDS: 'my-server',
+        DISCORD_API_URL: 'nope',
+      }),
+    ).toThrow(/DISCORD_GUILD_IDS[\s\S]*DISCORD_API_URL|DISCORD_API_URL[\s\S]*DISCORD_GUILD_IDS/);
+    expect(() => loadConfig({ ...base, DISCORD_MANAGE_GUILD_MODERATORS: 'maybe' })).toThrow(
+      /DISCORD_MANAGE_GUILD_MODERATORS: true or false/,
+    );
+  });
+
   it('splits comma lists', () => {
     expect(loadConfig({ ...base, CONSOLE_MODERATORS: ' admin, mod ,' }).console.moderators).toEqual(
       ['admin', 'mod'],
@@ -39,6 +67,14 @@ describe('configuration', () => {
     const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
     const documented = [...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]).sort();
     expect(documented).toEqual(Object.keys(envSchema.shape).sort());
+  });
+
+  it('explains every variable in the README configuration table', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const missing = Object.keys(envSchema.shape).filter(
+      (name) => !readme.includes(`| \`${name}\``),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('removes credentials from URLs before they are logged', () => {
