@@ -274,6 +274,22 @@ describe('Discord adapter', () => {
     expect(await balance(carol)).toEqual({ available: 100, held: 0 });
   });
 
+  it("lets a moderator cancel someone else's generation", async () => {
+    const owner = member(17);
+    const mod = member(18, { roles: [MOD_ROLE] });
+    await fund(owner, 100);
+    const i = fake.slash('generate', { prompt: 'a slow tower', model: 't-slow' }, owner, place);
+    const running = await until('a Cancel button', () => {
+      const v = fake.original(i);
+      return buttons(v).some((b) => b.label === 'Cancel') ? v : undefined;
+    });
+    const cancel = buttons(running).find((b) => b.label === 'Cancel')?.custom_id ?? '';
+    const pressed = fake.press(i.originalId ?? '', cancel, mod, place);
+    expect(text(await answerOf(pressed))).toMatch(/cancel/i);
+    expect(title(await finalOf(i))).toBe('Cancelled');
+    expect(await balance(owner)).toEqual({ available: 100, held: 0 });
+  });
+
   it('pages /history with buttons, privately; forged or foreign buttons are refused politely', async () => {
     const dave = member(5);
     await fund(dave, 100);
