@@ -122,8 +122,17 @@ export function createProcessor(deps: ProcessorDeps) {
     const runSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     let results;
     try {
+      // Input images were re-encoded and stored by the adapter; the provider gets the bytes.
+      const inputImages = await Promise.all(
+        data.request.inputImages.map(async (ref) => ({
+          data: await media.get(ref.fileId),
+          mime: ref.mime,
+          width: ref.width,
+          height: ref.height,
+        })),
+      );
       results = await providers.get(model.provider).generate(
-        { generationId: id, model, request: data.request, inputImages: [], attempt },
+        { generationId: id, model, request: data.request, inputImages, attempt },
         {
           signal: runSignal,
           onProgress: (event) =>

@@ -1,0 +1,117 @@
+import { fetch, FormData, type Response } from 'undici';
+import type { z } from 'zod';
+import { httpError, malformed, unavailable } from './errors.js';
+
+export interface HttpClientOptions {
+  /** Named in errors and logs. */
+  provider: string;
+  baseUrl: string;
+  headers?: Record<string, string>;
+  /** Limit of one call; the job's own signal still applies. */
+  timeoutMs?: number;
+}
+
+export interface CallOptions<T> {
+  method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  /** Relative to the base URL, or absolute (fal hands back full status URLs). */
+  path: string;
+  json?: unknown;
+  form?: FormData;
+  schema: z.ZodType<T>;
+  signal: AbortSignal;
+  /** Pull the backend's error text out of an error body; defaults to common shapes. */
+  errorText?: (body: unknown, raw: string) => string;
+}
+
+function defaultErrorText(body: unknown, raw: string): string {
+  if (body && typeof body === 'object') {
+    const b = body as Record<string, unknown>;
+    const error = b.error;
+    if (typeof error === 'string') return error;
+    if (
+      error &&
+      typeof error === 'object' &&
+      typeof (error as { message?: unknown }).message === 'string'
+    )
+      return (error as { message: string }).message;
+    for (const key of ['detail', 'message', 'msg', 'title']) {
+      const v = b[key];
+      if (typeof v === 'string') return v;
+      if (v !== undefined && key === 'detail') return JSON.stringify(v);
+    }
+  }
+  return raw.slice(0, 300);
+}
+
+/**
+ * JSON over HTTP for one backend: every call has a timeout on top of the job's signal,
+ * error answers are classified (retryable or not, with the member's sentence), and every
+ * answer is checked against the shape the API documents before anything reads it.
+ */
+export class HttpClient {
+  constructor(private readonly options: HttpClientOptions) {}
+
+  url(path: string): string {
+    if (/^https?:\/\//.test(path)) return path;
+    return `${this.options.baseUrl.replace(/\/$/, '')}/${path.replace(/^\//, '')}`;
+  }
+
+  async call<T>(call: CallOptions<T>): Promise<T> {
+    const { provider } = this.options;
+    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 60_000);
+    const signal = AbortSignal.any([call.signal, timeout]);
+    const headers: Record<string, string> = { accept: 'application/json', ...this.options.headers };
+    let body: string | FormData | undefined;
+    if (call.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(call.json);
+    } else if (call.form) {
+      body = call.form;
+    }
+    let response: Response;
+    let raw: string;
+    try {
+      response = await fetch(this.url(call.path), {
+        method: call.method ?? (body === undefined ? 'GET' : 'POST'),
+        headers,
+        ...(body === undefined ? {} : { body }),
+        signal,
+      });
+      raw = await response.text();
+    } catch (error) {
+      if (call.signal.aborted) throw call.signal.reason ?? error;
+      if (timeout.aborted)
+        throw unavailable(
+          provider,
+          `no answer within ${this.options.timeoutMs ?? 60_000} ms`,
+          error,
+        );
+      throw unavailable(provider, `could not connect (${(error as Error).message})`, error);
+    }
+    let parsed: unknown;
+    try {
+      parsed = raw === '' ? undefined : JSON.parse(raw);
+    } catch (error) {
+      if (!response.ok)
+        throw httpError(provider, response.status, response.headers, raw.slice(0, 300));
+      throw malformed(provider, 'the body is not JSON', error);
+    }
+    if (!response.ok) {
+      throw httpError(
+        provider,
+        response.status,
+        response.headers,
+        (call.errorText ?? defaultErrorText)(parsed, raw),
+      );
+    }
+    const checked = call.schema.safeParse(parsed);
+    if (!checked.success)
+      throw malformed(
+        provider,
+        checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
+      );
+    return checked.data;
+  }
+}
+
+export { FormData };

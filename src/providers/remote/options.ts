@@ -1,0 +1,14 @@
+import type { DownloadPolicy } from '../http/download.js';
+
+/** What every remote adapter is built with; the registry fills it from the configuration. */
+export interface RemoteOptions {
+  apiUrl: string;
+  apiKey?: string | undefined;
+  download: DownloadPolicy;
+  /** Between two status polls. */
+  pollIntervalMs?: number;
+  /** Limit of one HTTP call (the model's timeout bounds the whole generation). */
+  callTimeoutMs?: number;
+}
+
+export const DEFAULT_POLL_MS = 1000;

@@ -1,0 +1,141 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { HttpClient } from '../http/client.js';
+import { downloadOutput } from '../http/download.js';
+import { failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
+import {
+  fillTemplate,
+  pause,
+  progressFromLogs,
+  retryRead,
+  templateValues,
+  toOutput,
+} from '../http/shared.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+
+const prediction = z.object({
+  id: z.string(),
+  status: z.enum(['starting', 'processing', 'succeeded', 'failed', 'canceled', 'aborted']),
+  output: z.unknown().optional(),
+  error: z.unknown().optional(),
+  logs: z.string().nullish(),
+});
+
+/** Inputs most Replicate image models take; a model's `options.input` replaces it. */
+const DEFAULT_INPUT = {
+  prompt: '{{prompt}}',
+  negative_prompt: '{{negative_prompt}}',
+  width: '{{width}}',
+  height: '{{height}}',
+  num_outputs: '{{count}}',
+  num_inference_steps: '{{steps}}',
+  guidance_scale: '{{guidance}}',
+  seed: '{{seed}}',
+  image: '{{image}}',
+};
+
+function outputUrls(output: unknown): string[] | undefined {
+  if (typeof output === 'string') return [output];
+  if (Array.isArray(output) && output.every((o) => typeof o === 'string'))
+    return output as string[];
+  return undefined;
+}
+
+/**
+ * Replicate's predictions API: create (by model, or by version when the ref has one),
+ * poll until it ends (progress from the model's progress-bar logs), fetch each output URL,
+ * and cancel the prediction when the generation is cancelled or times out.
+ */
+export class ReplicateProvider implements Provider {
+  readonly id = 'replicate';
+  readonly label = 'Replicate';
+  readonly capabilities = {
+    kinds: ['image', 'video'] as const,
+    img2img: true,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+  readonly #http: HttpClient;
+
+  constructor(private readonly options: RemoteOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
+      timeoutMs: options.callTimeoutMs ?? 60_000,
+    });
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const input = fillTemplate(job.model.options.input ?? DEFAULT_INPUT, templateValues(job));
+    const [model, version] = job.model.ref.split(':');
+    const created = await this.#http.call({
+      path: version ? 'v1/predictions' : `v1/models/${model ?? ''}/predictions`,
+      json: version ? { version, input } : { input },
+      schema: prediction,
+      signal: ctx.signal,
+      errorText: (body, raw) =>
+        typeof (body as { detail?: unknown })?.detail === 'string'
+          ? (body as { detail: string }).detail
+          : raw.slice(0, 300),
+    });
+    ctx.onProgress({ percent: 0, message: 'starting' });
+    let current = created;
+    try {
+      while (current.status === 'starting' || current.status === 'processing') {
+        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+        current = await retryRead(
+          () =>
+            this.#http.call({
+              path: `v1/predictions/${created.id}`,
+              schema: prediction,
+              signal: ctx.signal,
+            }),
+          ctx.signal,
+        );
+        if (current.status === 'starting') ctx.onProgress({ message: 'waiting for a machine' });
+        else if (current.status === 'processing')
+          ctx.onProgress(progressFromLogs(current.logs) ?? { message: 'generating' });
+      }
+    } catch (error) {
+      if (ctx.signal.aborted) this.#cancel(created.id);
+      throw error;
+    }
+    if (current.status !== 'succeeded') {
+      const reason = typeof current.error === 'string' ? current.error : current.status;
+      if (looksLikeRefusal(reason)) throw refused(this.label, reason);
+      throw failed(this.label, reason);
+    }
+    const urls = outputUrls(current.output);
+    if (!urls || urls.length === 0)
+      throw malformed(this.label, 'a finished prediction has no output URLs');
+    return Promise.all(
+      urls
+        .slice(0, job.request.count)
+        .map(async (url, i) =>
+          toOutput(
+            this.label,
+            await downloadOutput(this.label, url, this.options.download, ctx.signal),
+            job.request.seed + i,
+          ),
+        ),
+    );
+  }
+
+  #cancel(id: string): void {
+    void this.#http
+      .call({
+        path: `v1/predictions/${id}/cancel`,
+        method: 'POST',
+        schema: z.unknown(),
+        signal: AbortSignal.timeout(5000),
+      })
+      .catch(() => undefined);
+  }
+}

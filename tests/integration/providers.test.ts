@@ -1,0 +1,207 @@
+import { QueueEvents } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ModelSpecInput } from '../../src/core/model-spec.js';
+import type { Provider } from '../../src/core/provider.js';
+import type { DownloadPolicy } from '../../src/providers/http/download.js';
+import { ProviderRegistry } from '../../src/providers/registry.js';
+import { ReplicateProvider } from '../../src/providers/remote/replicate.js';
+import { generationQueueName, type ProgressPayload } from '../../src/queue/contracts.js';
+import type { FakeBackend, Scenario } from '../fakes/providers/fake-backend.js';
+import { fakeReplicate } from '../fakes/providers/replicate.js';
+import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+
+/**
+ * Contract tests: each adapter against a loopback server that replays its API's documented
+ * shapes, run through the real pipeline (hold, queue, worker, finish), so each scenario
+ * asserts what the member reads and what happens to the points.
+ */
+
+interface AdapterSpec {
+  provider: string;
+  fake: () => Promise<FakeBackend>;
+  create: (backend: FakeBackend, download: DownloadPolicy) => Provider;
+  scenarios: Scenario[];
+  /** The call that starts remote work, counted for retries. */
+  createCall: [string, RegExp];
+  /** The call that cancels remote work, when the API has one. */
+  cancelCall?: [string, RegExp];
+  /** What progress the backend reports. */
+  progress: 'percent' | 'queue' | 'message';
+  model?: Partial<ModelSpecInput>;
+}
+
+const ALL: Scenario[] = [
+  'success',
+  'unauthorized',
+  'refusal',
+  'rate-limited',
+  'error-then-success',
+  'timeout',
+  'malformed',
+  'oversized',
+  'private-redirect',
+];
+
+const SPECS: AdapterSpec[] = [
+  {
+    provider: 'replicate',
+    fake: fakeReplicate,
+    create: (b, download) =>
+      new ReplicateProvider({ apiUrl: b.url, apiKey: 'r8_test', download, pollIntervalMs: 20 }),
+    scenarios: ALL,
+    createCall: ['POST', /\/predictions$/],
+    cancelCall: ['POST', /\/cancel$/],
+    progress: 'percent',
+  },
+];
+
+const PRICE = 6;
+
+function modelFor(spec: AdapterSpec, id: string, timeoutSeconds: number): ModelSpecInput {
+  return {
+    id,
+    name: id,
+    provider: spec.provider,
+    ref: 'owner/model',
+    kind: 'image',
+    limits: { maxWidth: 1024, maxHeight: 1024, maxSteps: 60 },
+    defaults: { width: 512, height: 512, steps: 4, guidance: 3 },
+    capabilities: { img2img: true },
+    price: { base: 2, perImage: 4 },
+    timeoutSeconds,
+    ...spec.model,
+  };
+}
+
+for (const spec of SPECS) {
+  describe(`${spec.provider} adapter (contract)`, () => {
+    let backend: FakeBackend;
+    let app: TestApp;
+    let events: QueueEvents;
+    const progress = new Map<string, ProgressPayload[]>();
+    let member = 0;
+
+    beforeAll(async () => {
+      backend = await spec.fake();
+      const download: DownloadPolicy = {
+        maxBytes: 1024 * 1024,
+        allowPrivate: false,
+        allowHosts: [backend.host],
+      };
+      app = await createTestApp({
+        config: { JOB_BACKOFF_MS: '20' },
+        models: [
+          modelFor(spec, `${spec.provider}-m`, 20),
+          modelFor(spec, `${spec.provider}-slow`, 1),
+        ],
+        overrides: { providers: new ProviderRegistry([spec.create(backend, download)]) },
+      });
+      events = new QueueEvents(generationQueueName(spec.provider), {
+        connection: app.redis,
+        prefix: app.prefix,
+      });
+      events.on('progress', ({ jobId, data }) => {
+        const list = progress.get(jobId) ?? [];
+        list.push(data as ProgressPayload);
+        progress.set(jobId, list);
+      });
+      await events.waitUntilReady();
+      await app.startWorkers();
+    });
+
+    afterAll(async () => {
+      await events?.close();
+      await app?.conn.dropDatabase();
+      await app?.close();
+      await backend?.stop();
+    });
+
+    async function run(scenario: Scenario, model = `${spec.provider}-m`) {
+      backend.reset(scenario);
+      member += 1;
+      const who = `${spec.provider}-${scenario}-${member}`;
+      const accountId = await fund(app, who, 50);
+      const result = await command(app, who, 'generate', { prompt: 'a lighthouse at dusk', model });
+      const id = result.generation?.id ?? '';
+      const final = await waitForStatus(app, id, undefined, 30_000);
+      const balance = await app.economy.balance(accountId);
+      return { final, balance, creates: backend.calls(...spec.createCall) };
+    }
+
+    const cases: Record<Scenario, () => Promise<void>> = {
+      success: async () => {
+        const { final, balance } = await run('success');
+        expect(final.status).toBe('completed');
+        expect(final.outputs).toHaveLength(1);
+        expect(final.outputs[0]).toMatchObject({ mime: 'image/png', width: 32, height: 32 });
+        expect(balance).toEqual({ available: 50 - PRICE, held: 0 });
+        const events = progress.get(final.id) ?? [];
+        if (spec.progress === 'percent')
+          expect(events.some((e) => (e.percent ?? 0) > 0 && (e.percent ?? 0) < 100)).toBe(true);
+        if (spec.progress === 'queue')
+          expect(events.some((e) => e.queuePosition !== undefined)).toBe(true);
+        expect(events.length).toBeGreaterThan(0);
+      },
+      unauthorized: async () => {
+        const { final, balance, creates } = await run('unauthorized');
+        expect(final.status).toBe('failed');
+        expect(final.error?.code).toBe('provider_unavailable');
+        expect(final.error?.message).toMatch(/credentials/);
+        expect(balance).toEqual({ available: 50, held: 0 });
+        expect(creates).toHaveLength(1);
+      },
+      refusal: async () => {
+        const { final, balance } = await run('refusal');
+        expect(final.status).toBe('failed');
+        expect(final.error?.code).toBe('provider_refused');
+        expect(final.error?.message).toMatch(/refused this prompt/);
+        expect(balance).toEqual({ available: 50, held: 0 });
+      },
+      'rate-limited': async () => {
+        const { final, balance, creates } = await run('rate-limited');
+        expect(final.status).toBe('completed');
+        expect(creates).toHaveLength(2);
+        expect((creates[1]?.at ?? 0) - (creates[0]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+        expect(balance).toEqual({ available: 50 - PRICE, held: 0 });
+      },
+      'error-then-success': async () => {
+        const { final, balance, creates } = await run('error-then-success');
+        expect(final.status).toBe('completed');
+        expect(creates).toHaveLength(2);
+        expect(balance).toEqual({ available: 50 - PRICE, held: 0 });
+      },
+      timeout: async () => {
+        const { final, balance } = await run('timeout', `${spec.provider}-slow`);
+        expect(final.status).toBe('failed');
+        expect(final.error?.code).toBe('timeout');
+        expect(balance).toEqual({ available: 50, held: 0 });
+        if (spec.cancelCall) {
+          const [method, path] = spec.cancelCall;
+          await expect.poll(() => backend.calls(method, path).length).toBeGreaterThan(0);
+        }
+      },
+      malformed: async () => {
+        const { final, balance, creates } = await run('malformed');
+        expect(final.status).toBe('failed');
+        expect(final.error?.message).toMatch(/could not read/);
+        expect(creates).toHaveLength(1);
+        expect(balance).toEqual({ available: 50, held: 0 });
+      },
+      oversized: async () => {
+        const { final, balance } = await run('oversized');
+        expect(final.status).toBe('failed');
+        expect(final.error?.message).toMatch(/larger than the bot accepts/);
+        expect(balance).toEqual({ available: 50, held: 0 });
+      },
+      'private-redirect': async () => {
+        const { final, balance } = await run('private-redirect');
+        expect(final.status).toBe('failed');
+        expect(final.error?.message).toMatch(/will not fetch/);
+        expect(backend.secretHits).toBe(0);
+        expect(balance).toEqual({ available: 50, held: 0 });
+      },
+    };
+
+    for (const scenario of spec.scenarios) it(scenario, cases[scenario]);
+  });
+}
