@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, fetch, type Response } from 'undici';
 import { ProviderError } from '../../core/errors.js';
-import { unavailable } from './errors.js';
+import { tooLarge, unavailable } from './errors.js';
 
 export interface DownloadPolicy {
   /** Larger files are refused while they stream (a declared length is not trusted). */
@@ -152,12 +152,7 @@ export async function downloadOutput(
         'The generated file could not be fetched from the generator. Your points were returned.',
     });
   }
-  const tooBig = () =>
-    new ProviderError(`${provider}: an output is larger than ${policy.maxBytes} bytes`, {
-      code: 'provider_failed',
-      retryable: false,
-      userMessage: `The generated file is larger than the bot accepts (${Math.round(policy.maxBytes / (1024 * 1024))} MB). Your points were returned.`,
-    });
+  const tooBig = () => tooLarge(provider, policy.maxBytes);
   if (Number(response.headers.get('content-length') ?? 0) > policy.maxBytes) {
     await response.body?.cancel();
     throw tooBig();

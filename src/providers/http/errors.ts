@@ -47,6 +47,15 @@ export function malformed(provider: string, what: string, cause?: unknown): Prov
   });
 }
 
+/** An output over the size limit: never stored, never retried. */
+export function tooLarge(provider: string, maxBytes: number): ProviderError {
+  return new ProviderError(`${provider}: an output is larger than ${maxBytes} bytes`, {
+    code: 'provider_failed',
+    retryable: false,
+    userMessage: `The generated file is larger than the bot accepts (${Math.round(maxBytes / (1024 * 1024))} MB). Your points were returned.`,
+  });
+}
+
 /** The backend said the generation failed on its side. */
 export function failed(provider: string, reason: string, retryable = false): ProviderError {
   return new ProviderError(`${provider} failed: ${clip(reason)}`, {

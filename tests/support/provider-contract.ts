@@ -4,19 +4,17 @@ import type { ModelSpecInput } from '../../src/core/model-spec.js';
 import type { Provider } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
-import { ReplicateProvider } from '../../src/providers/remote/replicate.js';
 import { generationQueueName, type ProgressPayload } from '../../src/queue/contracts.js';
 import type { FakeBackend, Scenario } from '../fakes/providers/fake-backend.js';
-import { fakeReplicate } from '../fakes/providers/replicate.js';
-import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+import { command, createTestApp, fund, waitForStatus, type TestApp } from './app.js';
 
 /**
- * Contract tests: each adapter against a loopback server that replays its API's documented
+ * Contract tests (see tests/integration/provider-*.test.ts): each adapter against a loopback server that replays its API's documented
  * shapes, run through the real pipeline (hold, queue, worker, finish), so each scenario
  * asserts what the member reads and what happens to the points.
  */
 
-interface AdapterSpec {
+export interface AdapterSpec {
   provider: string;
   fake: () => Promise<FakeBackend>;
   create: (backend: FakeBackend, download: DownloadPolicy) => Provider;
@@ -30,7 +28,7 @@ interface AdapterSpec {
   model?: Partial<ModelSpecInput>;
 }
 
-const ALL: Scenario[] = [
+export const ALL_SCENARIOS: Scenario[] = [
   'success',
   'unauthorized',
   'refusal',
@@ -40,19 +38,6 @@ const ALL: Scenario[] = [
   'malformed',
   'oversized',
   'private-redirect',
-];
-
-const SPECS: AdapterSpec[] = [
-  {
-    provider: 'replicate',
-    fake: fakeReplicate,
-    create: (b, download) =>
-      new ReplicateProvider({ apiUrl: b.url, apiKey: 'r8_test', download, pollIntervalMs: 20 }),
-    scenarios: ALL,
-    createCall: ['POST', /\/predictions$/],
-    cancelCall: ['POST', /\/cancel$/],
-    progress: 'percent',
-  },
 ];
 
 const PRICE = 6;
@@ -73,7 +58,7 @@ function modelFor(spec: AdapterSpec, id: string, timeoutSeconds: number): ModelS
   };
 }
 
-for (const spec of SPECS) {
+export function contractSuite(spec: AdapterSpec): void {
   describe(`${spec.provider} adapter (contract)`, () => {
     let backend: FakeBackend;
     let app: TestApp;

@@ -1,0 +1,167 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { HttpClient } from '../http/client.js';
+import { malformed, tooLarge } from '../http/errors.js';
+import { fromBase64, pause, toOutput } from '../http/shared.js';
+import { sniffMime } from '../http/download.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+
+const generated = z.object({
+  images: z.array(z.string()),
+  info: z.string().optional(),
+});
+
+const progress = z.object({
+  progress: z.number(),
+  eta_relative: z.number().optional(),
+  state: z
+    .object({ sampling_step: z.number().optional(), sampling_steps: z.number().optional() })
+    .passthrough()
+    .optional(),
+});
+
+/** Basic auth from `http://user:pass@host` (A1111's --api-auth), kept out of the URL. */
+function splitAuth(url: string): { baseUrl: string; headers: Record<string, string> } {
+  const u = new URL(url);
+  if (!u.username) return { baseUrl: url, headers: {} };
+  const auth = Buffer.from(
+    `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`,
+  ).toString('base64');
+  u.username = '';
+  u.password = '';
+  return { baseUrl: u.toString(), headers: { authorization: `Basic ${auth}` } };
+}
+
+/**
+ * Automatic1111 / Forge web UI API: txt2img or img2img in one blocking call, progress polled
+ * alongside it from /sdapi/v1/progress, and /sdapi/v1/interrupt when the generation is
+ * cancelled or times out. The model ref names a checkpoint (`default` keeps the loaded one).
+ * The backend runs one job at a time: give it a provider concurrency of 1.
+ */
+export class A1111Provider implements Provider {
+  readonly id = 'a1111';
+  readonly label = 'Automatic1111';
+  readonly capabilities = {
+    kinds: ['image'] as const,
+    img2img: true,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+  readonly #http: HttpClient;
+
+  constructor(private readonly options: RemoteOptions) {
+    const { baseUrl, headers } = splitAuth(options.apiUrl);
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl,
+      headers,
+      timeoutMs: options.callTimeoutMs ?? 600_000,
+    });
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const r = job.request;
+    const image = job.inputImages[0];
+    const options = job.model.options;
+    const body = {
+      prompt: r.prompt,
+      negative_prompt: r.negativePrompt ?? '',
+      seed: r.seed,
+      width: r.width,
+      height: r.height,
+      steps: r.steps,
+      cfg_scale: r.guidance,
+      batch_size: r.count,
+      n_iter: 1,
+      ...(typeof options.sampler === 'string' ? { sampler_name: options.sampler } : {}),
+      ...(job.model.ref && job.model.ref !== 'default'
+        ? {
+            override_settings: { sd_model_checkpoint: job.model.ref },
+            override_settings_restore_afterwards: false,
+          }
+        : {}),
+      ...(image
+        ? {
+            init_images: [Buffer.from(image.data).toString('base64')],
+            denoising_strength:
+              typeof options.denoisingStrength === 'number' ? options.denoisingStrength : 0.6,
+          }
+        : {}),
+    };
+    const done = new AbortController();
+    const watching = this.#watch(ctx, AbortSignal.any([ctx.signal, done.signal]));
+    let answer: z.output<typeof generated>;
+    try {
+      answer = await this.#http.call({
+        path: image ? 'sdapi/v1/img2img' : 'sdapi/v1/txt2img',
+        json: body,
+        schema: generated,
+        signal: ctx.signal,
+      });
+    } catch (error) {
+      if (ctx.signal.aborted)
+        void this.#http
+          .call({
+            path: 'sdapi/v1/interrupt',
+            method: 'POST',
+            schema: z.unknown(),
+            signal: AbortSignal.timeout(5000),
+          })
+          .catch(() => undefined);
+      throw error;
+    } finally {
+      done.abort();
+      await watching;
+    }
+    let seeds: number[] = [];
+    try {
+      const info = JSON.parse(answer.info ?? '{}') as { all_seeds?: number[]; seed?: number };
+      seeds = info.all_seeds ?? (info.seed !== undefined ? [info.seed] : []);
+    } catch {
+      // The seeds are informative; the request's seed stands in.
+    }
+    if (answer.images.length === 0) throw malformed(this.label, 'no images in the answer');
+    // Some scripts append extra images (grids, masks): keep the requested count.
+    return Promise.all(
+      answer.images.slice(0, r.count).map((b64, i) => {
+        const data = fromBase64(b64);
+        if (data.length > this.options.download.maxBytes)
+          throw tooLarge(this.label, this.options.download.maxBytes);
+        const mime = sniffMime(data);
+        if (!mime) throw malformed(this.label, 'an image is not PNG, JPEG or WebP');
+        return toOutput(this.label, { data, mime }, seeds[i] ?? r.seed + i);
+      }),
+    );
+  }
+
+  /** Polls progress while the blocking call runs; failures here never fail the generation. */
+  async #watch(ctx: ProviderRunContext, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      try {
+        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, signal);
+        const p = await this.#http.call({
+          path: 'sdapi/v1/progress?skip_current_image=true',
+          schema: progress,
+          signal,
+        });
+        const step = p.state?.sampling_step;
+        const steps = p.state?.sampling_steps;
+        ctx.onProgress({
+          percent: Math.max(0, Math.min(99, Math.round(p.progress * 100))),
+          ...(step !== undefined && steps ? { step, steps } : {}),
+          ...(p.eta_relative !== undefined && p.eta_relative > 0
+            ? { etaSeconds: p.eta_relative }
+            : {}),
+        });
+      } catch {
+        if (signal.aborted) return;
+      }
+    }
+  }
+}

@@ -1,0 +1,272 @@
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import WebSocket from 'ws';
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../../core/provider.js';
+import { FormData, HttpClient } from '../../http/client.js';
+import { downloadOutput } from '../../http/download.js';
+import { failed, malformed } from '../../http/errors.js';
+import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../../http/shared.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from '../options.js';
+
+const DEFAULT_WORKFLOW = new URL('./default-workflow.json', import.meta.url);
+
+const queued = z.object({ prompt_id: z.string(), number: z.number().optional() });
+const image = z.object({
+  filename: z.string(),
+  subfolder: z.string().default(''),
+  type: z.string().default('output'),
+});
+const historyEntry = z.object({
+  outputs: z
+    .record(
+      z.string(),
+      z
+        .object({ images: z.array(image).optional(), gifs: z.array(image).optional() })
+        .passthrough(),
+    )
+    .default({}),
+  status: z
+    .object({
+      status_str: z.string().optional(),
+      completed: z.boolean().optional(),
+      messages: z.array(z.unknown()).optional(),
+    })
+    .optional(),
+});
+const history = z.record(z.string(), historyEntry);
+const queue = z.object({
+  queue_running: z.array(z.array(z.unknown())).default([]),
+  queue_pending: z.array(z.array(z.unknown())).default([]),
+});
+const uploaded = z.object({
+  name: z.string(),
+  subfolder: z.string().optional(),
+  type: z.string().optional(),
+});
+
+export interface ComfyOptions extends RemoteOptions {
+  /** Where `options.workflowFile` of a model is looked up. */
+  workflowDir?: string | undefined;
+}
+
+function errorText(body: unknown, raw: string): string {
+  const b = body as { error?: { message?: string; details?: string } | string } | undefined;
+  if (b && typeof b.error === 'object')
+    return [b.error.message, b.error.details].filter(Boolean).join(': ');
+  if (b && typeof b.error === 'string') return b.error;
+  return raw.slice(0, 300);
+}
+
+/**
+ * A self-hosted ComfyUI: the model's workflow (API-format JSON with {{prompt}}, {{seed}},
+ * {{width}}, {{height}}, {{steps}}, {{guidance}}, {{count}}, {{negative_prompt}}, {{model}}
+ * and {{input_image}} placeholders) is queued with POST /prompt; progress comes over its
+ * WebSocket, completion and outputs from /history, files from /view. A cancelled generation is
+ * deleted from the queue or interrupted. Without a WebSocket it still works, by polling.
+ */
+export class ComfyUiProvider implements Provider {
+  readonly id = 'comfyui';
+  readonly label = 'ComfyUI';
+  readonly capabilities = {
+    kinds: ['image', 'video'] as const,
+    img2img: true,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+  readonly #http: HttpClient;
+  readonly #workflows = new Map<string, unknown>();
+
+  constructor(private readonly options: ComfyOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      timeoutMs: options.callTimeoutMs ?? 60_000,
+    });
+  }
+
+  async #workflow(job: ProviderJob): Promise<unknown> {
+    const inline = job.model.options.workflow;
+    if (inline && typeof inline === 'object') return inline;
+    const file = job.model.options.workflowFile;
+    const url =
+      typeof file === 'string'
+        ? isAbsolute(file)
+          ? file
+          : resolve(this.options.workflowDir ?? '.', file)
+        : DEFAULT_WORKFLOW;
+    const key = String(url);
+    if (!this.#workflows.has(key)) {
+      try {
+        this.#workflows.set(key, JSON.parse(await readFile(url, 'utf8')) as unknown);
+      } catch (error) {
+        throw failed(
+          this.label,
+          `the workflow ${key} cannot be read (${(error as Error).message})`,
+        );
+      }
+    }
+    return this.#workflows.get(key);
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const values: Record<string, unknown> = {
+      ...templateValues(job),
+      negative_prompt: job.request.negativePrompt ?? '',
+    };
+    const input = job.inputImages[0];
+    if (input) {
+      const form = new FormData();
+      form.append(
+        'image',
+        new Blob([input.data], { type: input.mime }),
+        `genbot-${job.generationId}.png`,
+      );
+      form.append('overwrite', 'true');
+      const stored = await this.#http.call({
+        path: 'upload/image',
+        form,
+        schema: uploaded,
+        signal: ctx.signal,
+      });
+      values.input_image = stored.subfolder ? `${stored.subfolder}/${stored.name}` : stored.name;
+    }
+    const workflow = fillTemplate(await this.#workflow(job), values);
+    const clientId = `genbot-${job.generationId}-${job.attempt}`;
+    const socket = this.#listen(clientId, ctx);
+    let promptId: string | undefined;
+    try {
+      const q = await this.#http.call({
+        path: 'prompt',
+        json: { prompt: workflow, client_id: clientId },
+        schema: queued,
+        signal: ctx.signal,
+        errorText,
+      });
+      promptId = q.prompt_id;
+      socket.promptId = promptId;
+      const entry = await this.#wait(promptId, ctx);
+      if (entry.status?.status_str === 'error') {
+        const reason = socket.error ?? 'the workflow failed';
+        throw failed(this.label, reason);
+      }
+      const files = Object.values(entry.outputs).flatMap((o) => [
+        ...(o.images ?? []),
+        ...(o.gifs ?? []),
+      ]);
+      const outputs = files.filter((f) => f.type === 'output');
+      if (outputs.length === 0)
+        throw malformed(this.label, 'the workflow produced no output images');
+      return await Promise.all(
+        outputs.slice(0, job.request.count).map(async (f, i) => {
+          const query = new URLSearchParams({
+            filename: f.filename,
+            subfolder: f.subfolder,
+            type: f.type,
+          });
+          const file = await downloadOutput(
+            this.label,
+            this.#http.url(`view?${query.toString()}`),
+            this.options.download,
+            ctx.signal,
+          );
+          return toOutput(this.label, file, job.request.seed + i);
+        }),
+      );
+    } catch (error) {
+      if (ctx.signal.aborted && promptId) this.#cancel(promptId);
+      throw error;
+    } finally {
+      socket.close();
+    }
+  }
+
+  async #wait(promptId: string, ctx: ProviderRunContext): Promise<z.output<typeof historyEntry>> {
+    for (;;) {
+      const h = await retryRead(
+        () => this.#http.call({ path: `history/${promptId}`, schema: history, signal: ctx.signal }),
+        ctx.signal,
+      );
+      const entry = h[promptId];
+      if (
+        entry &&
+        (entry.status?.completed === true || entry.status?.status_str === 'error' || !entry.status)
+      )
+        return entry;
+      if (!entry) {
+        const q = await retryRead(
+          () => this.#http.call({ path: 'queue', schema: queue, signal: ctx.signal }),
+          ctx.signal,
+        );
+        const position = q.queue_pending.findIndex((item) => item[1] === promptId);
+        if (position >= 0)
+          ctx.onProgress({ queuePosition: position + 1, message: 'queued at ComfyUI' });
+      }
+      await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+    }
+  }
+
+  /** Progress (and the reason of a failure) from ComfyUI's WebSocket, best effort. */
+  #listen(clientId: string, ctx: ProviderRunContext) {
+    const state: { promptId?: string; error?: string; close: () => void } = {
+      close: () => undefined,
+    };
+    let ws: WebSocket;
+    try {
+      const url = new URL(this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`));
+      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+      ws = new WebSocket(url);
+    } catch {
+      return state;
+    }
+    ws.on('error', () => undefined);
+    ws.on('message', (raw, isBinary) => {
+      if (isBinary) return; // preview frames
+      let message: { type?: string; data?: Record<string, unknown> };
+      try {
+        message = JSON.parse(String(raw)) as typeof message;
+      } catch {
+        return;
+      }
+      const data = message.data ?? {};
+      if (state.promptId && data.prompt_id !== undefined && data.prompt_id !== state.promptId)
+        return;
+      if (
+        message.type === 'progress' &&
+        typeof data.value === 'number' &&
+        typeof data.max === 'number' &&
+        data.max > 0
+      ) {
+        ctx.onProgress({
+          percent: Math.min(99, Math.round((data.value / data.max) * 100)),
+          step: data.value,
+          steps: data.max,
+        });
+      } else if (message.type === 'execution_start') {
+        ctx.onProgress({ percent: 0, message: 'running the workflow' });
+      } else if (message.type === 'execution_error') {
+        const text =
+          typeof data.exception_message === 'string' ? data.exception_message : 'execution error';
+        state.error = text;
+      }
+    });
+    state.close = () => ws.terminate();
+    return state;
+  }
+
+  #cancel(promptId: string): void {
+    const signal = AbortSignal.timeout(5000);
+    void this.#http
+      .call({ path: 'queue', json: { delete: [promptId] }, schema: z.unknown(), signal })
+      .catch(() => undefined);
+    void this.#http
+      .call({ path: 'interrupt', method: 'POST', json: {}, schema: z.unknown(), signal })
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,174 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { HttpClient } from '../http/client.js';
+import { downloadOutput } from '../http/download.js';
+import { failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
+import {
+  fillTemplate,
+  pause,
+  progressFromLogs,
+  retryRead,
+  templateValues,
+  toOutput,
+} from '../http/shared.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+
+const submitted = z.object({
+  request_id: z.string(),
+  status_url: z.string().optional(),
+  response_url: z.string().optional(),
+  cancel_url: z.string().optional(),
+});
+
+const status = z.object({
+  status: z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']),
+  queue_position: z.number().int().optional(),
+  logs: z.array(z.object({ message: z.string() }).passthrough()).nullish(),
+  error: z.string().nullish(),
+});
+
+const file = z.object({ url: z.string(), content_type: z.string().optional() }).passthrough();
+const result = z
+  .object({
+    images: z.array(file).optional(),
+    video: file.optional(),
+    seed: z.number().optional(),
+    has_nsfw_concepts: z.array(z.boolean()).optional(),
+  })
+  .passthrough();
+
+/** Inputs of fal's text-to-image models (flux, SDXL…); a model's `options.input` replaces it. */
+const DEFAULT_INPUT = {
+  prompt: '{{prompt}}',
+  negative_prompt: '{{negative_prompt}}',
+  image_size: { width: '{{width}}', height: '{{height}}' },
+  num_inference_steps: '{{steps}}',
+  guidance_scale: '{{guidance}}',
+  seed: '{{seed}}',
+  num_images: '{{count}}',
+  image_url: '{{image}}',
+  enable_safety_checker: true,
+};
+
+/**
+ * fal's queue API: submit to `{queue}/{model}`, poll the status URL (queue position, then
+ * logs while in progress), fetch the result, and cancel on abort. The URLs fal hands back are
+ * used only when they point at the configured queue host, so the key never goes elsewhere.
+ * An image fal's safety checker flagged counts as refused; the others are delivered.
+ */
+export class FalProvider implements Provider {
+  readonly id = 'fal';
+  readonly label = 'fal';
+  readonly capabilities = {
+    kinds: ['image', 'video'] as const,
+    img2img: true,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+  readonly #http: HttpClient;
+  readonly #origin: string;
+
+  constructor(private readonly options: RemoteOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      headers: { authorization: `Key ${options.apiKey ?? ''}` },
+      timeoutMs: options.callTimeoutMs ?? 60_000,
+    });
+    this.#origin = new URL(options.apiUrl).origin;
+  }
+
+  /** A URL from fal's answer, or the documented one when it points anywhere else. */
+  #own(url: string | undefined, fallback: string): string {
+    if (url) {
+      try {
+        if (new URL(url).origin === this.#origin) return url;
+      } catch {
+        // fall back
+      }
+    }
+    return this.#http.url(fallback);
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const model = job.model.ref;
+    const input = fillTemplate(job.model.options.input ?? DEFAULT_INPUT, templateValues(job));
+    const sub = await this.#http.call({
+      path: model,
+      json: input,
+      schema: submitted,
+      signal: ctx.signal,
+    });
+    // Status and result live under the app id (the first two path segments).
+    const app = model.split('/').slice(0, 2).join('/');
+    const base = `${app}/requests/${sub.request_id}`;
+    const statusUrl = this.#own(sub.status_url, `${base}/status`);
+    const responseUrl = this.#own(sub.response_url, base);
+    const cancelUrl = this.#own(sub.cancel_url, `${base}/cancel`);
+    try {
+      for (;;) {
+        const s = await retryRead(
+          () =>
+            this.#http.call({
+              path: `${statusUrl}${statusUrl.includes('?') ? '&' : '?'}logs=1`,
+              schema: status,
+              signal: ctx.signal,
+            }),
+          ctx.signal,
+        );
+        if (s.status === 'COMPLETED') {
+          if (s.error) {
+            if (looksLikeRefusal(s.error)) throw refused(this.label, s.error);
+            throw failed(this.label, s.error);
+          }
+          break;
+        }
+        if (s.status === 'IN_QUEUE')
+          ctx.onProgress({ queuePosition: s.queue_position ?? 0, message: 'queued at fal' });
+        else
+          ctx.onProgress(
+            progressFromLogs(s.logs?.map((l) => l.message).join('\n')) ?? { message: 'generating' },
+          );
+        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+      }
+    } catch (error) {
+      if (ctx.signal.aborted)
+        void this.#http
+          .call({
+            method: 'PUT',
+            path: cancelUrl,
+            schema: z.unknown(),
+            signal: AbortSignal.timeout(5000),
+          })
+          .catch(() => undefined);
+      throw error;
+    }
+    const out = await retryRead(
+      () => this.#http.call({ path: responseUrl, schema: result, signal: ctx.signal }),
+      ctx.signal,
+    );
+    const files = out.images ?? (out.video ? [out.video] : []);
+    if (files.length === 0) throw malformed(this.label, 'the result has no images or video');
+    const flagged = out.has_nsfw_concepts ?? [];
+    if (flagged.length > 0 && flagged.every(Boolean) && files.length <= flagged.length)
+      throw refused(this.label, 'the safety checker flagged the result');
+    const seed = out.seed ?? job.request.seed;
+    return Promise.all(
+      files.slice(0, job.request.count).map(async (f, i): Promise<ProviderOutput> => {
+        if (flagged[i])
+          return { ok: false, code: 'provider_refused', message: 'flagged by the safety checker' };
+        return toOutput(
+          this.label,
+          await downloadOutput(this.label, f.url, this.options.download, ctx.signal),
+          seed + i,
+        );
+      }),
+    );
+  }
+}

@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { FormData, HttpClient } from '../http/client.js';
+import { downloadOutput } from '../http/download.js';
+import { malformed, refused, tooLarge } from '../http/errors.js';
+import { fromBase64, toOutput } from '../http/shared.js';
+import type { RemoteOptions } from './options.js';
+
+const images = z.object({
+  created: z.number().optional(),
+  data: z
+    .array(
+      z.object({
+        b64_json: z.string().optional(),
+        url: z.string().optional(),
+        revised_prompt: z.string().optional(),
+      }),
+    )
+    .min(1),
+});
+
+/** The sizes each model accepts; a request is mapped to the one closest in shape. */
+const SIZES: Record<string, [number, number][]> = {
+  'dall-e-3': [
+    [1024, 1024],
+    [1792, 1024],
+    [1024, 1792],
+  ],
+  'dall-e-2': [
+    [256, 256],
+    [512, 512],
+    [1024, 1024],
+  ],
+  default: [
+    [1024, 1024],
+    [1536, 1024],
+    [1024, 1536],
+  ],
+};
+
+export function openAiSize(model: string, width: number, height: number): string {
+  const sizes = SIZES[model] ?? SIZES.default ?? [];
+  const ratio = width / height;
+  let best = sizes[0] ?? [1024, 1024];
+  for (const s of sizes)
+    if (Math.abs(Math.log(s[0] / s[1] / ratio)) < Math.abs(Math.log(best[0] / best[1] / ratio)))
+      best = s;
+  return `${best[0]}x${best[1]}`;
+}
+
+function errorText(body: unknown, raw: string): string {
+  const error = (body as { error?: { message?: string; code?: string } } | undefined)?.error;
+  if (error) return `${error.code ? `${error.code}: ` : ''}${error.message ?? ''}`;
+  return raw.slice(0, 300);
+}
+
+/**
+ * OpenAI Images: one synchronous call (there is no progress and no remote cancel; aborting
+ * stops our waiting). gpt-image-1 answers in base64 and edits an input image through
+ * /images/edits; dall-e-3 makes one image per call, so a count of n is n calls. Content
+ * policy answers (content_policy_violation, moderation_blocked) are refusals.
+ */
+export class OpenAiProvider implements Provider {
+  readonly id = 'openai';
+  readonly label = 'OpenAI';
+  readonly capabilities = {
+    kinds: ['image'] as const,
+    img2img: true,
+    negativePrompt: false,
+    seeds: false,
+    cancel: false,
+  };
+  readonly #http: HttpClient;
+
+  constructor(private readonly options: RemoteOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
+      // Image generation takes up to a couple of minutes.
+      timeoutMs: options.callTimeoutMs ?? 180_000,
+    });
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const model = job.model.ref;
+    const size = openAiSize(model, job.request.width, job.request.height);
+    const quality =
+      typeof job.model.options.quality === 'string' ? job.model.options.quality : undefined;
+    const perCall = model === 'dall-e-3' ? 1 : job.request.count;
+    const calls = Math.ceil(job.request.count / perCall);
+    ctx.onProgress({ percent: 0, message: 'generating at OpenAI' });
+    const data: z.output<typeof images>['data'] = [];
+    for (let i = 0; i < calls; i += 1) {
+      const answer = await this.#call(job, model, size, quality, perCall, ctx.signal);
+      data.push(...answer.data);
+      ctx.onProgress({ percent: Math.round(((i + 1) / calls) * 90) });
+    }
+    return Promise.all(
+      data.slice(0, job.request.count).map(async (item) => {
+        if (item.b64_json) {
+          const bytes = fromBase64(item.b64_json);
+          if (bytes.length > this.options.download.maxBytes)
+            throw tooLarge(this.label, this.options.download.maxBytes);
+          return toOutput(this.label, { data: bytes, mime: 'image/png' }, job.request.seed);
+        }
+        if (item.url)
+          return toOutput(
+            this.label,
+            await downloadOutput(this.label, item.url, this.options.download, ctx.signal),
+            job.request.seed,
+          );
+        throw malformed(this.label, 'an image has neither b64_json nor url');
+      }),
+    );
+  }
+
+  #call(
+    job: ProviderJob,
+    model: string,
+    size: string,
+    quality: string | undefined,
+    n: number,
+    signal: AbortSignal,
+  ) {
+    const image = job.inputImages[0];
+    const classify = (body: unknown, raw: string) => errorText(body, raw);
+    const promise = image
+      ? this.#http.call({
+          path: 'v1/images/edits',
+          form: editForm(model, job.request.prompt, size, n, image.data, image.mime),
+          schema: images,
+          signal,
+          errorText: classify,
+        })
+      : this.#http.call({
+          path: 'v1/images/generations',
+          json: {
+            model,
+            prompt: job.request.prompt,
+            n,
+            size,
+            ...(quality ? { quality } : {}),
+            // gpt-image models always answer in base64 and refuse the parameter.
+            ...(model.startsWith('dall-e') ? { response_format: 'url' } : {}),
+          },
+          schema: images,
+          signal,
+          errorText: classify,
+        });
+    return promise.catch((error: unknown) => {
+      const message = error instanceof Error ? error.message : '';
+      if (/content_policy_violation|moderation_blocked|safety system/i.test(message))
+        throw refused(this.label, 'the request was blocked by the content policy');
+      throw error;
+    });
+  }
+}
+
+function editForm(
+  model: string,
+  prompt: string,
+  size: string,
+  n: number,
+  data: Uint8Array,
+  mime: string,
+): FormData {
+  const form = new FormData();
+  form.append('model', model);
+  form.append('prompt', prompt);
+  form.append('size', size);
+  form.append('n', String(n));
+  form.append('image', new Blob([data], { type: mime }), 'input.png');
+  return form;
+}
