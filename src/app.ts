@@ -59,13 +59,16 @@ export async function createApp(
   logger: Logger,
   overrides: AppOverrides = {},
 ): Promise<App> {
-  const providers = overrides.providers ?? createProviders();
+  const providers = overrides.providers ?? createProviders(config.providers);
   const fullCatalog =
     overrides.catalog ??
     (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
   const missing = fullCatalog.list().filter((m) => !providers.has(m.provider));
   if (missing.length > 0) {
-    logger.warn(
+    // The built-in catalog lists every backend; only an operator's own catalog naming an
+    // unconfigured provider is worth a warning.
+    const level = config.catalogFile ? 'warn' : 'info';
+    logger[level](
       { models: missing.map((m) => `${m.id} (${m.provider})`) },
       'catalog models whose provider is not configured are hidden',
     );
@@ -131,6 +134,8 @@ export async function createApp(
           prefix: config.queuePrefix,
           providers: [...new Set(catalog.list().map((m) => m.provider))],
           concurrency: config.worker.concurrency,
+          providerConcurrency: config.providers.concurrency,
+          rateLimits: config.providers.rateLimits,
           backoffMs: config.worker.backoffMs,
           cancelBus: new CancelBus(redis, config.queuePrefix),
           ...(overrides.lockDurationMs === undefined

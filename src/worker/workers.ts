@@ -11,6 +11,10 @@ export interface WorkerPoolOptions {
   prefix: string;
   providers: readonly string[];
   concurrency: number;
+  /** Per-provider concurrency, overriding `concurrency`: a GPU box may take one job at a time. */
+  providerConcurrency?: Readonly<Record<string, number>>;
+  /** Per-provider rate limits (BullMQ limiter: at most `max` jobs per `durationMs`, across workers). */
+  rateLimits?: Readonly<Record<string, { max: number; durationMs: number }>>;
   /** Base delay of the exponential backoff, when the provider gave no Retry-After. */
   backoffMs: number;
   cancelBus: CancelBus;
@@ -41,10 +45,14 @@ export class WorkerPool {
     this.#logger = deps.logger;
     const processor = createProcessor(deps);
     for (const provider of options.providers) {
+      const limit = options.rateLimits?.[provider];
+      // One queue and one worker per provider: a slow or throttled backend only ever holds
+      // its own jobs back.
       const worker = new Worker(generationQueueName(provider), processor, {
         connection: options.connection,
         prefix: options.prefix,
-        concurrency: options.concurrency,
+        concurrency: options.providerConcurrency?.[provider] ?? options.concurrency,
+        ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
         lockDuration: options.lockDurationMs ?? 30_000,
         settings: { backoffStrategy: providerBackoff(options.backoffMs) },
         name: `genbot-worker-${provider}`,

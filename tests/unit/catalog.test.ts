@@ -4,13 +4,30 @@ import { quote } from '../../src/core/pricing.js';
 
 describe('model catalog', () => {
   it('ships three local models with different prices: two image models and one animation model', async () => {
-    const catalog = await loadCatalog(BUILTIN_CATALOG_URL);
+    const catalog = (await loadCatalog(BUILTIN_CATALOG_URL)).restrictTo(['local']);
     const models = catalog.list();
     expect(models.every((m) => m.provider === 'local' && m.demo)).toBe(true);
     expect(models.filter((m) => m.kind === 'image')).toHaveLength(2);
     expect(models.filter((m) => m.kind === 'video')).toHaveLength(1);
     const prices = models.map((m) => quote(m, { ...m.defaults, count: 1 }).total);
     expect(new Set(prices).size).toBe(3);
+  });
+
+  it('ships models for every real backend, the local ones first so a fresh install defaults to them', async () => {
+    const catalog = await loadCatalog(BUILTIN_CATALOG_URL);
+    expect(catalog.defaultModel.provider).toBe('local');
+    expect(catalog.providers().sort()).toEqual(
+      ['a1111', 'comfyui', 'fal', 'horde', 'kie', 'local', 'openai', 'replicate'].sort(),
+    );
+    const createProviders = (await import('../../src/providers/registry.js')).createProviders;
+    const registry = createProviders({
+      outputMaxBytes: 1024,
+      fal: { url: 'https://queue.fal.run', key: 'k' },
+    });
+    expect(registry.ids().sort()).toEqual(['fal', 'local']);
+    // Every model that takes an input image says how many.
+    for (const m of catalog.list().filter((x) => x.capabilities.img2img))
+      expect(m.limits.maxInputImages, m.id).toBeGreaterThan(0);
   });
 
   it('rejects an invalid catalog at start-up, naming the field', () => {

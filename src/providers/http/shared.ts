@@ -21,9 +21,18 @@ export async function toOutput(
   provider: string,
   file: Downloaded,
   seed: number,
+  /** A video's size is not read from the file: the request's stands in. */
+  requested: { width: number; height: number } = { width: 0, height: 0 },
 ): Promise<ProviderOutputOk> {
   if (file.mime.startsWith('video/'))
-    return { ok: true, data: file.data, mime: file.mime, width: 0, height: 0, seed };
+    return {
+      ok: true,
+      data: file.data,
+      mime: file.mime,
+      width: requested.width,
+      height: requested.height,
+      seed,
+    };
   try {
     const meta = await sharp(file.data, { animated: true }).metadata();
     return {

@@ -5,6 +5,7 @@ import type {
   ProviderOutput,
   ProviderRunContext,
 } from '../../core/provider.js';
+import { ProviderError } from '../../core/errors.js';
 import { HttpClient } from '../http/client.js';
 import { malformed, tooLarge } from '../http/errors.js';
 import { fromBase64, pause, toOutput } from '../http/shared.js';
@@ -24,6 +25,15 @@ const progress = z.object({
     .passthrough()
     .optional(),
 });
+
+/** A1111 answers errors as {error: <exception class>, detail, errors: <message>}: keep the words. */
+function errorText(body: unknown, raw: string): string {
+  const b = body as { error?: unknown; detail?: unknown; errors?: unknown } | undefined;
+  for (const v of [b?.detail, b?.errors, b?.error])
+    if (typeof v === 'string' && v.trim() !== '') return v;
+  if (b?.detail !== undefined) return JSON.stringify(b.detail).slice(0, 300);
+  return raw.slice(0, 300);
+}
 
 /** Basic auth from `http://user:pass@host` (A1111's --api-auth), kept out of the URL. */
 function splitAuth(url: string): { baseUrl: string; headers: Record<string, string> } {
@@ -103,9 +113,13 @@ export class A1111Provider implements Provider {
         json: body,
         schema: generated,
         signal: ctx.signal,
+        errorText,
       });
     } catch (error) {
-      if (ctx.signal.aborted)
+      // Cancelled, timed out, or our call gave up waiting: stop the backend's work too, so a
+      // retry is not queued behind an orphan.
+      const gaveUp = error instanceof ProviderError && /no answer within/.test(error.message);
+      if (ctx.signal.aborted || gaveUp)
         void this.#http
           .call({
             path: 'sdapi/v1/interrupt',

@@ -167,6 +167,7 @@ export class FalProvider implements Provider {
           this.label,
           await downloadOutput(this.label, f.url, this.options.download, ctx.signal),
           seed + i,
+          job.request,
         );
       }),
     );

@@ -7,7 +7,7 @@ import type {
 } from '../../core/provider.js';
 import { FormData, HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
-import { malformed, refused, tooLarge } from '../http/errors.js';
+import { failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/shared.js';
 import type { RemoteOptions } from './options.js';
 
@@ -43,13 +43,19 @@ const SIZES: Record<string, [number, number][]> = {
   ],
 };
 
+/**
+ * The accepted size closest in shape to the request; among equally close ones (dall-e-2's
+ * squares) the smallest that covers the request, else the largest.
+ */
 export function openAiSize(model: string, width: number, height: number): string {
   const sizes = SIZES[model] ?? SIZES.default ?? [];
   const ratio = width / height;
-  let best = sizes[0] ?? [1024, 1024];
-  for (const s of sizes)
-    if (Math.abs(Math.log(s[0] / s[1] / ratio)) < Math.abs(Math.log(best[0] / best[1] / ratio)))
-      best = s;
+  const off = (s: [number, number]) => Math.abs(Math.log(s[0] / s[1] / ratio));
+  const closest = Math.min(...sizes.map(off));
+  const shaped = sizes
+    .filter((s) => off(s) - closest < 1e-9)
+    .sort((x, y) => x[0] * x[1] - y[0] * y[1]);
+  const best = shaped.find((s) => s[0] >= width && s[1] >= height) ?? shaped.at(-1) ?? [1024, 1024];
   return `${best[0]}x${best[1]}`;
 }
 
@@ -129,17 +135,22 @@ export class OpenAiProvider implements Provider {
     signal: AbortSignal,
   ) {
     const image = job.inputImages[0];
+    if (image && model === 'dall-e-3')
+      throw failed(
+        this.label,
+        'dall-e-3 cannot edit an image; the catalog should not offer it input images',
+      );
     const classify = (body: unknown, raw: string) => errorText(body, raw);
     const promise = image
       ? this.#http.call({
-          path: 'v1/images/edits',
+          path: 'images/edits',
           form: editForm(model, job.request.prompt, size, n, image.data, image.mime),
           schema: images,
           signal,
           errorText: classify,
         })
       : this.#http.call({
-          path: 'v1/images/generations',
+          path: 'images/generations',
           json: {
             model,
             prompt: job.request.prompt,

@@ -123,6 +123,7 @@ export class ReplicateProvider implements Provider {
             this.label,
             await downloadOutput(this.label, url, this.options.download, ctx.signal),
             job.request.seed + i,
+            job.request,
           ),
         ),
     );

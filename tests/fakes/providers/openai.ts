@@ -84,6 +84,11 @@ function apiError(
   };
 }
 
+/** A request value as the API quotes it back in an error message. */
+function show(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
 /** The body the harness's injections (401, 429, 500) carry, typed as OpenAI would type them. */
 function injectedError(message: string): unknown {
   const type = /many requests/i.test(message)
@@ -131,7 +136,7 @@ export async function fakeOpenAi(): Promise<FakeBackend> {
     if (typeof model !== 'string' || !MODELS[model])
       return apiError(
         400,
-        `Invalid value: '${String(model)}'. Supported values are: ${Object.keys(MODELS)
+        `Invalid value: '${show(model)}'. Supported values are: ${Object.keys(MODELS)
           .map((m) => `'${m}'`)
           .join(', ')}.`,
         { param: 'model', code: 'invalid_value' },
@@ -157,14 +162,14 @@ export async function fakeOpenAi(): Promise<FakeBackend> {
     if (format !== 'url' && format !== 'b64_json')
       return apiError(
         400,
-        `Invalid value: '${String(format)}'. Supported values are: 'url' and 'b64_json'.`,
+        `Invalid value: '${show(format)}'. Supported values are: 'url' and 'b64_json'.`,
         { param: 'response_format', code: 'invalid_value' },
       );
     const n = p.n === undefined ? 1 : Number(p.n);
     if (!Number.isInteger(n) || n < 1)
       return apiError(
         400,
-        `Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${String(p.n)} instead.`,
+        `Invalid 'n': integer below minimum value. Expected a value >= 1, but got ${show(p.n)} instead.`,
         { param: 'n', code: 'integer_below_min_value' },
       );
     if (n > rules.maxN)
@@ -179,13 +184,13 @@ export async function fakeOpenAi(): Promise<FakeBackend> {
     if (typeof size !== 'string' || !rules.sizes.includes(size))
       return apiError(
         400,
-        `Invalid value: '${String(size)}'. Supported values are: ${rules.sizes.map((s) => `'${s}'`).join(', ')}.`,
+        `Invalid value: '${show(size)}'. Supported values are: ${rules.sizes.map((s) => `'${s}'`).join(', ')}.`,
         { param: 'size', code: 'invalid_value' },
       );
-    if (p.quality !== undefined && !rules.qualities.includes(String(p.quality)))
+    if (p.quality !== undefined && !rules.qualities.includes(show(p.quality)))
       return apiError(
         400,
-        `Invalid value: '${String(p.quality)}'. Supported values are: ${rules.qualities.map((q) => `'${q}'`).join(', ')}.`,
+        `Invalid value: '${show(p.quality)}'. Supported values are: ${rules.qualities.map((q) => `'${q}'`).join(', ')}.`,
         { param: 'quality', code: 'invalid_value' },
       );
     return { rules, model, n, size, format };
@@ -244,7 +249,7 @@ export async function fakeOpenAi(): Promise<FakeBackend> {
         400,
         "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
       );
-    return answer(req.body as ImageParams, 'generations');
+    return answer(req.body, 'generations');
   });
 
   backend.route('POST', /^\/v1\/images\/edits$/, async (req) => {

@@ -176,7 +176,7 @@ export class ComfyUiProvider implements Provider {
             this.options.download,
             ctx.signal,
           );
-          return toOutput(this.label, file, job.request.seed + i);
+          return toOutput(this.label, file, job.request.seed + i, job.request);
         }),
       );
     } catch (error) {

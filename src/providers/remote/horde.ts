@@ -1,0 +1,197 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { HttpClient } from '../http/client.js';
+import { downloadOutput } from '../http/download.js';
+import { failed, malformed, refused } from '../http/errors.js';
+import { fromBase64, pause, retryRead, toOutput } from '../http/shared.js';
+import { sniffMime } from '../http/download.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+
+const accepted = z.object({
+  id: z.string(),
+  kudos: z.number().optional(),
+  message: z.string().optional(),
+});
+const check = z.object({
+  done: z.boolean(),
+  faulted: z.boolean().optional(),
+  waiting: z.number().optional(),
+  processing: z.number().optional(),
+  finished: z.number().optional(),
+  queue_position: z.number().optional(),
+  wait_time: z.number().optional(),
+  is_possible: z.boolean().optional(),
+});
+const status = check.extend({
+  generations: z
+    .array(
+      z.object({
+        img: z.string(),
+        seed: z.string().optional(),
+        censored: z.boolean().optional(),
+        state: z.string().optional(),
+      }),
+    )
+    .default([]),
+});
+
+/** The anonymous key: allowed, slowest in the queue. */
+export const HORDE_ANONYMOUS_KEY = '0000000000';
+
+function errorText(body: unknown, raw: string): string {
+  const b = body as { message?: string; rc?: string } | undefined;
+  if (b?.message) return `${b.rc ? `${b.rc}: ` : ''}${b.message}`;
+  return raw.slice(0, 300);
+}
+
+/**
+ * AI Horde (crowdsourced workers): async submit, /check for queue position and wait time,
+ * /status for the images (R2 URLs, or base64 when R2 is off), DELETE to cancel. Anonymous
+ * or with the operator's key. Censored images are refused one by one; a request no worker
+ * can serve fails instead of waiting forever.
+ */
+export class HordeProvider implements Provider {
+  readonly id = 'horde';
+  readonly label = 'AI Horde';
+  readonly capabilities = {
+    kinds: ['image'] as const,
+    img2img: true,
+    negativePrompt: true,
+    seeds: true,
+    cancel: true,
+  };
+  readonly #http: HttpClient;
+
+  constructor(private readonly options: RemoteOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      headers: {
+        apikey: options.apiKey ?? HORDE_ANONYMOUS_KEY,
+        'client-agent': 'genbot:0.1.0:https://github.com/genbot',
+      },
+      timeoutMs: options.callTimeoutMs ?? 60_000,
+    });
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const r = job.request;
+    const image = job.inputImages[0];
+    const submitted = await this.#http
+      .call({
+        path: 'v2/generate/async',
+        json: {
+          prompt: r.negativePrompt ? `${r.prompt} ### ${r.negativePrompt}` : r.prompt,
+          params: {
+            width: r.width,
+            height: r.height,
+            steps: r.steps,
+            cfg_scale: r.guidance,
+            seed: String(r.seed),
+            n: r.count,
+            ...(typeof job.model.options.sampler === 'string'
+              ? { sampler_name: job.model.options.sampler }
+              : {}),
+            ...(image ? { denoising_strength: 0.6 } : {}),
+          },
+          models: job.model.ref === 'any' ? [] : [job.model.ref],
+          nsfw: job.model.options.nsfw === true,
+          censor_nsfw: job.model.options.nsfw !== true,
+          r2: true,
+          ...(image
+            ? {
+                source_image: Buffer.from(image.data).toString('base64'),
+                source_processing: 'img2img',
+              }
+            : {}),
+        },
+        schema: accepted,
+        signal: ctx.signal,
+        errorText,
+      })
+      .catch((error: unknown) => {
+        // The horde names a prompt its filter blocks "CorruptPrompt".
+        if (error instanceof Error && /CorruptPrompt/i.test(error.message))
+          throw refused(this.label, 'the prompt was blocked by the horde’s filter');
+        throw error;
+      });
+    const id = submitted.id;
+    let final: z.output<typeof status>;
+    try {
+      for (;;) {
+        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+        const c = await retryRead(
+          () =>
+            this.#http.call({
+              path: `v2/generate/check/${id}`,
+              schema: check,
+              signal: ctx.signal,
+              errorText,
+            }),
+          ctx.signal,
+        );
+        if (c.faulted) throw failed(this.label, 'the horde worker faulted');
+        if (c.is_possible === false)
+          throw failed(this.label, 'no horde worker can serve this model and size right now');
+        if (c.done) break;
+        ctx.onProgress({
+          ...(c.processing
+            ? { message: 'generating on a horde worker' }
+            : { message: 'queued at the horde' }),
+          ...(c.queue_position !== undefined ? { queuePosition: c.queue_position } : {}),
+          ...(c.wait_time !== undefined ? { etaSeconds: c.wait_time } : {}),
+        });
+      }
+      final = await retryRead(
+        () =>
+          this.#http.call({
+            path: `v2/generate/status/${id}`,
+            schema: status,
+            signal: ctx.signal,
+            errorText,
+          }),
+        ctx.signal,
+      );
+    } catch (error) {
+      if (ctx.signal.aborted)
+        void this.#http
+          .call({
+            method: 'DELETE',
+            path: `v2/generate/status/${id}`,
+            schema: z.unknown(),
+            signal: AbortSignal.timeout(5000),
+          })
+          .catch(() => undefined);
+      throw error;
+    }
+    if (final.generations.length === 0)
+      throw malformed(this.label, 'a finished request has no generations');
+    const results = await Promise.all(
+      final.generations.slice(0, r.count).map(async (g, i): Promise<ProviderOutput> => {
+        if (g.censored || g.state === 'censored')
+          return { ok: false, code: 'provider_refused', message: 'censored by the horde' };
+        if (g.state === 'faulted')
+          return { ok: false, code: 'provider_failed', message: 'a horde worker faulted' };
+        const seed = Number(g.seed ?? r.seed + i);
+        if (/^https?:\/\//.test(g.img))
+          return toOutput(
+            this.label,
+            await downloadOutput(this.label, g.img, this.options.download, ctx.signal),
+            seed,
+          );
+        const data = fromBase64(g.img);
+        const mime = sniffMime(data);
+        if (!mime) throw malformed(this.label, 'an image is neither a URL nor an image in base64');
+        return toOutput(this.label, { data, mime }, seed);
+      }),
+    );
+    if (results.every((o) => !o.ok && o.code === 'provider_refused'))
+      throw refused(this.label, 'the horde censored the result');
+    return results;
+  }
+}

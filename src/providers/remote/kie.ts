@@ -1,0 +1,182 @@
+import { z } from 'zod';
+import type {
+  Provider,
+  ProviderJob,
+  ProviderOutput,
+  ProviderRunContext,
+} from '../../core/provider.js';
+import { HttpClient } from '../http/client.js';
+import { downloadOutput } from '../http/download.js';
+import { failed, httpError, looksLikeRefusal, malformed, refused } from '../http/errors.js';
+import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../http/shared.js';
+import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+
+/** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */
+const envelope = <T extends z.ZodType>(data: T) =>
+  z.object({ code: z.number(), msg: z.string().optional(), data: data.nullish() });
+
+const created = envelope(z.object({ taskId: z.string() }));
+const market = envelope(
+  z.object({
+    taskId: z.string(),
+    state: z.enum(['waiting', 'queuing', 'generating', 'success', 'fail']),
+    resultJson: z.string().nullish(),
+    failCode: z.union([z.string(), z.number()]).nullish(),
+    failMsg: z.string().nullish(),
+    progress: z.number().nullish(),
+  }),
+);
+const veo = envelope(
+  z.object({
+    taskId: z.string(),
+    successFlag: z.number(),
+    response: z
+      .object({ resultUrls: z.array(z.string()).nullish() })
+      .passthrough()
+      .nullish(),
+    errorMessage: z.string().nullish(),
+  }),
+);
+
+const MARKET_INPUT = {
+  prompt: '{{prompt}}',
+  negative_prompt: '{{negative_prompt}}',
+  aspect_ratio: '{{aspect_ratio}}',
+  seed: '{{seed}}',
+};
+
+const NO_HEADERS = { get: () => null };
+
+/**
+ * Kie.ai: the market's unified task API (POST /api/v1/jobs/createTask, poll
+ * /api/v1/jobs/recordInfo, results in `resultJson.resultUrls`) for image and video models
+ * such as Imagen 4, and Veo 3 through its own endpoints (model option `api: "veo"`).
+ * Kie reports errors in a `code` field even on HTTP 200; those are classified like HTTP
+ * statuses. Kie has no cancel call: a cancelled generation just stops being polled.
+ */
+export class KieProvider implements Provider {
+  readonly id = 'kie';
+  readonly label = 'Kie.ai';
+  readonly capabilities = {
+    kinds: ['image', 'video'] as const,
+    img2img: false,
+    negativePrompt: true,
+    seeds: true,
+    cancel: false,
+  };
+  readonly #http: HttpClient;
+
+  constructor(private readonly options: RemoteOptions) {
+    this.#http = new HttpClient({
+      provider: this.label,
+      baseUrl: options.apiUrl,
+      headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
+      timeoutMs: options.callTimeoutMs ?? 60_000,
+    });
+  }
+
+  #check<T extends { code: number; msg?: string | undefined; data?: unknown }>(
+    answer: T,
+  ): NonNullable<T['data']> {
+    if (answer.code !== 200) throw httpError(this.label, answer.code, NO_HEADERS, answer.msg ?? '');
+    if (answer.data === null || answer.data === undefined)
+      throw malformed(this.label, 'no data in the answer');
+    return answer.data as NonNullable<T['data']>;
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    const isVeo = job.model.options.api === 'veo';
+    const values = templateValues(job);
+    const input = fillTemplate(job.model.options.input ?? MARKET_INPUT, values);
+    const task = this.#check(
+      await this.#http.call({
+        path: isVeo ? 'api/v1/veo/generate' : 'api/v1/jobs/createTask',
+        json: isVeo
+          ? {
+              prompt: job.request.prompt,
+              model: job.model.ref,
+              aspectRatio: values.aspect_ratio,
+              seeds: job.request.seed,
+              ...(job.model.options.input as object | undefined),
+            }
+          : { model: job.model.ref, input },
+        schema: created,
+        signal: ctx.signal,
+      }),
+    );
+    let urls: string[] = [];
+    for (;;) {
+      await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+      if (isVeo) {
+        const info = this.#check(
+          await retryRead(
+            () =>
+              this.#http.call({
+                path: `api/v1/veo/record-info?taskId=${encodeURIComponent(task.taskId)}`,
+                schema: veo,
+                signal: ctx.signal,
+              }),
+            ctx.signal,
+          ),
+        );
+        if (info.successFlag === 0) {
+          ctx.onProgress({ message: 'generating at Kie.ai' });
+          continue;
+        }
+        if (info.successFlag !== 1) this.#fail(info.errorMessage ?? 'the video failed');
+        urls = info.response?.resultUrls ?? [];
+        break;
+      }
+      const info = this.#check(
+        await retryRead(
+          () =>
+            this.#http.call({
+              path: `api/v1/jobs/recordInfo?taskId=${encodeURIComponent(task.taskId)}`,
+              schema: market,
+              signal: ctx.signal,
+            }),
+          ctx.signal,
+        ),
+      );
+      if (info.state === 'success') {
+        try {
+          urls =
+            (JSON.parse(info.resultJson ?? '{}') as { resultUrls?: string[] }).resultUrls ?? [];
+        } catch (error) {
+          throw malformed(this.label, 'resultJson is not JSON', error);
+        }
+        break;
+      }
+      if (info.state === 'fail')
+        this.#fail(info.failMsg ?? String(info.failCode ?? 'the task failed'));
+      ctx.onProgress(
+        info.progress !== null && info.progress !== undefined
+          ? {
+              percent: Math.min(
+                99,
+                Math.round(info.progress <= 1 ? info.progress * 100 : info.progress),
+              ),
+            }
+          : { message: info.state === 'generating' ? 'generating at Kie.ai' : 'queued at Kie.ai' },
+      );
+    }
+    if (urls.length === 0) throw malformed(this.label, 'a finished task has no result URLs');
+    return Promise.all(
+      urls
+        .slice(0, job.request.count)
+        .map(async (url, i) =>
+          toOutput(
+            this.label,
+            await downloadOutput(this.label, url, this.options.download, ctx.signal),
+            job.request.seed + i,
+            job.request,
+          ),
+        ),
+    );
+  }
+
+  #fail(reason: string): never {
+    if (looksLikeRefusal(reason)) throw refused(this.label, reason);
+    throw failed(this.label, reason);
+  }
+}

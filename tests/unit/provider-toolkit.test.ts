@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { isPublicAddress, sniffMime } from '../../src/providers/http/download.js';
+import { httpError, parseRetryAfter } from '../../src/providers/http/errors.js';
+import { fillTemplate, progressFromLogs } from '../../src/providers/http/shared.js';
+import { openAiSize } from '../../src/providers/remote/openai.js';
+
+const headers = (h: Record<string, string> = {}) => ({
+  get: (n: string) => h[n.toLowerCase()] ?? null,
+});
+
+describe('provider toolkit', () => {
+  it('reads Retry-After in seconds or as a date, and caps it', () => {
+    const now = Date.parse('2026-11-22T10:00:00Z');
+    expect(parseRetryAfter('2', now)).toBe(2000);
+    expect(parseRetryAfter('0.5', now)).toBe(500);
+    expect(parseRetryAfter('Sun, 22 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('86400', now)).toBe(600_000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(null, now)).toBeUndefined();
+  });
+
+  it('classifies HTTP errors: retry 429 and 5xx, not 4xx; refusals by their words', () => {
+    const limited = httpError('X', 429, headers({ 'retry-after': '3' }), 'slow down');
+    expect(limited).toMatchObject({ code: 'rate_limited', retryable: true, retryAfterMs: 3000 });
+    expect(httpError('X', 503, headers(), '')).toMatchObject({
+      code: 'provider_unavailable',
+      retryable: true,
+    });
+    expect(httpError('X', 401, headers(), 'bad key')).toMatchObject({
+      retryable: false,
+      code: 'provider_unavailable',
+    });
+    expect(httpError('X', 422, headers(), 'width must be <= 1440')).toMatchObject({
+      retryable: false,
+      code: 'provider_failed',
+    });
+    expect(httpError('X', 400, headers(), 'content_policy_violation: blocked')).toMatchObject({
+      retryable: false,
+      code: 'provider_refused',
+    });
+    expect(httpError('X', 422, headers(), 'width must be <= 1440').userMessage).toContain(
+      'width must be',
+    );
+  });
+
+  it('treats loopback, private, link-local and mapped addresses as non-public', () => {
+    for (const a of [
+      '127.0.0.1',
+      '10.1.2.3',
+      '192.168.0.5',
+      '172.16.4.4',
+      '169.254.169.254',
+      '100.64.0.1',
+      '::1',
+      'fd00::1',
+      'fe80::1',
+      '::ffff:127.0.0.1',
+      '0.0.0.0',
+    ])
+      expect(isPublicAddress(a), a).toBe(false);
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111'])
+      expect(isPublicAddress(a), a).toBe(true);
+  });
+
+  it('recognises images and videos by their first bytes', () => {
+    expect(sniffMime(Buffer.from('89504e470d0a1a0a', 'hex'))).toBe('image/png');
+    expect(sniffMime(Buffer.from('ffd8ffe000104a46', 'hex'))).toBe('image/jpeg');
+    expect(sniffMime(Buffer.from('GIF89a'))).toBe('image/gif');
+    expect(sniffMime(Buffer.from('<html>'))).toBeUndefined();
+  });
+
+  it('fills request templates with typed values and drops missing ones', () => {
+    const filled = fillTemplate(
+      {
+        prompt: '{{prompt}}',
+        seed: '{{seed}}',
+        neg: '{{negative_prompt}}',
+        size: { w: '{{width}}' },
+        tag: 'p-{{seed}}',
+        list: ['{{prompt}}', '{{nothing}}'],
+      },
+      { prompt: 'a fox', seed: 7, width: 512 },
+    );
+    expect(filled).toEqual({
+      prompt: 'a fox',
+      seed: 7,
+      size: { w: 512 },
+      tag: 'p-7',
+      list: ['a fox'],
+    });
+  });
+
+  it('reads progress bars from backend logs', () => {
+    expect(progressFromLogs('Using seed: 1\n 45%|████▌     | 9/20 [00:02<00:03]')).toEqual({
+      percent: 45,
+      step: 9,
+      steps: 20,
+    });
+    expect(progressFromLogs('no bar here')).toBeUndefined();
+  });
+
+  it('maps a request to the size OpenAI accepts, closest in shape', () => {
+    expect(openAiSize('dall-e-3', 1024, 576)).toBe('1792x1024');
+    expect(openAiSize('gpt-image-1', 512, 768)).toBe('1024x1536');
+    expect(openAiSize('dall-e-2', 1024, 1024)).toBe('1024x1024');
+    expect(openAiSize('dall-e-2', 300, 300)).toBe('512x512');
+  });
+});
