@@ -13,7 +13,12 @@ import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
 
 /** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */
 const envelope = <T extends z.ZodType>(data: T) =>
-  z.object({ code: z.number(), msg: z.string().optional(), data: data.nullish() });
+  z.object({
+    code: z.number(),
+    msg: z.string().optional(),
+    message: z.string().optional(),
+    data: data.nullish(),
+  });
 
 const created = envelope(z.object({ taskId: z.string() }));
 const market = envelope(
@@ -23,7 +28,7 @@ const market = envelope(
     resultJson: z.string().nullish(),
     failCode: z.union([z.string(), z.number()]).nullish(),
     failMsg: z.string().nullish(),
-    progress: z.number().nullish(),
+    progress: z.coerce.number().nullish(),
   }),
 );
 const veo = envelope(
@@ -75,10 +80,16 @@ export class KieProvider implements Provider {
     });
   }
 
-  #check<T extends { code: number; msg?: string | undefined; data?: unknown }>(
-    answer: T,
-  ): NonNullable<T['data']> {
-    if (answer.code !== 200) throw httpError(this.label, answer.code, NO_HEADERS, answer.msg ?? '');
+  #check<
+    T extends {
+      code: number;
+      msg?: string | undefined;
+      message?: string | undefined;
+      data?: unknown;
+    },
+  >(answer: T): NonNullable<T['data']> {
+    if (answer.code !== 200)
+      throw httpError(this.label, answer.code, NO_HEADERS, answer.msg ?? answer.message ?? '');
     if (answer.data === null || answer.data === undefined)
       throw malformed(this.label, 'no data in the answer');
     return answer.data as NonNullable<T['data']>;
@@ -95,8 +106,12 @@ export class KieProvider implements Provider {
           ? {
               prompt: job.request.prompt,
               model: job.model.ref,
-              aspectRatio: values.aspect_ratio,
-              seeds: job.request.seed,
+              // Veo makes 16:9 or 9:16 only, and takes seeds from 10000 to 99999.
+              aspectRatio: job.request.width >= job.request.height ? '16:9' : '9:16',
+              seeds:
+                job.request.seed >= 10_000 && job.request.seed <= 99_999
+                  ? job.request.seed
+                  : 10_000 + (job.request.seed % 90_000),
               ...(job.model.options.input as object | undefined),
             }
           : { model: job.model.ref, input },
