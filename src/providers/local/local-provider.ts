@@ -1,4 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import sharp from 'sharp';
 import { z } from 'zod';
 import { ProviderError } from '../../core/errors.js';
 import type {
@@ -46,7 +47,7 @@ export class LocalProvider implements Provider {
   readonly label = 'Local demo renderer';
   readonly capabilities = {
     kinds: ['image', 'video'] as const,
-    img2img: false,
+    img2img: true,
     negativePrompt: true,
     seeds: true,
     cancel: true,
@@ -126,6 +127,24 @@ export class LocalProvider implements Provider {
               format: options.format === 'png' ? 'gif' : options.format,
             })
           : await renderStill(scene, options.format === 'gif' ? 'png' : options.format);
+      const input = job.inputImages[0];
+      if (input && options.frames <= 1) {
+        // "Image to image" for the demo: the member's picture under a translucent render.
+        const overlay = await sharp(rendered.data).ensureAlpha(0.45).png().toBuffer();
+        const data = await sharp(input.data)
+          .resize(request.width, request.height, { fit: 'cover' })
+          .composite([{ input: overlay }])
+          .png()
+          .toBuffer();
+        outputs.push({
+          ok: true,
+          ...rendered,
+          data,
+          mime: 'image/png',
+          seed: request.seed + index,
+        });
+        continue;
+      }
       outputs.push({ ok: true, ...rendered, seed: request.seed + index });
     }
     return outputs;

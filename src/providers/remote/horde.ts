@@ -93,6 +93,8 @@ export class HordeProvider implements Provider {
             steps: r.steps,
             cfg_scale: r.guidance,
             seed: String(r.seed),
+            // Without a variation every image of a batch would get the same seed.
+            ...(r.count > 1 ? { seed_variation: 1 } : {}),
             n: r.count,
             ...(typeof job.model.options.sampler === 'string'
               ? { sampler_name: job.model.options.sampler }
@@ -158,15 +160,15 @@ export class HordeProvider implements Provider {
         ctx.signal,
       );
     } catch (error) {
-      if (ctx.signal.aborted)
-        void this.#http
-          .call({
-            method: 'DELETE',
-            path: `v2/generate/status/${id}`,
-            schema: z.unknown(),
-            signal: AbortSignal.timeout(5000),
-          })
-          .catch(() => undefined);
+      // Cancelled, timed out or given up on: withdraw it, or a worker may still spend kudos on it.
+      void this.#http
+        .call({
+          method: 'DELETE',
+          path: `v2/generate/status/${id}`,
+          schema: z.unknown(),
+          signal: AbortSignal.timeout(5000),
+        })
+        .catch(() => undefined);
       throw error;
     }
     if (final.generations.length === 0)
