@@ -134,6 +134,14 @@ describe('Discord adapter', () => {
           { stepDelayMs: 100 },
           { defaults: { width: 64, height: 64, steps: 40, guidance: 5 } },
         ),
+        testModel(
+          't-remix',
+          {},
+          {
+            capabilities: { img2img: true },
+            limits: { maxWidth: 256, maxHeight: 256, maxSteps: 60, maxInputImages: 1 },
+          },
+        ),
       ],
     });
     adapter = createDiscordAdapter({
@@ -369,6 +377,50 @@ describe('Discord adapter', () => {
     expect(text(version)).toMatch(/does not take an input image/);
     expect(fake.calls.slice(calls).some((c) => c.path.includes('/cdn/'))).toBe(false);
     expect(await balance(gina)).toEqual({ available: 50, held: 0 });
+  });
+
+  it('gives an attached image to a model that takes one, re-encoded and stored', async () => {
+    const ivy = member(19);
+    await fund(ivy, 50);
+    const red = await sharp({
+      create: { width: 300, height: 200, channels: 3, background: '#ff0000' },
+    })
+      .jpeg()
+      .toBuffer();
+    const upload = fake.upload(red, 'red.jpg', 'image/jpeg');
+    const i = fake.slash(
+      'generate',
+      { prompt: 'make it abstract', model: 't-remix', image: upload.id },
+      ivy,
+      place,
+      { attachments: [upload] },
+    );
+    const done = await finalOf(i);
+    expect(title(done)).toBe('Done');
+    expect(fake.calls.some((c) => c.path.includes(`/cdn/attachments/${upload.id}/`))).toBe(true);
+    const stored = await app.models.Generation.findById(generationId(done)).lean();
+    const input = stored?.request.inputImages[0];
+    expect(input).toMatchObject({ mime: 'image/png', width: 300, height: 200 });
+    // The output was made from the member's (red) picture.
+    const output = await app.media.get(stored?.outputs[0]?.fileId ?? '');
+    const { channels } = await sharp(output).stats();
+    expect(channels[0]?.mean ?? 0).toBeGreaterThan((channels[2]?.mean ?? 0) + 40);
+  });
+
+  it('refuses an attachment that is not an image, before holding anything', async () => {
+    const jay = member(20);
+    await fund(jay, 50);
+    const upload = fake.upload(Buffer.from('%PDF-1.4 not an image'), 'doc.pdf', 'application/pdf');
+    const i = fake.slash(
+      'generate',
+      { prompt: 'like this', model: 't-remix', image: upload.id },
+      jay,
+      place,
+      { attachments: [upload] },
+    );
+    const { version } = await followUpOf(i);
+    expect(text(version)).toMatch(/not an image/);
+    expect(await balance(jay)).toEqual({ available: 50, held: 0 });
   });
 
   it('lets moderators grant and revoke; others are refused', async () => {

@@ -1,3 +1,4 @@
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelegramConfig } from '../../src/config.js';
 import {
@@ -133,6 +134,14 @@ describe('Telegram adapter', () => {
           't-slow',
           { stepDelayMs: 100 },
           { defaults: { width: 64, height: 64, steps: 50, guidance: 5 } },
+        ),
+        testModel(
+          't-remix',
+          {},
+          {
+            capabilities: { img2img: true },
+            limits: { maxWidth: 256, maxHeight: 256, maxSteps: 60, maxInputImages: 1 },
+          },
         ),
       ],
     });
@@ -358,6 +367,38 @@ describe('Telegram adapter', () => {
     );
     expect(fake.callsTo('getFile')).toHaveLength(0);
     expect(await balance(109)).toEqual({ available: 20, held: 0 });
+  });
+
+  it('gives a replied-to photo to a model that takes one', async () => {
+    await fund(110, 20);
+    const png = await sharp({
+      create: { width: 120, height: 80, channels: 3, background: '#00ff00' },
+    })
+      .png()
+      .toBuffer();
+    fake.files.set('photo-2', png);
+    const ivy = member(110);
+    await command(ivy, '/generate make it abstract --model t-remix', {
+      reply_to_message: {
+        message_id: 1,
+        date: 0,
+        chat: { id: 110, type: 'private' },
+        from: { id: 110, is_bot: false, first_name: 'ivy' },
+        photo: [{ file_id: 'photo-2', file_unique_id: 'p2', width: 120, height: 80 }],
+      },
+    });
+    await until('the photo', () => writesTo(110, 'sendPhoto')[0]);
+    expect(fake.callsTo('getFile')).toHaveLength(1);
+    const stored = await app.models.Generation.findOne({
+      requestedBy: { $regex: '' },
+      model: 't-remix',
+    }).lean();
+    expect(stored?.request.inputImages[0]).toMatchObject({
+      mime: 'image/png',
+      width: 120,
+      height: 80,
+    });
+    expect((await balance(110)).held).toBe(0);
   });
 
   it('names a bad option and shows the right form', async () => {

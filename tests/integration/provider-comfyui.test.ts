@@ -153,12 +153,10 @@ describe('comfyui adapter (requests)', () => {
     expect(backend.calls('GET', /^\/history\//)).toHaveLength(0);
   });
 
-  // KNOWN ADAPTER GAP (comfyui.ts, errorText): ComfyUI names the faulty input in
-  // node_errors[id].errors[] ("Value not in list: ckpt_name: 'missing.safetensors' not in
-  // [...]"); error.details is empty unless the output node itself is at fault, so the adapter's
-  // "message: details" leaves only "Prompt outputs failed validation". Turn this into `it`
-  // once node_errors are read.
-  it.fails('says which input ComfyUI refused', async () => {
+  // ComfyUI names the faulty input only in node_errors[id].errors[] ("Value not in list:
+  // ckpt_name: 'missing.safetensors' not in [...]"); error.details is empty unless the output
+  // node itself is at fault.
+  it('says which input ComfyUI refused', async () => {
     backend.reset('success');
     const { result } = run(job({ ref: 'missing.safetensors' }, { count: 1 }));
     await expect(result).rejects.toThrow(/ckpt_name: 'missing.safetensors' not in/);
@@ -220,17 +218,14 @@ describe('comfyui adapter (requests)', () => {
       expect(backend.calls('POST', /^\/queue$/)[0]?.body).toEqual({ delete: [ours] });
       expect(await pending()).toEqual([]);
       expect(await api(`/history/${ours}`)).toEqual({});
+      // The fake acts on an interrupt as it records it, so once it is seen its effect is done.
       await expect.poll(() => backend.calls('POST', /^\/interrupt$/).length).toBe(1);
-      await new Promise((r) => setTimeout(r, 50));
       otherAfterCancel = await running();
     });
 
-    // KNOWN ADAPTER BUG (src/providers/remote/comfyui/comfyui.ts, #cancel): it posts
-    // /interrupt with an empty body, which ComfyUI treats as a global interrupt ("Global
-    // interrupt (no prompt_id specified)"): whatever is running is stopped, here another
-    // client's prompt. ComfyUI's POST /interrupt takes {prompt_id} to stop only that prompt.
-    // Turn this into `it` once the adapter sends its prompt_id.
-    it.fails('leaves the other client’s running prompt alone', () => {
+    // An /interrupt without a body is global in ComfyUI ("Global interrupt (no prompt_id
+    // specified)"): the adapter names its prompt so another client's run is left alone.
+    it('leaves the other client’s running prompt alone', () => {
       expect(otherAfterCancel).toEqual([other]);
     });
   });

@@ -130,7 +130,12 @@ export class LocalProvider implements Provider {
       const input = job.inputImages[0];
       if (input && options.frames <= 1) {
         // "Image to image" for the demo: the member's picture under a translucent render.
-        const overlay = await sharp(rendered.data).ensureAlpha(0.45).png().toBuffer();
+        const overlay = await sharp(rendered.data)
+          .resize(request.width, request.height)
+          .removeAlpha()
+          .ensureAlpha(0.45)
+          .png()
+          .toBuffer();
         const data = await sharp(input.data)
           .resize(request.width, request.height, { fit: 'cover' })
           .composite([{ input: overlay }])

@@ -743,6 +743,16 @@ export class FakeDiscord {
     const method = req.method ?? 'GET';
     if (url.pathname.startsWith('/cdn/attachments/')) {
       const file = this.#cdn.get(url.pathname.slice('/cdn/attachments/'.length));
+      this.calls.push({
+        method,
+        route: 'GET /cdn/attachments',
+        path: url.pathname,
+        at: Date.now(),
+        status: file ? 200 : 404,
+        body: undefined,
+        files: [],
+        limited: false,
+      });
       if (!file) {
         res.writeHead(404).end();
         return;

@@ -10,7 +10,7 @@ import type {
 } from '../../../core/provider.js';
 import { FormData, HttpClient } from '../../http/client.js';
 import { downloadOutput } from '../../http/download.js';
-import { failed, malformed } from '../../http/errors.js';
+import { failed, malformed, unavailable } from '../../http/errors.js';
 import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../../http/shared.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from '../options.js';
 
@@ -55,10 +55,37 @@ export interface ComfyOptions extends RemoteOptions {
   workflowDir?: string | undefined;
 }
 
+/** The exception message of a failed run, from the history entry's status messages. */
+function historyError(entry: z.output<typeof historyEntry>): string | undefined {
+  for (const m of entry.status?.messages ?? []) {
+    if (Array.isArray(m) && m[0] === 'execution_error') {
+      const data = m[1] as { exception_message?: unknown } | undefined;
+      if (typeof data?.exception_message === 'string') return data.exception_message;
+    }
+    if (Array.isArray(m) && m[0] === 'execution_interrupted') return 'the run was interrupted';
+  }
+  return undefined;
+}
+
+/** ComfyUI's reason is often only in node_errors (details is empty for upstream nodes). */
 function errorText(body: unknown, raw: string): string {
-  const b = body as { error?: { message?: string; details?: string } | string } | undefined;
-  if (b && typeof b.error === 'object')
-    return [b.error.message, b.error.details].filter(Boolean).join(': ');
+  const b = body as
+    | {
+        error?: { message?: string; details?: string } | string;
+        node_errors?: Record<
+          string,
+          { class_type?: string; errors?: { message?: string; details?: string }[] }
+        >;
+      }
+    | undefined;
+  if (b && typeof b.error === 'object') {
+    const nodes = Object.values(b.node_errors ?? {}).flatMap((n) =>
+      (n.errors ?? []).map(
+        (e) => `${n.class_type ?? 'node'}: ${[e.message, e.details].filter(Boolean).join(' ')}`,
+      ),
+    );
+    return [b.error.message, b.error.details, ...nodes].filter(Boolean).join('; ');
+  }
   if (b && typeof b.error === 'string') return b.error;
   return raw.slice(0, 300);
 }
@@ -140,6 +167,8 @@ export class ComfyUiProvider implements Provider {
     const workflow = fillTemplate(await this.#workflow(job), values);
     const clientId = `genbot-${job.generationId}-${job.attempt}`;
     const socket = this.#listen(clientId, ctx);
+    // Connect before queueing, so the first events (and a fast failure) are not missed.
+    await socket.opened;
     let promptId: string | undefined;
     try {
       const q = await this.#http.call({
@@ -153,7 +182,7 @@ export class ComfyUiProvider implements Provider {
       socket.promptId = promptId;
       const entry = await this.#wait(promptId, ctx);
       if (entry.status?.status_str === 'error') {
-        const reason = socket.error ?? 'the workflow failed';
+        const reason = socket.error ?? historyError(entry) ?? 'the workflow failed';
         throw failed(this.label, reason);
       }
       const files = Object.values(entry.outputs).flatMap((o) => [
@@ -188,6 +217,7 @@ export class ComfyUiProvider implements Provider {
   }
 
   async #wait(promptId: string, ctx: ProviderRunContext): Promise<z.output<typeof historyEntry>> {
+    let missing = 0;
     for (;;) {
       const h = await retryRead(
         () => this.#http.call({ path: `history/${promptId}`, schema: history, signal: ctx.signal }),
@@ -205,8 +235,13 @@ export class ComfyUiProvider implements Provider {
           ctx.signal,
         );
         const position = q.queue_pending.findIndex((item) => item[1] === promptId);
+        const running = q.queue_running.some((item) => item[1] === promptId);
         if (position >= 0)
           ctx.onProgress({ queuePosition: position + 1, message: 'queued at ComfyUI' });
+        // Neither queued, running nor finished, several times over: ComfyUI restarted.
+        missing = position < 0 && !running ? missing + 1 : 0;
+        if (missing >= 3)
+          throw unavailable(this.label, 'the prompt vanished (was ComfyUI restarted?)');
       }
       await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
     }
@@ -214,9 +249,12 @@ export class ComfyUiProvider implements Provider {
 
   /** Progress (and the reason of a failure) from ComfyUI's WebSocket, best effort. */
   #listen(clientId: string, ctx: ProviderRunContext) {
-    const state: { promptId?: string; error?: string; close: () => void } = {
-      close: () => undefined,
-    };
+    const state: {
+      promptId?: string;
+      error?: string;
+      close: () => void;
+      opened: Promise<void>;
+    } = { close: () => undefined, opened: Promise.resolve() };
     let ws: WebSocket;
     try {
       const url = new URL(this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`));
@@ -226,6 +264,17 @@ export class ComfyUiProvider implements Provider {
       return state;
     }
     ws.on('error', () => undefined);
+    // At most two seconds: without a socket the run still works, by polling.
+    state.opened = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      ws.once('open', done);
+      ws.once('error', done);
+      ws.once('close', done);
+    });
     ws.on('message', (raw, isBinary) => {
       if (isBinary) return; // preview frames
       let message: { type?: string; data?: Record<string, unknown> };
@@ -266,7 +315,13 @@ export class ComfyUiProvider implements Provider {
       .call({ path: 'queue', json: { delete: [promptId] }, schema: z.unknown(), signal })
       .catch(() => undefined);
     void this.#http
-      .call({ path: 'interrupt', method: 'POST', json: {}, schema: z.unknown(), signal })
+      .call({
+        path: 'interrupt',
+        method: 'POST',
+        json: { prompt_id: promptId },
+        schema: z.unknown(),
+        signal,
+      })
       .catch(() => undefined);
   }
 }
