@@ -399,7 +399,7 @@ describe('Discord adapter', () => {
     expect(title(done)).toBe('Done');
     expect(fake.calls.some((c) => c.path.includes(`/cdn/attachments/${upload.id}/`))).toBe(true);
     const stored = await app.models.Generation.findById(generationId(done)).lean();
-    const input = stored?.request.inputImages[0];
+    const input = (stored?.request as { inputImages?: unknown[] } | undefined)?.inputImages?.[0];
     expect(input).toMatchObject({ mime: 'image/png', width: 300, height: 200 });
     // The output was made from the member's (red) picture.
     const output = await app.media.get(stored?.outputs[0]?.fileId ?? '');

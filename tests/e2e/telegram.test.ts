@@ -393,7 +393,9 @@ describe('Telegram adapter', () => {
       requestedBy: { $regex: '' },
       model: 't-remix',
     }).lean();
-    expect(stored?.request.inputImages[0]).toMatchObject({
+    expect(
+      (stored?.request as { inputImages?: unknown[] } | undefined)?.inputImages?.[0],
+    ).toMatchObject({
       mime: 'image/png',
       width: 120,
       height: 80,

@@ -6,7 +6,8 @@ import { ALL_SCENARIOS, contractSuite, type AdapterSpec } from '../support/provi
 const common: Omit<AdapterSpec, 'scenarios' | 'model'> = {
   provider: 'openai',
   fake: fakeOpenAi,
-  create: (b, download) => new OpenAiProvider({ apiUrl: `${b.url}/v1`, apiKey: 'sk-test', download }),
+  create: (b, download) =>
+    new OpenAiProvider({ apiUrl: `${b.url}/v1`, apiKey: 'sk-test', download }),
   // One synchronous call per image: no remote task, so no cancel call.
   createCall: ['POST', /\/v1\/images\/generations$/],
   progress: 'message',

@@ -97,7 +97,10 @@ export function fillTemplate(template: unknown, values: Record<string, unknown>)
     if (whole) return values[whole[1] ?? ''];
     return template.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
       const v = values[name];
-      return v === undefined || v === null ? '' : String(v as string | number);
+      if (v === undefined || v === null) return '';
+      if (typeof v === 'string') return v;
+      if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+      return JSON.stringify(v);
     });
   }
   if (Array.isArray(template))

@@ -92,7 +92,7 @@ export class KieProvider implements Provider {
       throw httpError(this.label, answer.code, NO_HEADERS, answer.msg ?? answer.message ?? '');
     if (answer.data === null || answer.data === undefined)
       throw malformed(this.label, 'no data in the answer');
-    return answer.data as NonNullable<T['data']>;
+    return answer.data;
   }
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
@@ -119,7 +119,7 @@ export class KieProvider implements Provider {
         signal: ctx.signal,
       }),
     );
-    let urls: string[] = [];
+    let urls: string[];
     for (;;) {
       await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
       if (isVeo) {

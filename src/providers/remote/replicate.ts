@@ -41,8 +41,7 @@ const DEFAULT_INPUT = {
 
 function outputUrls(output: unknown): string[] | undefined {
   if (typeof output === 'string') return [output];
-  if (Array.isArray(output) && output.every((o) => typeof o === 'string'))
-    return output as string[];
+  if (Array.isArray(output) && output.every((o) => typeof o === 'string')) return output;
   return undefined;
 }
 

@@ -279,7 +279,10 @@ export class ComfyUiProvider implements Provider {
       if (isBinary) return; // preview frames
       let message: { type?: string; data?: Record<string, unknown> };
       try {
-        message = JSON.parse(String(raw)) as typeof message;
+        const text = Array.isArray(raw)
+          ? Buffer.concat(raw).toString('utf8')
+          : Buffer.from(raw as ArrayBuffer).toString('utf8');
+        message = JSON.parse(text) as typeof message;
       } catch {
         return;
       }
