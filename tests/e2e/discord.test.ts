@@ -308,7 +308,7 @@ describe('Discord adapter', () => {
     const h = fake.slash('history', {}, dave, place);
     const page1 = await answerOf(h);
     expect(fake.messages.get(h.originalId ?? '')?.flags).toBe(MessageFlags.Ephemeral);
-    expect(title(page1)).toBe('History · page 1 of 2');
+    expect(title(page1), text(page1)).toBe('History · page 1 of 2');
     const older = buttons(page1).find((b) => b.label === 'Older');
     expect(older).toBeDefined();
 

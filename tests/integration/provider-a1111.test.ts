@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResolvedRequest } from '../../src/core/generation-request.js';
-import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
-import type { ProviderInputImage, ProviderOutputOk } from '../../src/core/provider.js';
+import type { ProviderOutputOk } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { A1111Provider } from '../../src/providers/remote/a1111.js';
 import { fakeA1111 } from '../fakes/providers/a1111.js';
 import { samplePng, type FakeBackend } from '../fakes/providers/fake-backend.js';
-import { ALL_SCENARIOS, contractSuite } from '../support/provider-contract.js';
+import { ALL_SCENARIOS, contractSuite, directJob } from '../support/provider-contract.js';
 
 // A1111 has no content refusal, and answers with base64 images rather than URLs.
 contractSuite({
@@ -41,40 +39,7 @@ describe('a1111 adapter (requests)', () => {
     allowHosts: [b.host],
   });
 
-  function job(
-    model: Partial<ModelSpecInput> = {},
-    request: Partial<ResolvedRequest> = {},
-    inputImages: ProviderInputImage[] = [],
-  ) {
-    return {
-      generationId: 'g1',
-      attempt: 1,
-      inputImages,
-      model: modelSpecSchema.parse({
-        id: 'a1111-m',
-        name: 'a1111-m',
-        provider: 'a1111',
-        ref: 'sd_xl_base_1.0.safetensors',
-        kind: 'image',
-        limits: { maxWidth: 1024, maxHeight: 1024 },
-        defaults: { width: 512, height: 512 },
-        ...model,
-      }),
-      request: {
-        prompt: 'a lighthouse at dusk',
-        negativePrompt: 'blurry',
-        model: 'a1111-m',
-        width: 512,
-        height: 768,
-        steps: 12,
-        guidance: 5.5,
-        seed: 42,
-        count: 2,
-        inputImages: [],
-        ...request,
-      },
-    };
-  }
+  const job = directJob('a1111', 'sd_xl_base_1.0.safetensors', { count: 2 });
 
   function run(b: FakeBackend, j: ReturnType<typeof job>, apiUrl = b.url, signal?: AbortSignal) {
     const events: ProgressEvent[] = [];

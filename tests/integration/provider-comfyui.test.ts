@@ -1,14 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResolvedRequest } from '../../src/core/generation-request.js';
-import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
-import type { ProviderInputImage, ProviderOutputOk } from '../../src/core/provider.js';
+import type { ProviderOutputOk } from '../../src/core/provider.js';
 import { fillTemplate } from '../../src/providers/http/shared.js';
 import { ComfyUiProvider } from '../../src/providers/remote/comfyui/comfyui.js';
 import { fakeComfyUi } from '../fakes/providers/comfyui.js';
 import { samplePng, type FakeBackend } from '../fakes/providers/fake-backend.js';
-import { ALL_SCENARIOS, contractSuite } from '../support/provider-contract.js';
+import { ALL_SCENARIOS, contractSuite, directJob } from '../support/provider-contract.js';
 
 // ComfyUI has no content refusal, and it is a local backend (its outputs come from its own
 // address, which the download policy lets through), so 'refusal' and 'private-redirect' do
@@ -47,40 +45,7 @@ describe('comfyui adapter (requests)', () => {
     await backend?.stop();
   });
 
-  function job(
-    model: Partial<ModelSpecInput> = {},
-    request: Partial<ResolvedRequest> = {},
-    inputImages: ProviderInputImage[] = [],
-  ) {
-    return {
-      generationId: 'g1',
-      attempt: 1,
-      inputImages,
-      model: modelSpecSchema.parse({
-        id: 'comfyui-m',
-        name: 'comfyui-m',
-        provider: 'comfyui',
-        ref: 'sd_xl_base_1.0.safetensors',
-        kind: 'image',
-        limits: { maxWidth: 1024, maxHeight: 1024 },
-        defaults: { width: 512, height: 512 },
-        ...model,
-      }),
-      request: {
-        prompt: 'a lighthouse at dusk',
-        negativePrompt: 'blurry',
-        model: 'comfyui-m',
-        width: 512,
-        height: 768,
-        steps: 12,
-        guidance: 5.5,
-        seed: 42,
-        count: 2,
-        inputImages: [],
-        ...request,
-      },
-    };
-  }
+  const job = directJob('comfyui', 'sd_xl_base_1.0.safetensors', { count: 2 });
 
   function run(j: ReturnType<typeof job>, signal?: AbortSignal) {
     const events: ProgressEvent[] = [];

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ResolvedRequest } from '../../src/core/generation-request.js';
-import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.js';
 import type { ProgressEvent } from '../../src/core/progress.js';
-import type { ProviderInputImage, ProviderOutputOk } from '../../src/core/provider.js';
+import type { ProviderOutputOk } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { HordeProvider } from '../../src/providers/remote/horde.js';
 import { samplePng, type FakeBackend } from '../fakes/providers/fake-backend.js';
 import { fakeHorde } from '../fakes/providers/horde.js';
-import { ALL_SCENARIOS, contractSuite } from '../support/provider-contract.js';
+import { ALL_SCENARIOS, contractSuite, directJob } from '../support/provider-contract.js';
 
 contractSuite({
   provider: 'horde',
@@ -48,40 +46,7 @@ describe('horde adapter (requests)', () => {
     await Promise.all([backend, censoring, faulting, impossible].map((b) => b?.stop()));
   });
 
-  function job(
-    model: Partial<ModelSpecInput> = {},
-    request: Partial<ResolvedRequest> = {},
-    inputImages: ProviderInputImage[] = [],
-  ) {
-    return {
-      generationId: 'g1',
-      attempt: 1,
-      inputImages,
-      model: modelSpecSchema.parse({
-        id: 'horde-m',
-        name: 'horde-m',
-        provider: 'horde',
-        ref: 'stable_diffusion',
-        kind: 'image',
-        limits: { maxWidth: 1024, maxHeight: 1024 },
-        defaults: { width: 512, height: 512 },
-        ...model,
-      }),
-      request: {
-        prompt: 'a lighthouse at dusk',
-        negativePrompt: 'blurry',
-        model: 'horde-m',
-        width: 512,
-        height: 768,
-        steps: 12,
-        guidance: 5.5,
-        seed: 42,
-        count: 1,
-        inputImages: [],
-        ...request,
-      },
-    };
-  }
+  const job = directJob('horde', 'stable_diffusion');
 
   function run(
     b: FakeBackend,

@@ -1,7 +1,8 @@
 import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ModelSpecInput } from '../../src/core/model-spec.js';
-import type { Provider } from '../../src/core/provider.js';
+import type { ResolvedRequest } from '../../src/core/generation-request.js';
+import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.js';
+import type { Provider, ProviderInputImage, ProviderJob } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import { generationQueueName, type ProgressPayload } from '../../src/queue/contracts.js';
@@ -188,5 +189,45 @@ export function contractSuite(spec: AdapterSpec): void {
     };
 
     for (const scenario of spec.scenarios) it(scenario, cases[scenario]);
+  });
+}
+
+/**
+ * A job as the worker hands it to a provider, for tests that call an adapter directly:
+ * 512x768, 12 steps, guidance 5.5, seed 42, a negative prompt; override what a test needs.
+ */
+export function directJob(provider: string, ref: string, defaults: Partial<ResolvedRequest> = {}) {
+  return (
+    model: Partial<ModelSpecInput> = {},
+    request: Partial<ResolvedRequest> = {},
+    inputImages: ProviderInputImage[] = [],
+  ): ProviderJob => ({
+    generationId: 'g1',
+    attempt: 1,
+    inputImages,
+    model: modelSpecSchema.parse({
+      id: `${provider}-m`,
+      name: `${provider}-m`,
+      provider,
+      ref,
+      kind: 'image',
+      limits: { maxWidth: 1024, maxHeight: 1024 },
+      defaults: { width: 512, height: 512 },
+      ...model,
+    }),
+    request: {
+      prompt: 'a lighthouse at dusk',
+      negativePrompt: 'blurry',
+      model: `${provider}-m`,
+      width: 512,
+      height: 768,
+      steps: 12,
+      guidance: 5.5,
+      seed: 42,
+      count: 1,
+      inputImages: [],
+      ...defaults,
+      ...request,
+    },
   });
 }

@@ -5,6 +5,7 @@ import {
   type APIButtonComponentWithCustomId,
   type APIEmbed,
 } from 'discord-api-types/v10';
+import { chargeLabel } from '../../../commands/format.js';
 import { GENERATION_STATUSES, type GenerationStatus } from '../../core/status.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
 import type { HistoryPage } from '../../generation/generation-service.js';
@@ -173,12 +174,7 @@ export function renderHistory(text: string, page: HistoryPage, userId: string): 
   const header = lines[0] ?? '';
   const body = page.items.map((g) => {
     const when = `<t:${Math.floor(Date.parse(g.createdAt) / 1000)}:R>`;
-    const charge =
-      g.status === 'completed'
-        ? `${g.captured} pts`
-        : g.status === 'failed' || g.status === 'cancelled'
-          ? '0 pts'
-          : `${g.price} pts held`;
+    const charge = chargeLabel(g);
     return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${clip(g.prompt.replace(/\s+/g, ' '), 80)}`;
   });
   const buttons: APIButtonComponentWithCustomId[] = [];
