@@ -106,3 +106,40 @@ describe('provider toolkit', () => {
     expect(openAiSize('dall-e-2', 300, 300)).toBe('512x512');
   });
 });
+
+describe('output downloads', () => {
+  it('refuses a host name that resolves to a private address, without connecting', async () => {
+    const { createServer } = await import('node:http');
+    const { downloadOutput } = await import('../../src/providers/http/download.js');
+    let hits = 0;
+    const server = createServer((_req, res) => {
+      hits += 1;
+      res.writeHead(200, { 'content-type': 'image/png' }).end('x');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const policy = { maxBytes: 1024, allowPrivate: false };
+      await expect(
+        downloadOutput('X', `http://localhost:${port}/out.png`, policy, AbortSignal.timeout(5000)),
+      ).rejects.toMatchObject({
+        retryable: false,
+        userMessage: expect.stringMatching(/will not fetch/) as unknown,
+      });
+      await expect(
+        downloadOutput(
+          'X',
+          `http://[::ffff:127.0.0.1]:${port}/out.png`,
+          policy,
+          AbortSignal.timeout(5000),
+        ),
+      ).rejects.toMatchObject({ retryable: false });
+      await expect(
+        downloadOutput('X', `file:///etc/passwd`, policy, AbortSignal.timeout(5000)),
+      ).rejects.toMatchObject({ retryable: false });
+      expect(hits).toBe(0);
+    } finally {
+      server.close();
+    }
+  });
+});
