@@ -32,6 +32,8 @@ export interface ProviderRunContext {
   /** Aborted on cancel and on the model's timeout; pass it to every network call. */
   signal: AbortSignal;
   onProgress: (event: ProgressEvent) => void;
+  /** An intermediate image, when the backend offers one; the worker shrinks and throttles it. */
+  onPreview?: (image: { data: Uint8Array; mime: string }) => void;
 }
 
 export interface ProviderOutputOk {

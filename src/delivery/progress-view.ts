@@ -20,6 +20,8 @@ export interface ProgressView {
   queuePosition?: number;
   etaSeconds?: number;
   message?: string;
+  /** The latest preview (base64 JPEG), while running. */
+  preview?: string;
   error?: string;
   outputs: number;
   failedOutputs: number;
@@ -55,6 +57,7 @@ export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): 
     if (progress.queuePosition !== undefined) view.queuePosition = progress.queuePosition;
     if (progress.etaSeconds !== undefined) view.etaSeconds = progress.etaSeconds;
     if (progress.message !== undefined) view.message = progress.message;
+    if (progress.preview !== undefined) view.preview = progress.preview;
   }
   if (!final && !progress && summary.queuePosition !== undefined)
     view.queuePosition = summary.queuePosition;

@@ -1,4 +1,5 @@
 import { UnrecoverableError, type Job } from 'bullmq';
+import sharp from 'sharp';
 import { extensionFor } from '../core/media.js';
 import { ProviderError, errorCode, memberMessage } from '../core/errors.js';
 import type { ProgressEvent } from '../core/progress.js';
@@ -10,6 +11,19 @@ import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { generationJobSchema, type ProgressPayload } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
+
+/** Least time between two previews of one generation. */
+const PREVIEW_INTERVAL_MS = 2000;
+
+/** A backend's preview as a small JPEG (at most 320 px a side), base64, for the progress event. */
+async function shrinkPreview(data: Uint8Array): Promise<string | undefined> {
+  const jpeg = await sharp(data)
+    .resize(320, 320, { fit: 'inside', withoutEnlargement: true })
+    .flatten({ background: '#000000' })
+    .jpeg({ quality: 60 })
+    .toBuffer();
+  return jpeg.length <= 64 * 1024 ? jpeg.toString('base64') : undefined;
+}
 
 export interface ProcessorDeps {
   generations: GenerationService;
@@ -98,8 +112,10 @@ export function createProcessor(deps: ProcessorDeps) {
     }
 
     let lastWrite = 0;
+    let lastEvent: ProgressEvent = {};
     const publish = (event: ProgressEvent, force = false): void => {
       const now = Date.now();
+      if (event.preview === undefined) lastEvent = event;
       if (!force && now - lastWrite < interval) return;
       lastWrite = now;
       const payload: ProgressPayload = {
@@ -114,6 +130,8 @@ export function createProcessor(deps: ProcessorDeps) {
     };
     publish({ percent: 0, message: attempt > 1 ? `attempt ${attempt}` : 'started' }, true);
 
+    let lastPreview = 0;
+    let previewing = false;
     const timeout = new AbortController();
     const timer = setTimeout(
       () => timeout.abort(new TimeoutAbort(`timed out after ${model.timeoutSeconds}s`)),
@@ -137,6 +155,20 @@ export function createProcessor(deps: ProcessorDeps) {
           signal: runSignal,
           onProgress: (event) =>
             publish(event, event.step !== undefined && event.step === event.steps),
+          onPreview: (image) => {
+            const now = Date.now();
+            if (now - lastPreview < PREVIEW_INTERVAL_MS || previewing) return;
+            lastPreview = now;
+            previewing = true;
+            void shrinkPreview(image.data)
+              .then((preview) => {
+                if (preview && !runSignal.aborted) publish({ ...lastEvent, preview }, true);
+              })
+              .catch((error: unknown) => log.debug({ err: error }, 'preview skipped'))
+              .finally(() => {
+                previewing = false;
+              });
+          },
         },
       );
     } catch (error) {

@@ -135,6 +135,11 @@ describe('Discord adapter', () => {
           { defaults: { width: 64, height: 64, steps: 40, guidance: 5 } },
         ),
         testModel(
+          't-preview',
+          { stepDelayMs: 400, previews: true },
+          { defaults: { width: 64, height: 64, steps: 6, guidance: 5 } },
+        ),
+        testModel(
           't-remix',
           {},
           {
@@ -235,6 +240,22 @@ describe('Discord adapter', () => {
     expect(done.embeds[0]?.image?.url).toBe(`attachment://${done.attachments[0]?.name}`);
     expect(buttons(done).map((b) => b.label)).toEqual(['Reroll', 'Details']);
     expect(await balance(alice)).toEqual({ available: 50 - 4, held: 0 });
+  });
+
+  it('shows a backend preview in the embed while it runs, replaced by the result', async () => {
+    const lee = member(21);
+    await fund(lee, 50);
+    const i = fake.slash('generate', { prompt: 'a misty harbour', model: 't-preview' }, lee, place);
+    const done = await finalOf(i);
+    const versions = fake.messages.get(i.originalId ?? '')?.versions ?? [];
+    const previewing = versions.find((v) => v.attachments.some((a) => a.name === 'preview.jpg'));
+    expect(previewing, 'a progress edit with the preview').toBeDefined();
+    expect(
+      previewing?.attachments.find((a) => a.name === 'preview.jpg')?.head.startsWith('ffd8ff'),
+    ).toBe(true);
+    expect(previewing?.embeds[0]?.image?.url).toBe('attachment://preview.jpg');
+    expect(title(previewing)).toBe('Generating');
+    expect(done.attachments.map((a) => a.name)).toEqual([`${generationId(done)}-1.png`]);
   });
 
   it('rerolls from the button: a new reply with a new image, charged again', async () => {

@@ -43,18 +43,25 @@ describe('a1111 adapter (requests)', () => {
 
   function run(b: FakeBackend, j: ReturnType<typeof job>, apiUrl = b.url, signal?: AbortSignal) {
     const events: ProgressEvent[] = [];
+    const previews: { data: Uint8Array; mime: string }[] = [];
     const provider = new A1111Provider({ apiUrl, download: download(b), pollIntervalMs: 20 });
     const result = provider.generate(j, {
       signal: signal ?? new AbortController().signal,
       onProgress: (e) => events.push(e),
+      onPreview: (image) => previews.push(image),
     });
-    return { result, events };
+    return { result, events, previews };
   }
 
   it('sends the documented txt2img body and reads seeds from info', async () => {
     backend.reset('success');
-    const { result, events } = run(backend, job());
+    const { result, events, previews } = run(backend, job());
     const outputs = (await result) as ProviderOutputOk[];
+    // Every third progress poll asks for the live image, which is handed on as a preview.
+    const polls = backend.requests.filter((r) => r.path === '/sdapi/v1/progress').length;
+    expect(polls).toBeGreaterThanOrEqual(3);
+    expect(previews.length).toBeGreaterThan(0);
+    expect(previews[0]?.mime).toBe('image/png');
     const [call] = backend.calls('POST', /^\/sdapi\/v1\/txt2img$/);
     expect(call?.body).toMatchObject({
       prompt: 'a lighthouse at dusk',

@@ -49,6 +49,7 @@ describe('comfyui adapter (requests)', () => {
 
   function run(j: ReturnType<typeof job>, signal?: AbortSignal) {
     const events: ProgressEvent[] = [];
+    const previews: { data: Uint8Array; mime: string }[] = [];
     const provider = new ComfyUiProvider({
       apiUrl: backend.url,
       download: { maxBytes: 1024 * 1024, allowPrivate: false, allowHosts: [backend.host] },
@@ -57,8 +58,9 @@ describe('comfyui adapter (requests)', () => {
     const result = provider.generate(j, {
       signal: signal ?? new AbortController().signal,
       onProgress: (e) => events.push(e),
+      onPreview: (image) => previews.push(image),
     });
-    return { result, events };
+    return { result, events, previews };
   }
 
   const api = async <T>(path: string, body?: unknown): Promise<T> => {
@@ -75,7 +77,7 @@ describe('comfyui adapter (requests)', () => {
   it('queues the filled default workflow under its WebSocket client id and reads /history', async () => {
     backend.reset('success');
     sockets.length = 0;
-    const { result, events } = run(job());
+    const { result, events, previews } = run(job());
     const outputs = (await result) as ProviderOutputOk[];
 
     const [call] = prompts();
@@ -98,8 +100,15 @@ describe('comfyui adapter (requests)', () => {
     const views = backend.calls('GET', /^\/view$/);
     expect(views).toHaveLength(2);
 
-    // Queue position while it waited, then the sampler's steps from the WebSocket (the binary
-    // preview frame sent half-way through is skipped, not read as a message).
+    // Queue position while it waited, then the sampler's steps from the WebSocket; the binary
+    // preview frame sent half-way through is handed on as a JPEG, not read as a message.
+    expect(previews.length).toBeGreaterThan(0);
+    expect(previews[0]?.mime).toBe('image/jpeg');
+    expect(
+      Buffer.from(previews[0]?.data ?? [])
+        .subarray(0, 3)
+        .toString('hex'),
+    ).toBe('ffd8ff');
     expect(events.some((e) => e.queuePosition === 1)).toBe(true);
     const steps = events.filter((e) => e.steps === 12);
     expect(steps.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);

@@ -278,7 +278,12 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     const generation = result.generation;
     if (!generation) return;
     const view = viewOf(generation);
-    await sink.write(origin, generation.id, { view: renderProgress(view), files: [] }, view.final);
+    await sink.write(
+      origin,
+      generation.id,
+      { view: renderProgress(view), files: [], replaceFiles: false },
+      view.final,
+    );
   }
 
   async function onCommand(interaction: ChatInputCommandInteraction): Promise<void> {

@@ -64,7 +64,13 @@ export const DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024;
 export interface DiscordPayload {
   view: DiscordView;
   files: RawFile[];
+  /** The message's attachments become exactly `files` (else earlier ones are kept). */
+  replaceFiles: boolean;
 }
+
+const PREVIEW_NAME = 'preview.jpg';
+/** Generations whose reply shows a preview, remembered so later edits keep pointing at it. */
+const PREVIEW_MEMORY = 5000;
 
 function discordCode(error: unknown): number | undefined {
   return error instanceof DiscordAPIError && typeof error.code === 'number'
@@ -119,15 +125,53 @@ export class DiscordSink implements DeliverySink {
 
   constructor(private readonly deps: DiscordSinkDeps) {}
 
+  readonly #previews = new Set<string>();
+
   async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
     const origin = asDiscordOrigin(rawOrigin);
-    if (origin)
+    if (!origin) return;
+    const id = view.generationId;
+    if (view.final) {
+      this.#previews.delete(id);
       await this.write(
         origin,
-        view.generationId,
-        { view: renderProgress(view), files: [] },
-        view.final,
+        id,
+        { view: renderProgress(view), files: [], replaceFiles: true },
+        true,
       );
+      return;
+    }
+    if (view.preview) {
+      // The backend's work in progress, shown in the embed until the result replaces it.
+      this.#previews.add(id);
+      if (this.#previews.size > PREVIEW_MEMORY) {
+        const oldest = this.#previews.values().next().value;
+        if (oldest !== undefined) this.#previews.delete(oldest);
+      }
+      const file = {
+        name: PREVIEW_NAME,
+        data: Buffer.from(view.preview, 'base64'),
+        contentType: 'image/jpeg',
+      };
+      await this.write(
+        origin,
+        id,
+        { view: renderProgress(view, PREVIEW_NAME), files: [file], replaceFiles: true },
+        false,
+      );
+      return;
+    }
+    const shown = this.#previews.has(id);
+    await this.write(
+      origin,
+      id,
+      {
+        view: renderProgress(view, shown ? PREVIEW_NAME : undefined),
+        files: [],
+        replaceFiles: false,
+      },
+      false,
+    );
   }
 
   async deliver(
@@ -146,7 +190,8 @@ export class DiscordSink implements DeliverySink {
     const embed = rendered.embeds[0];
     if (embed && notes.length > 0)
       embed.description = `${embed.description ?? ''}\n\n${notes.join('\n')}`;
-    await this.write(origin, generation.id, { view: rendered, files }, true);
+    this.#previews.delete(generation.id);
+    await this.write(origin, generation.id, { view: rendered, files, replaceFiles: true }, true);
   }
 
   /** Schedules a state of a generation's message. */
@@ -196,7 +241,7 @@ export class DiscordSink implements DeliverySink {
       ...(content !== undefined ? { content } : {}),
       embeds: p.view.embeds,
       components: p.view.components,
-      ...(p.files.length > 0
+      ...(p.replaceFiles
         ? { attachments: p.files.map((f, i) => ({ id: i, filename: f.name })) }
         : {}),
     };

@@ -29,6 +29,8 @@ export const localModelOptionsSchema = z.object({
   /** The first N attempts fail with a retryable error before any work. */
   retryableFailures: z.int().min(0).default(0),
   retryAfterMs: z.int().min(0).optional(),
+  /** Send a small preview half way through, as backends with live previews do. */
+  previews: z.boolean().default(false),
   /** Prompts containing any of these words are refused as a content-policy backend would. */
   refuseWords: z.array(z.string()).default([]),
 });
@@ -89,6 +91,20 @@ export class LocalProvider implements Provider {
         steps: request.steps,
         percent: Math.round((step / request.steps) * 100),
       });
+      if (options.previews && ctx.onPreview && step === Math.ceil(request.steps / 2)) {
+        const preview = await renderStill(
+          {
+            prompt: request.prompt,
+            model: job.model.id,
+            seed: request.seed,
+            width: 64,
+            height: 64,
+            index: 0,
+          },
+          'png',
+        );
+        ctx.onPreview({ data: preview.data, mime: preview.mime });
+      }
       if (options.failAfterStep !== undefined && step >= options.failAfterStep) {
         throw new ProviderError(`local: injected failure after step ${step}`, {
           code: 'provider_failed',

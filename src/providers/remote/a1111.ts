@@ -19,6 +19,7 @@ const generated = z.object({
 
 const progress = z.object({
   progress: z.number(),
+  current_image: z.string().nullish(),
   eta_relative: z.number().optional(),
   state: z
     .object({ sampling_step: z.number().optional(), sampling_steps: z.number().optional() })
@@ -156,14 +157,18 @@ export class A1111Provider implements Provider {
 
   /** Polls progress while the blocking call runs; failures here never fail the generation. */
   async #watch(ctx: ProviderRunContext, signal: AbortSignal): Promise<void> {
-    for (;;) {
+    for (let poll = 1; ; poll += 1) {
       try {
         await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, signal);
+        // The live preview costs the backend an encode: ask for it on every third poll.
+        const withImage = ctx.onPreview !== undefined && poll % 3 === 0;
         const p = await this.#http.call({
-          path: 'sdapi/v1/progress?skip_current_image=true',
+          path: `sdapi/v1/progress?skip_current_image=${withImage ? 'false' : 'true'}`,
           schema: progress,
           signal,
         });
+        if (withImage && p.current_image)
+          ctx.onPreview?.({ data: fromBase64(p.current_image), mime: 'image/png' });
         const step = p.state?.sampling_step;
         const steps = p.state?.sampling_steps;
         ctx.onProgress({

@@ -1,4 +1,4 @@
-import { FakeBackend, type Recorded, type Reply } from './fake-backend.js';
+import { FakeBackend, samplePng, type Recorded, type Reply } from './fake-backend.js';
 
 /** How long a generation takes when the scenario does not make it hang. */
 const RUN_MS = 300;
@@ -96,6 +96,8 @@ function validate(body: unknown, kind: Running['kind']): Reply | undefined {
  */
 export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBackend> {
   const backend = await new FakeBackend().start();
+  // The live preview A1111 returns unless skip_current_image is true: a base64 PNG.
+  const livePreview = (await samplePng(16, '#888888')).toString('base64');
   let running: Running | undefined;
   let queue: Promise<void> = Promise.resolve();
   const state: State = {
@@ -257,7 +259,7 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
   backend.route('POST', /^\/sdapi\/v1\/txt2img$/, (req) => generate(req, 'txt2img'));
   backend.route('POST', /^\/sdapi\/v1\/img2img$/, (req) => generate(req, 'img2img'));
 
-  backend.route('GET', /^\/sdapi\/v1\/progress$/, (req) => {
+  backend.route('GET', /^\/sdapi\/v1\/progress$/, (req, url) => {
     const denied = authError(req);
     if (denied) return denied;
     if (!running || state.job_count === 0)
@@ -282,7 +284,7 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
         progress: Math.min(progress, 1),
         eta_relative: eta - elapsed,
         state: { ...state },
-        current_image: null,
+        current_image: url.searchParams.get('skip_current_image') === 'false' ? livePreview : null,
         textinfo: null,
       },
     };

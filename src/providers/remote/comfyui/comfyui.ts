@@ -276,7 +276,16 @@ export class ComfyUiProvider implements Provider {
       ws.once('close', done);
     });
     ws.on('message', (raw, isBinary) => {
-      if (isBinary) return; // preview frames
+      if (isBinary) {
+        // A preview frame: 4 bytes event type (1 = preview image), 4 bytes format (1 JPEG, 2 PNG).
+        const frame = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw as ArrayBuffer);
+        if (frame.length > 8 && frame.readUInt32BE(0) === 1 && state.promptId)
+          ctx.onPreview?.({
+            data: frame.subarray(8),
+            mime: frame.readUInt32BE(4) === 2 ? 'image/png' : 'image/jpeg',
+          });
+        return;
+      }
       let message: { type?: string; data?: Record<string, unknown> };
       try {
         const text = Array.isArray(raw)
