@@ -164,9 +164,12 @@ export async function createApp(
       });
       await Promise.all([consumer.ready(), notifier.start()]);
       const handle = {
-        close: async () => {
-          await Promise.all([consumer.close(), notifier.close()]);
-        },
+        // Once: the roles close delivery before the adapters, and app.close() again.
+        close: (() => {
+          let closing: Promise<void> | undefined;
+          return () =>
+            (closing ??= Promise.all([consumer.close(), notifier.close()]).then(() => undefined));
+        })(),
       };
       closers.push(handle.close);
       return handle;

@@ -220,6 +220,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       adminGroups: e.TELEGRAM_ADMIN_GROUPS,
     };
   }
+  if (e.DISCORD_TOKEN && e.DISCORD_MANAGE_GUILD_MODERATORS && e.DISCORD_GUILD_IDS.length === 0) {
+    // Manage Server is held by the owner of any server the bot is invited to.
+    throw new ConfigError(
+      'Invalid configuration:\n  DISCORD_MANAGE_GUILD_MODERATORS: needs DISCORD_GUILD_IDS (Manage Server counts only in those guilds)\nSee .env.example.',
+    );
+  }
   const discord: DiscordConfig | undefined = e.DISCORD_TOKEN
     ? {
         token: e.DISCORD_TOKEN,
@@ -242,12 +248,18 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     horde: keyed(e.HORDE_API_KEY, e.HORDE_API_URL),
     kie: keyed(e.KIE_API_KEY, e.KIE_API_URL),
     outputMaxBytes: e.OUTPUT_MAX_MB * 1024 * 1024,
-    concurrency: Object.fromEntries(
-      e.PROVIDER_CONCURRENCY.map((entry) => {
-        const [name, n] = entry.split('=');
-        return [name ?? '', Math.max(1, Number(n))];
-      }),
-    ),
+    // A self-hosted ComfyUI or A1111 is one GPU that reports progress and takes interrupts for
+    // whatever it runs: one job at a time per worker unless the operator says otherwise.
+    concurrency: {
+      comfyui: 1,
+      a1111: 1,
+      ...Object.fromEntries(
+        e.PROVIDER_CONCURRENCY.map((entry) => {
+          const [name, n] = entry.split('=');
+          return [name ?? '', Math.max(1, Number(n))];
+        }),
+      ),
+    },
     rateLimits: Object.fromEntries(
       e.PROVIDER_RATE_LIMIT.map((entry) => {
         const [name, rule] = entry.split('=');

@@ -38,6 +38,7 @@ export const REDACTED_PATHS = [
 const TOKENS_IN_URLS: [RegExp, string][] = [
   [/\/(webhooks|interactions)\/(\d+)\/[\w.-]{16,}/g, '/$1/$2/[redacted]'],
   [/\/bot\d+:[\w-]+/g, '/bot[redacted]'],
+  [/\/\/[^/\s:@]+:[^/\s@]+@/g, '//[redacted]@'],
 ];
 
 export function scrubUrls(text: string): string {

@@ -28,6 +28,7 @@ export async function start(
   }
   let telegram: TelegramAdapter | undefined;
   let discord: DiscordAdapter | undefined;
+  let delivery: { close(): Promise<void> } | undefined;
   if (config.role === 'bot' || config.role === 'all') {
     const sinks: DeliverySink[] = [];
     const services = { generations: app.generations, economy: app.economy, catalog: app.catalog };
@@ -51,7 +52,7 @@ export async function start(
       });
       sinks.push(telegram.sink);
     }
-    await app.startDelivery(sinks);
+    delivery = await app.startDelivery(sinks);
     if (telegram) await telegram.start();
     if (discord) await discord.start();
     if (sinks.length === 0)
@@ -71,6 +72,8 @@ export async function start(
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
+      // Stop taking deliveries first, so none is left waiting on a closed platform client.
+      await delivery?.close();
       await Promise.all([telegram?.stop(), discord?.stop()]);
       await app.close();
       clearTimeout(timer);

@@ -16,6 +16,6 @@ export const progressEventSchema = z.object({
   etaSeconds: z.number().min(0).optional(),
   message: z.string().max(200).optional(),
   /** A small JPEG of the work in progress (base64), when the backend offers previews. */
-  preview: z.string().max(96_000).optional(),
+  preview: z.string().max(34_000).optional(),
 });
 export type ProgressEvent = z.output<typeof progressEventSchema>;

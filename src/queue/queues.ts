@@ -50,7 +50,12 @@ export class Queues {
   #queue(name: string): Queue {
     let queue = this.#queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.#connection, prefix: this.#options.prefix });
+      queue = new Queue(name, {
+        connection: this.#connection,
+        prefix: this.#options.prefix,
+        // Progress events (some with a small preview) are best effort: keep the stream short.
+        streams: { events: { maxLen: 2000 } },
+      });
       queue.on('error', (error: Error) =>
         this.#options.logger.warn({ err: error, queue: name }, 'queue error'),
       );

@@ -15,14 +15,17 @@ import type { MediaStore } from '../store/media-store.js';
 /** Least time between two previews of one generation. */
 const PREVIEW_INTERVAL_MS = 2000;
 
-/** A backend's preview as a small JPEG (at most 320 px a side), base64, for the progress event. */
+/**
+ * A backend's preview as a small JPEG (at most 256 px a side and 24 KB), base64, for the
+ * progress event: it travels through the queue's event stream, so it is kept small.
+ */
 async function shrinkPreview(data: Uint8Array): Promise<string | undefined> {
   const jpeg = await sharp(data)
-    .resize(320, 320, { fit: 'inside', withoutEnlargement: true })
+    .resize(256, 256, { fit: 'inside', withoutEnlargement: true })
     .flatten({ background: '#000000' })
     .jpeg({ quality: 60 })
     .toBuffer();
-  return jpeg.length <= 64 * 1024 ? jpeg.toString('base64') : undefined;
+  return jpeg.length <= 24 * 1024 ? jpeg.toString('base64') : undefined;
 }
 
 export interface ProcessorDeps {

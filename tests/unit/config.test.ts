@@ -52,6 +52,9 @@ describe('configuration', () => {
         DISCORD_API_URL: 'nope',
       }),
     ).toThrow(/DISCORD_GUILD_IDS[\s\S]*DISCORD_API_URL|DISCORD_API_URL[\s\S]*DISCORD_GUILD_IDS/);
+    expect(() =>
+      loadConfig({ ...base, DISCORD_TOKEN: 'abc', DISCORD_MANAGE_GUILD_MODERATORS: 'true' }),
+    ).toThrow(/needs DISCORD_GUILD_IDS/);
     expect(() => loadConfig({ ...base, DISCORD_MANAGE_GUILD_MODERATORS: 'maybe' })).toThrow(
       /DISCORD_MANAGE_GUILD_MODERATORS: true or false/,
     );

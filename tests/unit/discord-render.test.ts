@@ -100,27 +100,47 @@ describe('Discord custom ids', () => {
 });
 
 describe('Discord moderators', () => {
-  const config = { moderators: ['1'], moderatorRoles: ['r1'], manageGuildModerates: false };
+  const config = {
+    moderators: ['1'],
+    moderatorRoles: ['r1'],
+    manageGuildModerates: false,
+    guildIds: ['g1'],
+  };
+  const at = { guildId: 'g1' };
   const manageGuild = 1n << 5n;
 
   it('accepts named users and named roles only, unless Manage Server is allowed', () => {
-    expect(isDiscordModerator(config, { userId: '1', roles: [], permissions: undefined })).toBe(
+    expect(
+      isDiscordModerator(config, {
+        userId: '1',
+        roles: [],
+        permissions: undefined,
+        guildId: undefined,
+      }),
+    ).toBe(true);
+    expect(isDiscordModerator(config, { userId: '2', roles: ['r1'], permissions: 0n, ...at })).toBe(
       true,
     );
-    expect(isDiscordModerator(config, { userId: '2', roles: ['r1'], permissions: 0n })).toBe(true);
     expect(
-      isDiscordModerator(config, { userId: '2', roles: ['r2'], permissions: manageGuild }),
+      isDiscordModerator(config, { userId: '2', roles: ['r2'], permissions: manageGuild, ...at }),
     ).toBe(false);
     expect(
       isDiscordModerator(
         { ...config, manageGuildModerates: true },
-        { userId: '2', roles: [], permissions: manageGuild },
+        { userId: '2', roles: [], permissions: manageGuild, ...at },
       ),
     ).toBe(true);
     expect(
       isDiscordModerator(
         { ...config, manageGuildModerates: true },
-        { userId: '2', roles: [], permissions: 1n << 3n },
+        { userId: '2', roles: [], permissions: 1n << 3n, ...at },
+      ),
+    ).toBe(false);
+    // Manage Server in a guild the operator did not name (someone's own server) counts for nothing.
+    expect(
+      isDiscordModerator(
+        { ...config, manageGuildModerates: true },
+        { userId: '2', roles: [], permissions: manageGuild, guildId: 'elsewhere' },
       ),
     ).toBe(false);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isPublicAddress, sniffMime } from '../../src/providers/http/download.js';
-import { httpError, parseRetryAfter } from '../../src/providers/http/errors.js';
+import { abortError, httpError, parseRetryAfter } from '../../src/providers/http/errors.js';
 import { fillTemplate, progressFromLogs } from '../../src/providers/http/shared.js';
 import { openAiSize } from '../../src/providers/remote/openai.js';
 
@@ -41,6 +41,26 @@ describe('provider toolkit', () => {
     expect(httpError('X', 422, headers(), 'width must be <= 1440').userMessage).toContain(
       'width must be',
     );
+  });
+
+  it('keeps HTML error pages and vague words out of member messages', () => {
+    const page = httpError('X', 404, headers(), '<html><body>nginx</body></html>');
+    expect(page.userMessage).toBe(
+      'The generator rejected this request (an error page). Your points were returned.',
+    );
+    // "Method Not Allowed" is not a content refusal.
+    expect(httpError('X', 405, headers(), 'Method Not Allowed').code).toBe('provider_failed');
+    expect(
+      httpError('X', 400, headers(), 'Your prompt was flagged as sensitive content').code,
+    ).toBe('provider_refused');
+  });
+
+  it('turns an abort reason into an Error, whatever BullMQ handed the signal', () => {
+    const controller = new AbortController();
+    controller.abort('cancelled by member');
+    const error = abortError(controller.signal);
+    expect(error).toBeInstanceOf(Error);
+    expect(error.message).toBe('cancelled by member');
   });
 
   it('treats loopback, private, link-local and mapped addresses as non-public', () => {

@@ -167,6 +167,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
           userId: interaction.user.id,
           roles: memberRoles(interaction),
           permissions: interaction.memberPermissions?.bitfield,
+          guildId: interaction.guildId ?? undefined,
         }),
       },
       invocationKey: `discord:interaction:${interaction.id}`,
@@ -311,7 +312,13 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
         }
         const origin = originOf(interaction);
         const result = await run(interaction, command, raw, { ...origin });
-        await showStarted(origin, result);
+        // Queued and held from here on: a failed edit must not tell the member it failed.
+        await showStarted(origin, result).catch((error: unknown) =>
+          log.warn(
+            { err: error, generationId: result.generation?.id },
+            'could not show the first state',
+          ),
+        );
         return;
       }
       const result = await run(interaction, command, raw);
@@ -416,7 +423,13 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
             invocationKey: chat.invocationKey,
             origin: chat.origin,
           });
-          await showStarted(origin, { text: '', data: { duplicate }, generation });
+          await showStarted(origin, { text: '', data: { duplicate }, generation }).catch(
+            (error: unknown) =>
+              log.warn(
+                { err: error, generationId: generation.id },
+                'could not show the first state',
+              ),
+          );
         } catch (error) {
           await showError(interaction, error, false);
         }

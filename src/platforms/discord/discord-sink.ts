@@ -125,7 +125,8 @@ export class DiscordSink implements DeliverySink {
 
   constructor(private readonly deps: DiscordSinkDeps) {}
 
-  readonly #previews = new Set<string>();
+  /** The latest preview of each running generation, attached to every progress edit. */
+  readonly #previews = new Map<string, RawFile>();
 
   async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
     const origin = asDiscordOrigin(rawOrigin);
@@ -142,34 +143,25 @@ export class DiscordSink implements DeliverySink {
       return;
     }
     if (view.preview) {
-      // The backend's work in progress, shown in the embed until the result replaces it.
-      this.#previews.add(id);
-      if (this.#previews.size > PREVIEW_MEMORY) {
-        const oldest = this.#previews.values().next().value;
-        if (oldest !== undefined) this.#previews.delete(oldest);
-      }
-      const file = {
+      this.#previews.delete(id);
+      this.#previews.set(id, {
         name: PREVIEW_NAME,
         data: Buffer.from(view.preview, 'base64'),
         contentType: 'image/jpeg',
-      };
-      await this.write(
-        origin,
-        id,
-        { view: renderProgress(view, PREVIEW_NAME), files: [file], replaceFiles: true },
-        false,
-      );
-      return;
+      });
+      if (this.#previews.size > PREVIEW_MEMORY) {
+        const oldest = this.#previews.keys().next().value;
+        if (oldest !== undefined) this.#previews.delete(oldest);
+      }
     }
-    const shown = this.#previews.has(id);
+    // Edits are coalesced, so each one carries the preview itself: whichever is sent shows it.
+    const preview = this.#previews.get(id);
     await this.write(
       origin,
       id,
-      {
-        view: renderProgress(view, shown ? PREVIEW_NAME : undefined),
-        files: [],
-        replaceFiles: false,
-      },
+      preview
+        ? { view: renderProgress(view, PREVIEW_NAME), files: [preview], replaceFiles: true }
+        : { view: renderProgress(view), files: [], replaceFiles: false },
       false,
     );
   }
@@ -181,9 +173,11 @@ export class DiscordSink implements DeliverySink {
   ): Promise<void> {
     const origin = asDiscordOrigin(rawOrigin);
     if (!origin) return;
+    // The limit is for the whole upload: share it between the outputs.
+    const budget = Math.floor(origin.attachmentLimit / Math.max(1, generation.outputs.length));
     const { files, notes } =
       generation.status === 'completed'
-        ? await this.#files(generation, origin.attachmentLimit)
+        ? await this.#files(generation, budget)
         : { files: [], notes: [] };
     const single = files.length === 1 && !generation.outputs[0]?.mime.startsWith('video/');
     const rendered = renderProgress(view, single ? files[0]?.name : undefined);

@@ -1,6 +1,6 @@
 import { fetch, FormData, type Response } from 'undici';
 import type { z } from 'zod';
-import { httpError, malformed, unavailable } from './errors.js';
+import { abortError, httpError, malformed, unavailable } from './errors.js';
 
 export interface HttpClientOptions {
   /** Named in errors and logs. */
@@ -43,6 +43,18 @@ function defaultErrorText(body: unknown, raw: string): string {
   return raw.slice(0, 300);
 }
 
+/** Basic auth from `http://user:pass@host` (A1111's --api-auth), kept out of the URL. */
+export function splitAuth(url: string): { baseUrl: string; headers: Record<string, string> } {
+  const u = new URL(url);
+  if (!u.username) return { baseUrl: url, headers: {} };
+  const auth = Buffer.from(
+    `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`,
+  ).toString('base64');
+  u.username = '';
+  u.password = '';
+  return { baseUrl: u.toString(), headers: { authorization: `Basic ${auth}` } };
+}
+
 /**
  * JSON over HTTP for one backend: every call has a timeout on top of the job's signal,
  * error answers are classified (retryable or not, with the member's sentence), and every
@@ -79,7 +91,7 @@ export class HttpClient {
       });
       raw = await response.text();
     } catch (error) {
-      if (call.signal.aborted) throw call.signal.reason ?? error;
+      if (call.signal.aborted) throw abortError(call.signal);
       if (timeout.aborted)
         throw unavailable(
           provider,

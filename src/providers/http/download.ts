@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, fetch, type Response } from 'undici';
 import { ProviderError } from '../../core/errors.js';
-import { tooLarge, unavailable } from './errors.js';
+import { abortError, tooLarge, unavailable } from './errors.js';
 
 export interface DownloadPolicy {
   /** Larger files are refused while they stream (a declared length is not trusted). */
@@ -96,10 +96,18 @@ export async function downloadOutput(
   url: string,
   policy: DownloadPolicy,
   signal: AbortSignal,
+  /** Sent to the first URL's origin only (a self-hosted backend's basic auth), never onwards. */
+  headers: Record<string, string> = {},
 ): Promise<Downloaded> {
   const timeout = AbortSignal.timeout(policy.timeoutMs ?? 120_000);
   const combined = AbortSignal.any([signal, timeout]);
   let current = url;
+  let origin = '';
+  try {
+    origin = new URL(url).origin;
+  } catch {
+    // refused in the loop
+  }
   let response: Response | undefined;
   for (let hop = 0; ; hop += 1) {
     let parsed: URL;
@@ -117,11 +125,12 @@ export async function downloadOutput(
     try {
       response = await fetch(parsed, {
         redirect: 'manual',
+        headers: parsed.origin === origin ? headers : {},
         signal: combined,
         dispatcher: exempt ? openAgent : guardedAgent,
       });
     } catch (error) {
-      if (signal.aborted) throw signal.reason ?? error;
+      if (signal.aborted) throw abortError(signal);
       const cause = (error as { cause?: unknown }).cause;
       if (cause instanceof BlockedAddress) throw refusedUrl(provider, cause.message);
       if (timeout.aborted) throw unavailable(provider, 'the output download timed out', error);
@@ -160,10 +169,21 @@ export async function downloadOutput(
   const chunks: Buffer[] = [];
   let size = 0;
   if (response.body) {
-    for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-      size += chunk.byteLength;
-      if (size > policy.maxBytes) throw tooBig();
-      chunks.push(Buffer.from(chunk));
+    try {
+      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+        size += chunk.byteLength;
+        if (size > policy.maxBytes) throw tooBig();
+        chunks.push(Buffer.from(chunk));
+      }
+    } catch (error) {
+      if (error instanceof ProviderError) throw error;
+      if (signal.aborted) throw abortError(signal);
+      // The connection broke mid-file: worth another try.
+      throw unavailable(
+        provider,
+        `the output download broke off (${(error as Error).message})`,
+        error,
+      );
     }
   }
   const data = Buffer.concat(chunks);

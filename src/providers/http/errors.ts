@@ -3,6 +3,16 @@ import { ProviderError } from '../../core/errors.js';
 /** Longest wait we accept from a Retry-After header; beyond it the backend is effectively down. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
+/**
+ * The reason a cancel or timeout aborted a signal, always as an Error (BullMQ hands a string;
+ * retry helpers and the worker expect an Error).
+ */
+export function abortError(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  if (reason instanceof Error) return reason;
+  return new Error(typeof reason === 'string' ? reason : 'aborted');
+}
+
 /** Retry-After in seconds (fractions allowed) or as an HTTP date, in milliseconds. */
 export function parseRetryAfter(
   value: string | null | undefined,
@@ -16,7 +26,7 @@ export function parseRetryAfter(
 }
 
 const REFUSAL =
-  /content[ _-]?polic|safety|nsfw|moderation|flagged|inappropriate|prohibited|not allowed|sensitive|censor/i;
+  /content[ _-]?polic|safety (system|checker|filter)|nsfw|moderation|flagged|inappropriate|prohibited content|sensitive content|censor/i;
 
 /** Whether a backend's error text says it refused the content (not a fault of ours or theirs). */
 export function looksLikeRefusal(text: string): boolean {
@@ -24,6 +34,8 @@ export function looksLikeRefusal(text: string): boolean {
 }
 
 function clip(text: string, max = 200): string {
+  // An HTML error page (a proxy's) says nothing a member can use.
+  if (/^\s*</.test(text)) return 'an error page';
   const one = text.replace(/\s+/g, ' ').trim();
   return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }

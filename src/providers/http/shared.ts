@@ -5,14 +5,14 @@ import { ProviderError } from '../../core/errors.js';
 import type { ProgressEvent } from '../../core/progress.js';
 import type { ProviderJob, ProviderOutputOk } from '../../core/provider.js';
 import type { Downloaded } from './download.js';
-import { malformed } from './errors.js';
+import { abortError, malformed } from './errors.js';
 
 /** Waits, or throws the abort reason as soon as the job is cancelled or times out. */
 export async function pause(ms: number, signal: AbortSignal): Promise<void> {
   try {
     await wait(ms, undefined, { signal });
-  } catch (error) {
-    throw signal.reason ?? error;
+  } catch {
+    throw abortError(signal);
   }
 }
 

@@ -6,7 +6,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { ProviderError } from '../../core/errors.js';
-import { HttpClient } from '../http/client.js';
+import { HttpClient, splitAuth } from '../http/client.js';
 import { malformed, tooLarge } from '../http/errors.js';
 import { fromBase64, pause, toOutput } from '../http/shared.js';
 import { sniffMime } from '../http/download.js';
@@ -34,18 +34,6 @@ function errorText(body: unknown, raw: string): string {
     if (typeof v === 'string' && v.trim() !== '') return v;
   if (b?.detail !== undefined) return JSON.stringify(b.detail).slice(0, 300);
   return raw.slice(0, 300);
-}
-
-/** Basic auth from `http://user:pass@host` (A1111's --api-auth), kept out of the URL. */
-function splitAuth(url: string): { baseUrl: string; headers: Record<string, string> } {
-  const u = new URL(url);
-  if (!u.username) return { baseUrl: url, headers: {} };
-  const auth = Buffer.from(
-    `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`,
-  ).toString('base64');
-  u.username = '';
-  u.password = '';
-  return { baseUrl: u.toString(), headers: { authorization: `Basic ${auth}` } };
 }
 
 /**

@@ -138,15 +138,15 @@ export class FalProvider implements Provider {
         await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
       }
     } catch (error) {
-      if (ctx.signal.aborted)
-        void this.#http
-          .call({
-            method: 'PUT',
-            path: cancelUrl,
-            schema: z.unknown(),
-            signal: AbortSignal.timeout(5000),
-          })
-          .catch(() => undefined);
+      // Cancelled, timed out or given up on: a retry must not leave this one running (and billed).
+      void this.#http
+        .call({
+          method: 'PUT',
+          path: cancelUrl,
+          schema: z.unknown(),
+          signal: AbortSignal.timeout(5000),
+        })
+        .catch(() => undefined);
       throw error;
     }
     const out = await retryRead(

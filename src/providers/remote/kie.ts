@@ -123,16 +123,18 @@ export class KieProvider implements Provider {
     for (;;) {
       await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
       if (isVeo) {
-        const info = this.#check(
-          await retryRead(
-            () =>
-              this.#http.call({
+        // The envelope's code is checked inside the retried read: a poll answered {code: 500}
+        // is tried again like an HTTP 500.
+        const info = await retryRead(
+          async () =>
+            this.#check(
+              await this.#http.call({
                 path: `api/v1/veo/record-info?taskId=${encodeURIComponent(task.taskId)}`,
                 schema: veo,
                 signal: ctx.signal,
               }),
-            ctx.signal,
-          ),
+            ),
+          ctx.signal,
         );
         if (info.successFlag === 0) {
           ctx.onProgress({ message: 'generating at Kie.ai' });
@@ -142,16 +144,16 @@ export class KieProvider implements Provider {
         urls = info.response?.resultUrls ?? [];
         break;
       }
-      const info = this.#check(
-        await retryRead(
-          () =>
-            this.#http.call({
+      const info = await retryRead(
+        async () =>
+          this.#check(
+            await this.#http.call({
               path: `api/v1/jobs/recordInfo?taskId=${encodeURIComponent(task.taskId)}`,
               schema: market,
               signal: ctx.signal,
             }),
-          ctx.signal,
-        ),
+          ),
+        ctx.signal,
       );
       if (info.state === 'success') {
         try {

@@ -103,7 +103,8 @@ export class ReplicateProvider implements Provider {
           ctx.onProgress(progressFromLogs(current.logs) ?? { message: 'generating' });
       }
     } catch (error) {
-      if (ctx.signal.aborted) this.#cancel(created.id);
+      // Cancelled, timed out or given up on: a retry must not leave this one running (and billed).
+      this.#cancel(created.id);
       throw error;
     }
     if (current.status !== 'succeeded') {

@@ -8,7 +8,8 @@ import type {
   ProviderOutput,
   ProviderRunContext,
 } from '../../../core/provider.js';
-import { FormData, HttpClient } from '../../http/client.js';
+import { ProviderError } from '../../../core/errors.js';
+import { FormData, HttpClient, splitAuth } from '../../http/client.js';
 import { downloadOutput } from '../../http/download.js';
 import { failed, malformed, unavailable } from '../../http/errors.js';
 import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../../http/shared.js';
@@ -109,11 +110,16 @@ export class ComfyUiProvider implements Provider {
   };
   readonly #http: HttpClient;
   readonly #workflows = new Map<string, unknown>();
+  readonly #headers: Record<string, string>;
 
   constructor(private readonly options: ComfyOptions) {
+    // A ComfyUI behind a proxy with basic auth: http://user:pass@host:8188.
+    const { baseUrl, headers } = splitAuth(options.apiUrl);
+    this.#headers = headers;
     this.#http = new HttpClient({
       provider: this.label,
-      baseUrl: options.apiUrl,
+      baseUrl,
+      headers,
       timeoutMs: options.callTimeoutMs ?? 60_000,
     });
   }
@@ -133,10 +139,13 @@ export class ComfyUiProvider implements Provider {
       try {
         this.#workflows.set(key, JSON.parse(await readFile(url, 'utf8')) as unknown);
       } catch (error) {
-        throw failed(
-          this.label,
-          `the workflow ${key} cannot be read (${(error as Error).message})`,
-        );
+        // The path is for the operator's log, not the member's message.
+        throw new ProviderError(`ComfyUI: the workflow ${key} cannot be read`, {
+          code: 'provider_unavailable',
+          retryable: false,
+          userMessage: 'This model is misconfigured right now. Your points were returned.',
+          cause: error,
+        });
       }
     }
     return this.#workflows.get(key);
@@ -170,6 +179,7 @@ export class ComfyUiProvider implements Provider {
     // Connect before queueing, so the first events (and a fast failure) are not missed.
     await socket.opened;
     let promptId: string | undefined;
+    let finished = false;
     try {
       const q = await this.#http.call({
         path: 'prompt',
@@ -181,6 +191,7 @@ export class ComfyUiProvider implements Provider {
       promptId = q.prompt_id;
       socket.promptId = promptId;
       const entry = await this.#wait(promptId, ctx);
+      finished = true;
       if (entry.status?.status_str === 'error') {
         const reason = socket.error ?? historyError(entry) ?? 'the workflow failed';
         throw failed(this.label, reason);
@@ -204,12 +215,14 @@ export class ComfyUiProvider implements Provider {
             this.#http.url(`view?${query.toString()}`),
             this.options.download,
             ctx.signal,
+            this.#headers,
           );
           return toOutput(this.label, file, job.request.seed + i, job.request);
         }),
       );
     } catch (error) {
-      if (ctx.signal.aborted && promptId) this.#cancel(promptId);
+      // Until it finished, a failure (cancel, timeout, lost connection) withdraws our prompt.
+      if (promptId && !finished) this.#cancel(promptId);
       throw error;
     } finally {
       socket.close();
@@ -259,7 +272,7 @@ export class ComfyUiProvider implements Provider {
     try {
       const url = new URL(this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`));
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      ws = new WebSocket(url);
+      ws = new WebSocket(url, { headers: this.#headers });
     } catch {
       return state;
     }
