@@ -491,6 +491,25 @@ describe('Discord adapter', () => {
     expect(text(done)).toMatch(/re-encoded/);
   });
 
+  it('still delivers the final state when Discord refuses the upload as too large', async () => {
+    const max = member(22);
+    await fund(max, 50);
+    const limit = fake.attachmentSizeLimit;
+    // The interaction promises the usual limit, but the upload meets a lower one (413/40005).
+    const i = fake.slash('generate', { prompt: 'a field of poppies', model: 't-fast' }, max, place);
+    fake.attachmentSizeLimit = 100;
+    try {
+      const done = await finalOf(i);
+      expect(title(done)).toBe('Done');
+      expect(done.attachments).toEqual([]);
+      expect(text(done)).toMatch(/too large for this channel/);
+      expect(fake.calls.some((c) => c.interactionId === i.id && c.status === 413)).toBe(true);
+      expect(await balance(max)).toEqual({ available: 50 - 4, held: 0 });
+    } finally {
+      fake.attachmentSizeLimit = limit;
+    }
+  });
+
   it('finishes a job that outlives its interaction token in a channel message', async () => {
     const ivan = member(14);
     await fund(ivan, 100);

@@ -241,7 +241,35 @@ export class DiscordSink implements DeliverySink {
     };
   }
 
+  /**
+   * Writes one state. If Discord refuses the upload as too large (40005: the channel's limit
+   * is lower than the interaction said, or the request as a whole is too big), the state goes
+   * out without the files and says so, rather than being retried until it is dropped.
+   */
   async #send(origin: DiscordOrigin, generationId: string, p: DiscordPayload): Promise<void> {
+    try {
+      await this.#sendOnce(origin, generationId, p);
+    } catch (error) {
+      if (discordCode(error) !== RESTJSONErrorCodes.RequestEntityTooLarge || p.files.length === 0)
+        throw error;
+      this.deps.logger.warn({ generationId }, 'upload refused as too large; sending without files');
+      const embeds = p.view.embeds.map((embed, i) => {
+        if (i !== 0) return embed;
+        const { image: _image, ...rest } = embed;
+        return {
+          ...rest,
+          description: `${embed.description ?? ''}\n\nThe files were too large for this channel; ask a moderator for them (${generationId}).`,
+        };
+      });
+      await this.#sendOnce(origin, generationId, {
+        view: { ...p.view, embeds },
+        files: [],
+        replaceFiles: true,
+      });
+    }
+  }
+
+  async #sendOnce(origin: DiscordOrigin, generationId: string, p: DiscordPayload): Promise<void> {
     const { rest, logger } = this.deps;
     // Once a generation went on in a channel message, it stays there, in every process.
     const continued = await this.#continued(generationId);
