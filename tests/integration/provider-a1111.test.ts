@@ -57,12 +57,16 @@ describe('a1111 adapter (requests)', () => {
     backend.reset('success');
     const { result, events, previews } = run(backend, job());
     const outputs = (await result) as ProviderOutputOk[];
-    // Every third progress poll asks for the live image, which is handed on as a preview.
-    const polls = backend.requests.filter((r) => r.path === '/sdapi/v1/progress').length;
-    expect(polls).toBeGreaterThanOrEqual(3);
+    // Progress is asked for our own task (force_task_id), with the live image every third poll.
+    const polls = backend.requests.filter((r) => r.path === '/internal/progress');
+    expect(polls.length).toBeGreaterThanOrEqual(3);
+    expect(
+      polls.every((r) => (r.body as { id_task?: string }).id_task === 'task(genbot-g1-1)'),
+    ).toBe(true);
     expect(previews.length).toBeGreaterThan(0);
     expect(previews[0]?.mime).toBe('image/png');
     const [call] = backend.calls('POST', /^\/sdapi\/v1\/txt2img$/);
+    expect((call?.body as { force_task_id?: string }).force_task_id).toBe('task(genbot-g1-1)');
     expect(call?.body).toMatchObject({
       prompt: 'a lighthouse at dusk',
       negative_prompt: 'blurry',
@@ -80,8 +84,9 @@ describe('a1111 adapter (requests)', () => {
     expect(outputs[0]).toMatchObject({ ok: true, mime: 'image/png', width: 32, height: 32 });
     const mid = events.filter((e) => (e.percent ?? 0) > 0 && (e.percent ?? 0) < 100);
     expect(mid.length).toBeGreaterThan(0);
-    expect(mid.some((e) => e.steps === 12 && e.step !== undefined)).toBe(true);
-    expect(backend.calls('GET', /^\/sdapi\/v1\/progress$/).length).toBeGreaterThan(0);
+    // Per-task progress has a fraction and an ETA (step counts only come server-wide).
+    expect(mid.some((e) => e.etaSeconds !== undefined)).toBe(true);
+    expect(backend.calls('POST', /^\/internal\/progress$/).length).toBeGreaterThan(0);
   });
 
   it('keeps the loaded checkpoint when the ref is "default"', async () => {
@@ -135,5 +140,50 @@ describe('a1111 adapter (requests)', () => {
     controller.abort(new Error('cancelled'));
     await expect(result).rejects.toThrow('cancelled');
     await expect.poll(() => backend.calls('POST', /^\/sdapi\/v1\/interrupt$/).length).toBe(1);
+  });
+
+  it('cancelling while queued behind another job leaves that job alone', async () => {
+    backend.reset('success');
+    const first = run(backend, job({}, { count: 1 }));
+    const controller = new AbortController();
+    const second = run(
+      backend,
+      { ...job({}, { count: 1 }), generationId: 'g2' },
+      backend.url,
+      controller.signal,
+    );
+    // Once the second reports that it waits in A1111's queue, cancel it.
+    await expect
+      .poll(() => second.events.some((e) => e.message === 'queued at Automatic1111'))
+      .toBe(true);
+    controller.abort(new Error('cancelled'));
+    await expect(second.result).rejects.toThrow();
+    const done = (await first.result) as ProviderOutputOk[];
+    expect(done).toHaveLength(1);
+    // It asked whether its task was running before interrupting, and it was not.
+    await expect
+      .poll(() =>
+        backend.requests.some(
+          (r) =>
+            r.path === '/internal/progress' &&
+            (r.body as { live_preview?: boolean }).live_preview === false,
+        ),
+      )
+      .toBe(true);
+    expect(backend.calls('POST', /^\/sdapi\/v1\/interrupt$/)).toHaveLength(0);
+  });
+
+  it('falls back to the server-wide progress on builds without /internal/progress', async () => {
+    const legacy = await fakeA1111({ legacy: true });
+    try {
+      legacy.reset('success');
+      const { result, events, previews } = run(legacy, job({}, { count: 1 }));
+      await result;
+      expect(legacy.calls('GET', /^\/sdapi\/v1\/progress$/).length).toBeGreaterThan(0);
+      expect(events.some((e) => e.steps === 12 && e.step !== undefined)).toBe(true);
+      expect(previews[0]?.mime).toBe('image/png');
+    } finally {
+      await legacy.stop();
+    }
   });
 });

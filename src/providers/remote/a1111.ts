@@ -17,6 +17,17 @@ const generated = z.object({
   info: z.string().optional(),
 });
 
+/** /internal/progress: one task's state (what the web UI itself polls). */
+const taskProgress = z.object({
+  active: z.boolean(),
+  queued: z.boolean(),
+  completed: z.boolean(),
+  progress: z.number().nullish(),
+  eta: z.number().nullish(),
+  live_preview: z.string().nullish(),
+  id_live_preview: z.number().nullish(),
+});
+
 const progress = z.object({
   progress: z.number(),
   current_image: z.string().nullish(),
@@ -38,7 +49,8 @@ function errorText(body: unknown, raw: string): string {
 
 /**
  * Automatic1111 / Forge web UI API: txt2img or img2img in one blocking call, progress polled
- * alongside it from /sdapi/v1/progress, and /sdapi/v1/interrupt when the generation is
+ * alongside it for our own task (force_task_id, /internal/progress), and /sdapi/v1/interrupt
+ * (only while our task runs) when the generation is
  * cancelled or times out. The model ref names a checkpoint (`default` keeps the loaded one).
  * The backend runs one job at a time: give it a provider concurrency of 1.
  */
@@ -68,7 +80,10 @@ export class A1111Provider implements Provider {
     const r = job.request;
     const image = job.inputImages[0];
     const options = job.model.options;
+    // Our own task id: per-task progress, and an interrupt that only fires while it is ours.
+    const taskId = `task(genbot-${job.generationId}-${job.attempt})`;
     const body = {
+      force_task_id: taskId,
       prompt: r.prompt,
       negative_prompt: r.negativePrompt ?? '',
       seed: r.seed,
@@ -94,7 +109,7 @@ export class A1111Provider implements Provider {
         : {}),
     };
     const done = new AbortController();
-    const watching = this.#watch(ctx, AbortSignal.any([ctx.signal, done.signal]));
+    const watching = this.#watch(taskId, ctx, AbortSignal.any([ctx.signal, done.signal]));
     let answer: z.output<typeof generated>;
     try {
       answer = await this.#http.call({
@@ -108,15 +123,7 @@ export class A1111Provider implements Provider {
       // Cancelled, timed out, or our call gave up waiting: stop the backend's work too, so a
       // retry is not queued behind an orphan.
       const gaveUp = error instanceof ProviderError && /no answer within/.test(error.message);
-      if (ctx.signal.aborted || gaveUp)
-        void this.#http
-          .call({
-            path: 'sdapi/v1/interrupt',
-            method: 'POST',
-            schema: z.unknown(),
-            signal: AbortSignal.timeout(5000),
-          })
-          .catch(() => undefined);
+      if (ctx.signal.aborted || gaveUp) void this.#interrupt(taskId);
       throw error;
     } finally {
       done.abort();
@@ -143,13 +150,74 @@ export class A1111Provider implements Provider {
     );
   }
 
-  /** Polls progress while the blocking call runs; failures here never fail the generation. */
-  async #watch(ctx: ProviderRunContext, signal: AbortSignal): Promise<void> {
+  /**
+   * A1111's interrupt stops whatever runs, so it is sent only when our task is the running one
+   * (asked through /internal/progress), or when that endpoint is missing (older builds).
+   */
+  async #interrupt(taskId: string): Promise<void> {
+    const signal = AbortSignal.timeout(5000);
+    try {
+      const mine = await this.#http
+        .call({
+          path: 'internal/progress',
+          json: { id_task: taskId, live_preview: false },
+          schema: taskProgress,
+          signal,
+        })
+        .then(
+          (p) => p.active,
+          () => true,
+        );
+      if (mine)
+        await this.#http.call({
+          path: 'sdapi/v1/interrupt',
+          method: 'POST',
+          schema: z.unknown(),
+          signal,
+        });
+    } catch {
+      // best effort
+    }
+  }
+
+  /**
+   * Polls our task's progress while the blocking call runs (/internal/progress, with a live
+   * preview every third poll); builds without it get the server-wide /sdapi/v1/progress.
+   * Failures here never fail the generation.
+   */
+  async #watch(taskId: string, ctx: ProviderRunContext, signal: AbortSignal): Promise<void> {
+    let perTask = true;
+    let previewId = -1;
     for (let poll = 1; ; poll += 1) {
       try {
         await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, signal);
-        // The live preview costs the backend an encode: ask for it on every third poll.
         const withImage = ctx.onPreview !== undefined && poll % 3 === 0;
+        if (perTask) {
+          let p: z.output<typeof taskProgress>;
+          try {
+            p = await this.#http.call({
+              path: 'internal/progress',
+              json: { id_task: taskId, id_live_preview: previewId, live_preview: withImage },
+              schema: taskProgress,
+              signal,
+            });
+          } catch (error) {
+            if (error instanceof ProviderError && /HTTP 404/.test(error.message)) perTask = false;
+            throw error;
+          }
+          if (p.live_preview) {
+            previewId = p.id_live_preview ?? previewId;
+            ctx.onPreview?.({ data: fromBase64(p.live_preview), mime: 'image/png' });
+          }
+          if (p.queued && !p.active) ctx.onProgress({ message: 'queued at Automatic1111' });
+          else if (p.active)
+            ctx.onProgress({
+              percent: Math.max(0, Math.min(99, Math.round((p.progress ?? 0) * 100))),
+              ...(p.eta !== null && p.eta !== undefined && p.eta > 0 ? { etaSeconds: p.eta } : {}),
+            });
+          continue;
+        }
+        // The live preview costs the backend an encode: ask for it on every third poll.
         const p = await this.#http.call({
           path: `sdapi/v1/progress?skip_current_image=${withImage ? 'false' : 'true'}`,
           schema: progress,

@@ -8,6 +8,8 @@ const HANG_CAP_MS = 60_000;
 export interface FakeA1111Options {
   /** `user:password` as given to `--api-auth`; without it the API is open. */
   apiAuth?: string;
+  /** An older build without /internal/progress (answers 404 there). */
+  legacy?: boolean;
 }
 
 interface Running {
@@ -98,6 +100,12 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
   const backend = await new FakeBackend().start();
   // The live preview A1111 returns unless skip_current_image is true: a base64 PNG.
   const livePreview = (await samplePng(16, '#888888')).toString('base64');
+  // modules/progress.py: the running task, those waiting on the queue lock, the finished ones.
+  const tasks = {
+    current: undefined as string | undefined,
+    pending: new Set<string>(),
+    finished: [] as string[],
+  };
   let running: Running | undefined;
   let queue: Promise<void> = Promise.resolve();
   const state: State = {
@@ -156,12 +164,18 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
       return httpException(404, 'Init image not found');
 
     // The queue lock: one generation at a time, in order of arrival.
+    const taskId = typeof body.force_task_id === 'string' ? body.force_task_id : undefined;
+    if (taskId) tasks.pending.add(taskId);
     const previous = queue;
     let release = (): void => undefined;
     queue = new Promise<void>((r) => {
       release = r;
     });
     await previous;
+    if (taskId) {
+      tasks.pending.delete(taskId);
+      tasks.current = taskId;
+    }
     try {
       const steps = typeof body.steps === 'number' ? body.steps : 20;
       const batch = typeof body.batch_size === 'number' ? body.batch_size : 1;
@@ -247,6 +261,10 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
           : body;
       return { json: { images, parameters, info: JSON.stringify(info) } };
     } finally {
+      if (taskId) {
+        tasks.finished.push(taskId);
+        if (tasks.current === taskId) tasks.current = undefined;
+      }
       running = undefined;
       // shared.state.end()
       state.job = '';
@@ -285,6 +303,45 @@ export async function fakeA1111(options: FakeA1111Options = {}): Promise<FakeBac
         eta_relative: eta - elapsed,
         state: { ...state },
         current_image: url.searchParams.get('skip_current_image') === 'false' ? livePreview : null,
+        textinfo: null,
+      },
+    };
+  });
+
+  // POST /internal/progress {id_task, id_live_preview, live_preview}: one task's state.
+  backend.route('POST', /^\/internal\/progress$/, (req) => {
+    const denied = authError(req);
+    if (denied) return denied;
+    if (options.legacy) return { status: 404, json: { detail: 'Not Found' } };
+    const b = (req.body ?? {}) as { id_task?: unknown; live_preview?: unknown };
+    const id = typeof b.id_task === 'string' ? b.id_task : '';
+    const active = id !== '' && id === tasks.current;
+    const queued = tasks.pending.has(id);
+    const completed = tasks.finished.includes(id);
+    if (!active)
+      return {
+        json: {
+          active,
+          queued,
+          completed,
+          id_live_preview: -1,
+          textinfo: queued ? 'In queue...' : completed ? null : 'Waiting...',
+        },
+      };
+    let progress = 0.01;
+    if (running && state.sampling_steps > 0) {
+      advance(Date.now());
+      progress += state.sampling_step / state.sampling_steps;
+    }
+    return {
+      json: {
+        active,
+        queued,
+        completed,
+        progress: Math.min(progress, 1),
+        eta: 1,
+        live_preview: b.live_preview === true ? `data:image/png;base64,${livePreview}` : null,
+        id_live_preview: 1,
         textinfo: null,
       },
     };
