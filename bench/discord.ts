@@ -1,8 +1,5 @@
-import { pino } from 'pino';
-import { createApp } from '../src/app.js';
-import { Catalog } from '../src/catalog/catalog.js';
-import { loadConfig } from '../src/config.js';
 import { createDiscordAdapter } from '../src/platforms/discord/discord-bot.js';
+import { benchApp } from './support.js';
 import { provisionServices } from '../scripts/services/provision.js';
 import { FakeDiscord, type FakeInteraction } from '../tests/fakes/discord/fake-discord.js';
 
@@ -38,29 +35,8 @@ const services = await provisionServices({
 });
 const fake = await FakeDiscord.start();
 try {
-  const stamp = Date.now();
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    REDIS_URL: services.redisUrl,
-    MONGODB_URI: `${services.mongodbUri.replace(/\/$/, '')}/genbot_bench_${stamp}`,
-    QUEUE_PREFIX: `bench${stamp}`,
-    WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY ?? '4',
-  });
-  const catalog = Catalog.fromEntries([
-    {
-      id: 'bench',
-      name: 'bench',
-      provider: 'local',
-      ref: 'bench',
-      kind: 'image',
-      limits: { maxWidth: 64, maxHeight: 64 },
-      defaults: { width: 64, height: 64, steps: 4 },
-      price: { perImage: 1 },
-    },
-  ]);
-  const logger = pino({ level: 'silent' });
-  const app = await createApp(config, logger, { catalog });
+  const app = await benchApp(services);
+  const config = app.config;
   const adapter = createDiscordAdapter({
     config: {
       token: fake.token,
@@ -74,7 +50,7 @@ try {
     media: app.media,
     redis: app.redis,
     keyPrefix: config.queuePrefix,
-    logger,
+    logger: app.logger,
   });
   const members = Array.from({ length: MEMBERS }, (_, m) => ({
     id: `2000000000000000${String(m).padStart(2, '0')}`,

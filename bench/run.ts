@@ -1,8 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { pino } from 'pino';
-import { createApp, type App } from '../src/app.js';
-import { Catalog } from '../src/catalog/catalog.js';
-import { loadConfig } from '../src/config.js';
+import type { App } from '../src/app.js';
+import { benchApp } from './support.js';
 import { provisionServices } from '../scripts/services/provision.js';
 
 /**
@@ -60,27 +58,8 @@ const services = await provisionServices({
   log: (l) => console.error(`[bench] ${l}`),
 });
 try {
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'silent',
-    REDIS_URL: services.redisUrl,
-    MONGODB_URI: `${services.mongodbUri.replace(/\/$/, '')}/genbot_bench_${Date.now()}`,
-    QUEUE_PREFIX: `bench${Date.now()}`,
-    WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY ?? '4',
-  });
-  const catalog = Catalog.fromEntries([
-    {
-      id: 'bench',
-      name: 'bench',
-      provider: 'local',
-      ref: 'bench',
-      kind: 'image',
-      limits: { maxWidth: 64, maxHeight: 64 },
-      defaults: { width: 64, height: 64, steps: 4 },
-      price: { perImage: 1 },
-    },
-  ]);
-  const app = await createApp(config, pino({ level: 'silent' }), { catalog });
+  const app = await benchApp(services);
+  const config = app.config;
   for (let m = 0; m < MEMBERS; m += 1) {
     const accountId = await app.economy.ensureAccount({ platform: 'console', id: `m${m}` });
     await app.economy.grant({

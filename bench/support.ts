@@ -1,0 +1,34 @@
+import { pino } from 'pino';
+import { createApp, type App } from '../src/app.js';
+import { Catalog } from '../src/catalog/catalog.js';
+import { loadConfig } from '../src/config.js';
+import type { Services } from '../scripts/services/provision.js';
+
+/**
+ * The app every benchmark measures: its own database and queue prefix on the provisioned
+ * services, silent logs, and one local 64x64 model at 1 point an image.
+ */
+export async function benchApp(services: Services): Promise<App> {
+  const stamp = Date.now();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    REDIS_URL: services.redisUrl,
+    MONGODB_URI: `${services.mongodbUri.replace(/\/$/, '')}/genbot_bench_${stamp}`,
+    QUEUE_PREFIX: `bench${stamp}`,
+    WORKER_CONCURRENCY: process.env.WORKER_CONCURRENCY ?? '4',
+  });
+  const catalog = Catalog.fromEntries([
+    {
+      id: 'bench',
+      name: 'bench',
+      provider: 'local',
+      ref: 'bench',
+      kind: 'image',
+      limits: { maxWidth: 64, maxHeight: 64 },
+      defaults: { width: 64, height: 64, steps: 4 },
+      price: { perImage: 1 },
+    },
+  ]);
+  return createApp(config, pino({ level: 'silent' }), { catalog });
+}
