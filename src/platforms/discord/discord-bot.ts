@@ -361,7 +361,6 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
       });
       return;
     }
-    const generate = findCommand('generate');
     switch (action.kind) {
       case 'history': {
         if (action.userId !== interaction.user.id) {
@@ -414,7 +413,6 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
       }
       case 'reroll': {
         await interaction.deferReply();
-        if (!generate) return;
         try {
           const origin = originOf(interaction);
           const chat = chatContext(interaction, { ...origin });
