@@ -143,34 +143,41 @@ describe('a1111 adapter (requests)', () => {
   });
 
   it('cancelling while queued behind another job leaves that job alone', async () => {
-    backend.reset('success');
-    const first = run(backend, job({}, { count: 1 }));
-    const controller = new AbortController();
+    // The first job runs until it is interrupted, so the second surely waits behind it.
+    backend.reset('timeout');
+    const firstCancel = new AbortController();
+    const first = run(backend, job({}, { count: 1 }), backend.url, firstCancel.signal);
+    await expect.poll(() => first.events.some((e) => e.percent !== undefined)).toBe(true);
+    backend.scenario = 'success';
+    const secondCancel = new AbortController();
     const second = run(
       backend,
       { ...job({}, { count: 1 }), generationId: 'g2' },
       backend.url,
-      controller.signal,
+      secondCancel.signal,
     );
-    // Once the second reports that it waits in A1111's queue, cancel it.
     await expect
       .poll(() => second.events.some((e) => e.message === 'queued at Automatic1111'))
       .toBe(true);
-    controller.abort(new Error('cancelled'));
+    secondCancel.abort(new Error('cancelled'));
     await expect(second.result).rejects.toThrow();
-    const done = (await first.result) as ProviderOutputOk[];
-    expect(done).toHaveLength(1);
     // It asked whether its task was running before interrupting, and it was not.
     await expect
       .poll(() =>
         backend.requests.some(
           (r) =>
             r.path === '/internal/progress' &&
+            (r.body as { id_task?: string; live_preview?: boolean }).id_task ===
+              'task(genbot-g2-1)' &&
             (r.body as { live_preview?: boolean }).live_preview === false,
         ),
       )
       .toBe(true);
     expect(backend.calls('POST', /^\/sdapi\/v1\/interrupt$/)).toHaveLength(0);
+    // Cancelling the running one does interrupt it.
+    firstCancel.abort(new Error('cancelled'));
+    await expect(first.result).rejects.toThrow();
+    await expect.poll(() => backend.calls('POST', /^\/sdapi\/v1\/interrupt$/).length).toBe(1);
   });
 
   it('falls back to the server-wide progress on builds without /internal/progress', async () => {

@@ -88,6 +88,9 @@ export class HttpClient {
         headers,
         ...(body === undefined ? {} : { body }),
         signal,
+        // API calls carry keys in headers (some not named Authorization, which fetch would drop
+        // on a cross-origin redirect): never follow one.
+        redirect: 'error',
       });
       raw = await response.text();
     } catch (error) {
