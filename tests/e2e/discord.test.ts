@@ -18,6 +18,7 @@ import {
   type MessageVersion,
   type Place,
 } from '../fakes/discord/fake-discord.js';
+import { until } from '../support/until.js';
 import { createTestApp, testModel, type TestApp } from '../support/app.js';
 
 /**
@@ -35,17 +36,6 @@ const member = (n: number, extra: Partial<Member> = {}): Member => ({
   ...extra,
 });
 const MANAGE_GUILD = String(1n << 5n);
-
-/** Waits for a condition to hold, re-checking as the bot works; fails after `ms`. */
-async function until<T>(what: string, check: () => T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const title = (v: MessageVersion | undefined) => v?.embeds[0]?.title ?? '';
 const text = (v: MessageVersion | undefined) =>

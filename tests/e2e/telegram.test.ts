@@ -7,6 +7,7 @@ import {
 } from '../../src/platforms/telegram/telegram-bot.js';
 import { freePort } from '../../scripts/services/process.js';
 import { FakeTelegram, type RecordedCall } from '../fakes/telegram/fake-telegram.js';
+import { until } from '../support/until.js';
 import { createTestApp, testModel, type TestApp } from '../support/app.js';
 
 /**
@@ -23,17 +24,6 @@ const SECRET = 'test-secret-123';
 const MOD = 900;
 const GROUP_ADMIN = 777;
 const ADMIN_GROUP = -200;
-
-/** Waits for a condition to hold, re-checking as the bot works; fails after `ms`. */
-async function until<T>(what: string, check: () => T | undefined | false, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('Telegram adapter', () => {
   let fake: FakeTelegram;

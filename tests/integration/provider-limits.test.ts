@@ -89,5 +89,9 @@ describe('per-provider concurrency and rate limits', () => {
     const starts = throttled.runs.map((r) => r.start).sort((a, b) => a - b);
     for (let i = 1; i < starts.length; i += 1)
       expect((starts[i] ?? 0) - (starts[i - 1] ?? 0)).toBeGreaterThanOrEqual(650);
+    // The throttled queue was still waiting (its third job not yet started) when every fast
+    // job had already finished: the limit held back only its own backend.
+    expect(starts).toHaveLength(3);
+    expect(lastFast).toBeLessThan(starts[2] ?? 0);
   });
 });

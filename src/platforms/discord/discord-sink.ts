@@ -69,6 +69,7 @@ export interface DiscordPayload {
 }
 
 const PREVIEW_NAME = 'preview.jpg';
+const GONE_MEMORY = 5000;
 /** Generations whose reply shows a preview, remembered so later edits keep pointing at it. */
 const PREVIEW_MEMORY = 5000;
 
@@ -124,6 +125,9 @@ export class DiscordSink implements DeliverySink {
   readonly platform = 'discord';
 
   constructor(private readonly deps: DiscordSinkDeps) {}
+
+  /** Generations whose reply Discord refused to edit (deleted, token revoked) before expiry. */
+  readonly #gone = new Set<string>();
 
   /** The latest preview of each running generation, attached to every progress edit. */
   readonly #previews = new Map<string, RawFile>();
@@ -271,9 +275,12 @@ export class DiscordSink implements DeliverySink {
 
   async #sendOnce(origin: DiscordOrigin, generationId: string, p: DiscordPayload): Promise<void> {
     const { rest, logger } = this.deps;
-    // Once a generation went on in a channel message, it stays there, in every process.
-    const continued = await this.#continued(generationId);
-    if (!continued && Date.now() < origin.tokenExpiresAt - this.deps.tokenMarginMs) {
+    // The reply is edited while the token lives. Every process reaches the same verdict (the
+    // same expiry time, the same error from Discord), so Redis is read only once it is over.
+    if (
+      !this.#gone.has(generationId) &&
+      Date.now() < origin.tokenExpiresAt - this.deps.tokenMarginMs
+    ) {
       try {
         await rest.patch(
           Routes.webhookMessage(origin.applicationId, origin.interactionToken, '@original'),
@@ -282,13 +289,18 @@ export class DiscordSink implements DeliverySink {
         return;
       } catch (error) {
         if (!tokenGone(error)) throw error;
+        this.#gone.add(generationId);
+        if (this.#gone.size > GONE_MEMORY) {
+          const oldest = this.#gone.values().next().value;
+          if (oldest !== undefined) this.#gone.delete(oldest);
+        }
         logger.info(
           { generationId, code: discordCode(error) },
           'interaction reply no longer editable; continuing in a channel message',
         );
       }
     }
-    await this.#continue(origin, generationId, p, continued);
+    await this.#continue(origin, generationId, p, await this.#continued(generationId));
   }
 
   #continuedKey(generationId: string): string {
