@@ -6,11 +6,11 @@ export const balance = defineCommand({
   description: 'Show your points',
   options: z.object({}),
   role: 'member',
+  private: true,
   usage: '/balance',
   examples: ['/balance'],
   async run(ctx, _input, { economy }) {
-    const accountId = await economy.ensureAccount(ctx.actor.identity, ctx.actor.displayName);
-    const { available, held } = await economy.balance(accountId);
+    const { available, held } = await economy.balanceOf(ctx.actor.identity);
     const heldText = held > 0 ? ` (${held} more held for generations in progress)` : '';
     return {
       text: `You have ${available} points available${heldText}.`,

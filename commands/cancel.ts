@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand } from './command.js';
+import { cancelGeneration } from './generation-actions.js';
 
 export const cancel = defineCommand({
   name: 'cancel',
@@ -15,18 +16,10 @@ export const cancel = defineCommand({
       .describe('The generation id, as /history shows it'),
   }),
   role: 'member',
+  private: true,
   usage: '/cancel <generation-id>',
   examples: ['/cancel k3v9q2m7x1c8ab'],
-  async run(ctx, input, { economy, generations }) {
-    const accountId = await economy.ensureAccount(ctx.actor.identity, ctx.actor.displayName);
-    const generation = await generations.cancel(input.id, {
-      accountId,
-      isModerator: ctx.actor.isModerator,
-    });
-    const text =
-      generation.status === 'cancelled'
-        ? `Cancelled ${generation.id}; ${generation.price} points returned.`
-        : `Cancelling ${generation.id}: the generator is stopping and your ${generation.price} points will be returned.`;
-    return { text, data: { generation }, generation };
+  run(ctx, input, services) {
+    return cancelGeneration(ctx, input.id, services);
   },
 });

@@ -1,12 +1,10 @@
+import { clip, oneLine } from '../src/core/text.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
 
 const MAX_PROMPT_IN_LIST = 48;
 
 export function shortPrompt(prompt: string): string {
-  const oneLine = prompt.replace(/\s+/g, ' ');
-  return oneLine.length > MAX_PROMPT_IN_LIST
-    ? `${oneLine.slice(0, MAX_PROMPT_IN_LIST - 1)}…`
-    : oneLine;
+  return clip(oneLine(prompt), MAX_PROMPT_IN_LIST);
 }
 
 /** What a generation cost: charged, nothing, or held while it runs. */

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { generationRequestSchema } from '../src/core/generation-request.js';
+import { generationRequestSchema, resolveRequest } from '../src/core/generation-request.js';
+import { quote } from '../src/core/pricing.js';
+import { pendingView } from '../src/delivery/progress-view.js';
+import { generationIdFor } from '../src/generation/ids.js';
 import { defineCommand } from './command.js';
 import { describeGeneration } from './format.js';
 
@@ -30,10 +33,23 @@ export const generate = defineCommand({
     '/generate a red fox in the snow',
     '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2',
   ],
+  preview(ctx, input, { catalog }) {
+    const model = catalog.get(input.model);
+    // The seed does not change the price; the real one is drawn at submit.
+    const request = resolveRequest(model, input, () => 0);
+    return pendingView({
+      generationId: generationIdFor(ctx.invocationKey),
+      model: model.id,
+      prompt: request.prompt,
+      price: quote(model, request).total,
+      count: request.count,
+    });
+  },
   async run(ctx, input, { generations }) {
     const { generation, duplicate } = await generations.submit({
       requester: ctx.actor,
       invocationKey: ctx.invocationKey,
+      legacyInvocation: ctx.legacyInvocation,
       origin: ctx.origin,
       request: input,
     });

@@ -8,6 +8,7 @@ export function createHelp(list: () => readonly CommandDefinition[]) {
     description: 'What this bot can do',
     options: z.object({}),
     role: 'member',
+    private: true,
     usage: '/help',
     examples: ['/help'],
     async run(ctx) {

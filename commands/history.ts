@@ -20,10 +20,11 @@ export const history = defineCommand({
       .describe('Only generations with this status'),
   }),
   role: 'member',
+  private: true,
   usage: '/history [page] [--status completed|failed|cancelled|queued|processing]',
   examples: ['/history', '/history 2', '/history --status failed'],
   async run(ctx, input, { economy, generations }) {
-    const accountId = await economy.ensureAccount(ctx.actor.identity, ctx.actor.displayName);
+    const accountId = await economy.findAccount(ctx.actor.identity);
     const page = await generations.history(accountId, {
       page: input.page,
       ...(input.status ? { status: input.status } : {}),

@@ -9,7 +9,15 @@ import { models } from './models.js';
 import { revoke } from './revoke.js';
 
 export {
+  cancelOutcome,
+  GENERATION_ACTIONS,
+  prepareGenerationAction,
+  type GenerationActionName,
+  type PreparedAction,
+} from './generation-actions.js';
+export {
   executeCommand,
+  parseInvocation,
   type CommandDefinition,
   type CommandResult,
   type CommandServices,

@@ -7,6 +7,7 @@ export const models = defineCommand({
   description: 'Models you can use, with their prices',
   options: z.object({}),
   role: 'member',
+  private: true,
   usage: '/models',
   examples: ['/models'],
   async run(_ctx, _input, { catalog }) {
@@ -23,6 +24,8 @@ export const models = defineCommand({
         size: `${m.defaults.width}x${m.defaults.height}`,
         maxSize: `${m.limits.maxWidth}x${m.limits.maxHeight}`,
         steps: m.defaults.steps,
+        stepsRange: [m.limits.minSteps, m.limits.maxSteps],
+        stepsAdjustable: m.capabilities.steps,
         maxCount: m.limits.maxCount,
         img2img: m.capabilities.img2img,
         pricing: m.price,
@@ -30,7 +33,7 @@ export const models = defineCommand({
     });
     const lines = list.map(
       (m) =>
-        `${m.id}${m.default ? ' (default)' : ''} - ${m.name}: ${m.price} points for one ${m.kind === 'video' ? 'clip' : 'image'} at ${m.size}, ${m.steps} steps; up to ${m.maxSize}, ${m.maxCount} at a time${m.img2img ? ', takes an input image' : ''}.`,
+        `${m.id}${m.default ? ' (default)' : ''} - ${m.name}: ${m.price} points for one ${m.kind === 'video' ? 'clip' : 'image'} at ${m.size}, ${m.steps} steps${m.stepsAdjustable && m.stepsRange[0] !== m.stepsRange[1] ? ` (${m.stepsRange[0]}-${m.stepsRange[1]})` : ''}; up to ${m.maxSize}, ${m.maxCount} at a time${m.img2img ? ', takes an input image' : ''}.`,
     );
     return {
       text: [

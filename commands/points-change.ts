@@ -47,9 +47,19 @@ export function pointsChangeCommand(kind: 'grant' | 'revoke') {
     usage: `/${kind} <member> <points> [--reason text]`,
     examples: [words.example],
     async run(ctx, input, { economy }) {
+      // Refusals change nothing: check the amount before an account is made for anyone.
+      economy.checkAmount(input.points);
       const member = await ctx.resolveMember(input.member);
       if (!member) throw new UserError('not_found', `No member matches "${input.member}".`);
-      const accountId = await economy.ensureAccount(member.identity, member.displayName);
+      const known = await economy.findAccount(member.identity);
+      if (!known && kind === 'revoke') {
+        throw new UserError(
+          'not_enough_points',
+          `Cannot revoke ${input.points} points: ${member.displayName} has none.`,
+          { details: { available: 0, held: 0 } },
+        );
+      }
+      const accountId = known ?? (await economy.ensureAccount(member.identity, member.displayName));
       const change = {
         accountId,
         amount: input.points,

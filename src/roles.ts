@@ -48,6 +48,8 @@ export async function start(
         config: config.telegram,
         services,
         media: app.media,
+        redis: app.redis,
+        keyPrefix: config.queuePrefix,
         logger,
       });
       sinks.push(telegram.sink);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UserError } from './errors.js';
 import type { ModelSpec } from './model-spec.js';
+import { characterCount } from './text.js';
 
 export const MAX_PROMPT_LENGTH = 1000;
 export const MAX_COUNT = 4;
@@ -27,16 +28,17 @@ export const generationRequestSchema = z.object({
     .min(1, {
       error: 'The prompt is empty: describe what to generate, e.g. "a red fox in the snow".',
     })
-    .max(MAX_PROMPT_LENGTH, {
-      error: (iss) =>
-        `The prompt is too long (${String((iss.input as string).length)} characters); the limit is ${MAX_PROMPT_LENGTH}.`,
-    }),
+    .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH, {
+      error: (iss) => tooLong('prompt', iss.input as string),
+    })
+    .meta({ maxLength: MAX_PROMPT_LENGTH }),
   negativePrompt: z
     .string()
     .trim()
-    .max(MAX_PROMPT_LENGTH, {
-      error: `The negative prompt is too long; the limit is ${MAX_PROMPT_LENGTH} characters.`,
+    .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH, {
+      error: (iss) => tooLong('negative prompt', iss.input as string),
     })
+    .meta({ maxLength: MAX_PROMPT_LENGTH })
     .optional(),
   model: z.string().trim().min(1).max(64).optional(),
   aspectRatio: z
@@ -45,7 +47,14 @@ export const generationRequestSchema = z.object({
     .optional(),
   width: z.int({ error: 'Width is a whole number of pixels.' }).positive().optional(),
   height: z.int({ error: 'Height is a whole number of pixels.' }).positive().optional(),
-  steps: z.int({ error: 'Steps is a whole number.' }).positive().optional(),
+  // The upper bound depends on the model: resolveRequest checks it and names the range.
+  steps: z
+    .int({ error: 'Steps is a whole number, e.g. 20.' })
+    .min(1, {
+      error: (iss) =>
+        `Steps must be at least 1 (got ${String(iss.input)}); each model's range is shown by /models.`,
+    })
+    .optional(),
   guidance: z.number({ error: 'Guidance is a number.' }).min(0).optional(),
   seed: z
     .int({ error: 'The seed is a whole number.' })
@@ -64,10 +73,24 @@ export const generationRequestSchema = z.object({
 export type GenerationRequestInput = z.input<typeof generationRequestSchema>;
 export type GenerationRequest = z.output<typeof generationRequestSchema>;
 
+/**
+ * Prompt lengths count characters as Unicode code points: an accented letter is one, most
+ * emoji are one, and a few combined emoji (flags, families) are several.
+ */
+function tooLong(what: string, text: string): string {
+  return `The ${what} is too long (${characterCount(text)} characters); the limit is ${MAX_PROMPT_LENGTH}. Characters are Unicode code points: a combined emoji such as a flag counts as several.`;
+}
+
 /** A request with every value decided: what the provider runs and what the price is for. */
 export const resolvedRequestSchema = z.object({
-  prompt: z.string().min(1).max(MAX_PROMPT_LENGTH),
-  negativePrompt: z.string().max(MAX_PROMPT_LENGTH).optional(),
+  prompt: z
+    .string()
+    .min(1)
+    .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH),
+  negativePrompt: z
+    .string()
+    .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH)
+    .optional(),
   model: z.string().min(1),
   width: z.int().positive(),
   height: z.int().positive(),

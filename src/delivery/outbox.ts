@@ -57,6 +57,8 @@ export interface OutboxOptions {
   logger: Logger;
   /** Whether an error means the edit had nothing to change (not a failure). */
   isNotModified?: (error: unknown) => boolean;
+  /** Whether an error can never succeed on a retry (the platform refused the request itself). */
+  isPermanent?: (error: unknown) => boolean;
   /** How long the platform asked us to wait, when an error is its rate limit (HTTP 429). */
   retryAfterMs?: (error: unknown) => number | undefined;
   /** Tries for a send or a final edit that fails for another reason. */
@@ -243,9 +245,10 @@ export class Outbox {
             ? error.retryAfterMs
             : this.#options.retryAfterMs?.(error);
         item.failures += 1;
+        const permanent = retryAfter === undefined && this.#options.isPermanent?.(error) === true;
         const keep =
           retryAfter !== undefined ||
-          ((item.kind === 'send' || item.final) && item.failures < maxFailures);
+          (!permanent && (item.kind === 'send' || item.final) && item.failures < maxFailures);
         if (retryAfter !== undefined) {
           chat.pausedUntil = Date.now() + retryAfter;
           this.#options.logger.warn(

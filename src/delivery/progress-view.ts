@@ -30,6 +30,28 @@ export interface ProgressView {
   final: boolean;
 }
 
+/**
+ * The view of a generation about to be submitted: what, on which model, for how much. The
+ * price is a pure quote, so the first status message can carry it before anything is held.
+ */
+export function pendingView(p: {
+  generationId: string;
+  model: string;
+  prompt: string;
+  price: number;
+  count: number;
+}): ProgressView {
+  return {
+    ...p,
+    status: 'pending',
+    captured: 0,
+    outputs: 0,
+    failedOutputs: 0,
+    actions: [],
+    final: false,
+  };
+}
+
 export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): ProgressView {
   const final =
     summary.status === 'completed' || summary.status === 'failed' || summary.status === 'cancelled';

@@ -140,12 +140,24 @@ export class Economy {
       : { seq: 0, available: 0, held: 0 };
   }
 
+  /** What a member who has no account yet would start with (nothing is created). */
+  openingBalance(): Balance {
+    return { available: this.#options.welcomePoints, held: 0 };
+  }
+
+  /** The balance of an identity, without creating an account for it. */
+  async balanceOf(identity: Identity): Promise<Balance> {
+    const accountId = await this.findAccount(identity);
+    return accountId ? this.balance(accountId) : this.openingBalance();
+  }
+
   async balance(accountId: string): Promise<Balance> {
     const { available, held } = await this.#head(accountId);
     return { available, held };
   }
 
-  #checkAmount(amount: number): void {
+  /** Refuses an amount no grant or revoke may move, before anything is looked up or written. */
+  checkAmount(amount: number): void {
     if (!Number.isInteger(amount) || amount <= 0) {
       throw new UserError(
         'invalid_input',
@@ -162,7 +174,7 @@ export class Economy {
 
   /** Adds points. Moderators only: the command layer checks the role. */
   async grant(input: PointsChange): Promise<Balance> {
-    this.#checkAmount(input.amount);
+    this.checkAmount(input.amount);
     await this.#append(input.accountId, `grant:${input.key}`, () => ({
       kind: 'grant',
       availableDelta: input.amount,
@@ -175,7 +187,7 @@ export class Economy {
 
   /** Takes available points away; never more than the member has available. */
   async revoke(input: PointsChange): Promise<Balance> {
-    this.#checkAmount(input.amount);
+    this.checkAmount(input.amount);
     await this.#append(input.accountId, `revoke:${input.key}`, (head) => {
       if (head.available < input.amount) {
         throw new UserError(

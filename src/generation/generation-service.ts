@@ -1,10 +1,15 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../core/errors.js';
+import { clip, oneLine } from '../core/text.js';
 import {
   generationRequestSchema,
   resolveRequest,
+  type GenerationRequest,
   type GenerationRequestInput,
   type ResolvedRequest,
 } from '../core/generation-request.js';
+import type { LegacyInvocation } from '../core/chat.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
 import {
@@ -38,6 +43,12 @@ export interface SubmitInput {
   requester: Requester;
   /** Unique per platform event: a redelivered event has the same key. */
   invocationKey: string;
+  /**
+   * Keys an older release derived for the same event. A redelivered event that an older
+   * release already submitted must find that generation, not start a second one; one made
+   * before `notBefore` is another event's that happened to get the same old key.
+   */
+  legacyInvocation?: LegacyInvocation | undefined;
   /** Where to deliver progress and the result. Opaque to this service. */
   origin: Record<string, unknown>;
   request: GenerationRequestInput;
@@ -97,14 +108,26 @@ export class GenerationService {
     const request = resolveRequest(model, parsed.data, randomSeed);
     const price = quote(model, request).total;
     const id = generationIdFor(input.invocationKey);
+    const requestHash = fingerprint(parsed.data);
 
     const existing = await models.Generation.findById(id).lean();
-    if (existing) return { generation: summarize(existing), duplicate: true };
+    if (existing) return this.#duplicate(existing, requestHash);
+    for (const key of input.legacyInvocation?.keys ?? []) {
+      const old = await models.Generation.findById(generationIdFor(key)).lean();
+      if (old && old.invocationKey === key && old.createdAt >= input.legacyInvocation!.notBefore)
+        return this.#duplicate(old, requestHash);
+    }
 
-    const accountId = await economy.ensureAccount(
-      input.requester.identity,
-      input.requester.displayName,
-    );
+    // A refusal changes nothing: a member who cannot pay gets no account made for them.
+    let accountId = await economy.findAccount(input.requester.identity);
+    if (!accountId) {
+      const opening = economy.openingBalance();
+      if (opening.available < price) throw notEnoughPoints(price, opening);
+      accountId = await economy.ensureAccount(
+        input.requester.identity,
+        input.requester.displayName,
+      );
+    }
     const balance = await economy.balance(accountId);
     // Refuse early, before any write; the hold below is what actually guarantees it.
     if (balance.available < price) throw notEnoughPoints(price, balance);
@@ -115,6 +138,8 @@ export class GenerationService {
         _id: id,
         accountId,
         requestedBy: identityKey(input.requester.identity),
+        requesterName: input.requester.displayName,
+        requestHash,
         origin: input.origin,
         invocationKey: input.invocationKey,
         request,
@@ -129,7 +154,7 @@ export class GenerationService {
       if ((error as { code?: unknown }).code !== 11000) throw error;
       const winner = await models.Generation.findById(id).lean();
       if (!winner) throw error;
-      return { generation: summarize(winner), duplicate: true };
+      return this.#duplicate(winner, requestHash);
     }
     this.#fault('generation-inserted', id);
     const log = logger.child({ generationId: id });
@@ -180,6 +205,25 @@ export class GenerationService {
     this.#fault('enqueued', id);
     log.info({ model: model.id, price, position }, 'generation queued');
     return { generation: await this.summary(id), duplicate: false };
+  }
+
+  /**
+   * The same event again (a redelivery, a double click) is the same generation. The same key
+   * with a different request is a mistake (a console `--key` reused): refuse it rather than
+   * silently answer with another request's result.
+   */
+  #duplicate(
+    doc: GenerationDoc,
+    requestHash: string,
+  ): { generation: GenerationSummary; duplicate: boolean } {
+    if (doc.requestHash && doc.requestHash !== requestHash) {
+      throw new UserError(
+        'duplicate',
+        `That idempotency key was already used for a different request (generation ${doc._id}, "${shortText(summarize(doc).prompt)}"). Use a new key for a new request.`,
+        { details: { generationId: doc._id } },
+      );
+    }
+    return { generation: summarize(doc), duplicate: true };
   }
 
   /**
@@ -381,15 +425,18 @@ export class GenerationService {
    */
   async cancel(
     id: string,
-    by: { accountId: string; isModerator: boolean },
+    by: { accountId: string | undefined; isModerator: boolean },
   ): Promise<GenerationSummary> {
     const { models, queues, cancelBus, logger } = this.#d;
     const doc = await models.Generation.findById(id).lean();
-    if (!doc || (doc.accountId !== by.accountId && !by.isModerator)) {
+    if (!doc) {
       throw new UserError(
         'not_found',
-        `You have no generation with the id ${id}. See /history for yours.`,
+        `There is no generation with the id ${id}. See /history for yours.`,
       );
+    }
+    if (doc.accountId !== by.accountId && !by.isModerator) {
+      throw notYours(summarize(doc), 'cancel', true);
     }
     if (isTerminal(doc.status)) {
       throw new UserError(
@@ -429,15 +476,50 @@ export class GenerationService {
     return this.summary(id);
   }
 
+  /**
+   * The generation once it has ended, or as it stands after `attempts` looks `intervalMs`
+   * apart: a cancel of a running job waits briefly for the worker's real outcome, so the
+   * member is told what happened instead of a promise.
+   */
+  async awaitEnd(id: string, attempts = 15, intervalMs = 200): Promise<GenerationSummary> {
+    let current = await this.summary(id);
+    for (let i = 1; i < attempts && !isTerminal(current.status); i += 1) {
+      await sleep(intervalMs);
+      current = await this.summary(id);
+    }
+    return current;
+  }
+
+  /**
+   * One page of a member's generations, newest first. `accountId` undefined: a member with
+   * no account yet, whose history is empty. A page past the end is refused, saying how many
+   * there are, rather than quietly showing another page.
+   */
   async history(
-    accountId: string,
+    accountId: string | undefined,
     options: { page: number; status?: GenerationStatus },
   ): Promise<HistoryPage> {
     const filter: Record<string, unknown> = { accountId };
     if (options.status) filter.status = options.status;
-    const total = await this.#d.models.Generation.countDocuments(filter);
+    const total = accountId ? await this.#d.models.Generation.countDocuments(filter) : 0;
     const pages = Math.max(1, Math.ceil(total / HISTORY_PAGE_SIZE));
+    if (options.page > pages && total > 0) {
+      const which = options.status ? `${options.status} generations` : 'history';
+      throw new UserError(
+        'invalid_input',
+        `There is no page ${options.page}: your ${which} has ${pages} ${pages === 1 ? 'page' : 'pages'} (${total} ${total === 1 ? 'generation' : 'generations'}). Try /history ${pages}.`,
+        { details: { pages, total } },
+      );
+    }
     const page = Math.min(Math.max(1, options.page), pages);
+    if (!accountId)
+      return {
+        items: [],
+        page,
+        pages,
+        total,
+        ...(options.status ? { status: options.status } : {}),
+      };
     const docs = await this.#d.models.Generation.find(filter)
       .sort({ createdAt: -1, _id: -1 })
       .skip((page - 1) * HISTORY_PAGE_SIZE)
@@ -447,6 +529,38 @@ export class GenerationService {
     if (options.status) result.status = options.status;
     return result;
   }
+}
+
+/**
+ * A request's fingerprint: the options as the member gave them (defaults and the random
+ * seed are not part of it), with keys sorted so the order they came in does not matter.
+ */
+function fingerprint(request: GenerationRequest): string {
+  // Input images are stored anew each time an event is delivered: count them, not their ids.
+  const { inputImages, ...asked } = request;
+  const fields: Record<string, unknown> = { ...asked, inputImages: inputImages?.length ?? 0 };
+  const sorted = Object.keys(fields)
+    .sort()
+    .map((key) => [key, fields[key]]);
+  return createHash('sha256').update(JSON.stringify(sorted)).digest('hex').slice(0, 32);
+}
+
+function shortText(text: string): string {
+  return clip(oneLine(text), 48);
+}
+
+/** The refusal for someone else's generation: says whose it is and who may act on it. */
+export function notYours(
+  generation: GenerationSummary,
+  verb: string,
+  moderatorsMay: boolean,
+): UserError {
+  const owner = generation.requesterName ? `${generation.requesterName}'s` : "another member's";
+  return new UserError(
+    'forbidden',
+    `Generation ${generation.id} is ${owner}; only they${moderatorsMay ? ' or a moderator' : ''} can ${verb} it.`,
+    { details: { generationId: generation.id } },
+  );
 }
 
 function cancelledOrFailed(outcome: SettleOutcome): { code: string; message: string } | undefined {

@@ -4,6 +4,10 @@ import type { GenerationDoc } from '../store/models.js';
 /** What commands and adapters show of a generation; plain data, safe to print as JSON. */
 export interface GenerationSummary {
   id: string;
+  /** The account that asked (and pays). */
+  accountId: string;
+  /** The requester's display name, when it was recorded. */
+  requesterName?: string;
   status: GenerationStatus;
   model: string;
   kind: 'image' | 'video';
@@ -44,6 +48,7 @@ export function summarize(doc: GenerationDoc): GenerationSummary {
   const request = doc.request as StoredRequest;
   const summary: GenerationSummary = {
     id: doc._id,
+    accountId: doc.accountId,
     status: doc.status,
     model: doc.model,
     kind: doc.kind,
@@ -73,6 +78,7 @@ export function summarize(doc: GenerationDoc): GenerationSummary {
       message: f.message ?? '',
     })),
   };
+  if (doc.requesterName) summary.requesterName = doc.requesterName;
   if (doc.queuePosition !== undefined && doc.queuePosition !== null)
     summary.queuePosition = doc.queuePosition;
   if (doc.error?.code) summary.error = { code: doc.error.code, message: doc.error.message ?? '' };

@@ -80,6 +80,10 @@ const generationSchema = new Schema(
     accountId: { type: String, required: true },
     /** Who asked, as `platform:id`. */
     requestedBy: { type: String, required: true },
+    /** Their display name when they asked, for messages such as "this is alice's". */
+    requesterName: { type: String },
+    /** A hash of the request as asked (before defaults and seed), to tell a replay from reuse. */
+    requestHash: { type: String },
     /** Where the member asked; the platform adapter reads it back to deliver. */
     origin: { type: Schema.Types.Mixed, required: true },
     invocationKey: { type: String, required: true },
@@ -110,6 +114,8 @@ const generationSchema = new Schema(
     proposed: { type: Schema.Types.Mixed, default: undefined },
     /** Set by the bot once the final result was handed to the platform (or had nowhere to go). */
     deliveredAt: { type: Date },
+    /** Set when delivery gave up after its bounded retries; the reason is in the log. */
+    deliveryFailedAt: { type: Date },
   },
   { timestamps: true, versionKey: false, minimize: false },
 );

@@ -91,15 +91,10 @@ describe('Telegram adapter', () => {
   const statusMessageId = async (chatId: number, after = 0): Promise<number> => {
     const call = await until('a status message', () =>
       writesTo(chatId, 'sendMessage').find(
-        (c, i) => i >= after && String(c.body.text).startsWith('⏳'),
+        (c, i) => i >= after && String(c.body.text).startsWith('🎨') && c.result !== undefined,
       ),
     );
-    const edit = await until('the first status edit', () =>
-      writesTo(chatId, 'editMessageText').find(
-        (c) => c.at >= call.at && String(c.body.text).startsWith('🎨'),
-      ),
-    );
-    return Number(edit.body.message_id);
+    return (call.result as { message_id: number }).message_id;
   };
 
   const generationIdOf = (text: string): string => /· ([a-z0-9]{14})\n/.exec(text)?.[1] ?? '';
@@ -149,6 +144,8 @@ describe('Telegram adapter', () => {
       config,
       services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
       media: app.media,
+      redis: app.redis,
+      keyPrefix: app.prefix,
       logger: app.logger,
       policy: POLICY,
     });
@@ -434,13 +431,38 @@ describe('Telegram adapter', () => {
     await fund(108, 20);
     const grace = member(108, group, 'group');
     await command(grace, '/generate@OtherBot a fox');
-    await command(grace, '/balance@TestNameBot');
-    await until('balance reply', () =>
-      lastReply(group)?.startsWith('You have 20 points available'),
+    await command(grace, '/models@TestNameBot');
+    await until('models reply', () => lastReply(108)?.startsWith('Models'));
+    expect(
+      writesTo(group, 'sendMessage').filter((c) => String(c.body.text).startsWith('🎨')),
+    ).toHaveLength(0);
+  });
+
+  it('keeps private answers out of a group: a direct message, or how to start the bot', async () => {
+    const group = -310;
+    await fund(111, 20);
+    const hank = member(111, group, 'group');
+    await command(hank, '/balance');
+    await until('how to start the bot', () =>
+      lastReply(group)?.startsWith('That answer is private. Open a chat with @'),
     );
     expect(
-      writesTo(group, 'sendMessage').filter((c) => String(c.body.text).startsWith('⏳')),
-    ).toHaveLength(0);
+      writesTo(group, 'sendMessage').some((c) => String(c.body.text).includes('20 points')),
+    ).toBe(false);
+    // Once the member has started the bot, the answer goes to the private chat.
+    await command(member(111), '/start');
+    await until('help in private', () => lastReply(111)?.startsWith('Generate images'));
+    await command(hank, '/balance');
+    await until('balance in private', () =>
+      lastReply(111)?.startsWith('You have 20 points available'),
+    );
+    await until(
+      'a pointer in the group',
+      () => lastReply(group) === 'I sent you the answer in a private message.',
+    );
+    expect(
+      writesTo(group, 'sendMessage').some((c) => String(c.body.text).includes('20 points')),
+    ).toBe(false);
   });
 
   it('runs ten jobs at once in one group within 20 writes a minute, through injected 429s, delivering every result', async () => {

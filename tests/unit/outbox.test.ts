@@ -177,4 +177,28 @@ describe('outbox (edit scheduler)', () => {
     await box.edit('other', 'm', 'x', async () => undefined, { final: true });
     expect(box.chats()).toBe(1);
   });
+
+  it('gives up at once on a write the platform refused for good, and moves on', async () => {
+    const calls: string[] = [];
+    const box = outbox({ isPermanent: (e) => e instanceof Error && e.message === 'bad request' });
+    const refused = box.edit(
+      '42',
+      'status',
+      'final',
+      async () => {
+        calls.push('edit');
+        throw new Error('bad request');
+      },
+      { final: true },
+    );
+    const outcome = refused.then(
+      () => 'sent',
+      (e: unknown) => (e as Error).message,
+    );
+    const photo = box.send('42', async () => void calls.push('photo'));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(await outcome).toBe('bad request');
+    await photo;
+    expect(calls).toEqual(['edit', 'photo']);
+  });
 });

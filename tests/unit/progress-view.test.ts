@@ -4,6 +4,7 @@ import type { GenerationSummary } from '../../src/generation/summary.js';
 
 const summary: GenerationSummary = {
   id: 'abcdefgh12',
+  accountId: 'acc_test',
   status: 'queued',
   model: 'm',
   kind: 'image',

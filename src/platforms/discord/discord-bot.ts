@@ -25,6 +25,7 @@ import type { ChatContext } from '../../core/chat.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { inputImageRefusal, type InputImageRef } from '../../core/generation-request.js';
 import { quote } from '../../core/pricing.js';
+import { clip } from '../../core/text.js';
 import { Outbox, type ChatPolicy } from '../../delivery/outbox.js';
 import { viewOf } from '../../delivery/progress-view.js';
 import type { Logger } from '../../logger.js';
@@ -60,9 +61,6 @@ export const INTERACTION_TOKEN_TTL_MS = 15 * 60_000;
 
 /** Hosts Discord serves members' uploads from. */
 const DISCORD_CDN_HOSTS = ['cdn.discordapp.com', 'media.discordapp.net'];
-
-/** Answers only the member sees. */
-const EPHEMERAL = new Set(['balance', 'history', 'help', 'models', 'cancel']);
 
 export interface DiscordAdapterDeps {
   config: DiscordConfig;
@@ -288,7 +286,8 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
   }
 
   async function onCommand(interaction: ChatInputCommandInteraction): Promise<void> {
-    const ephemeral = EPHEMERAL.has(interaction.commandName);
+    // Answers only the member sees are declared by the command itself.
+    const ephemeral = findCommand(interaction.commandName)?.private === true;
     // Acknowledge first, whatever else is going on: Discord drops an interaction after 3 s.
     try {
       await interaction.deferReply(ephemeral ? { flags: MessageFlags.Ephemeral } : {});
@@ -347,7 +346,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
       .map((m) => {
         const price = quote(m, { ...m.defaults, count: 1, seconds: m.defaults.seconds }).total;
         const label = `${m.id} · ${m.name} · ${price} pts${m.capabilities.img2img ? ' · takes an image' : ''}`;
-        return { name: label.length > 100 ? `${label.slice(0, 99)}…` : label, value: m.id };
+        return { name: clip(label, 100), value: m.id };
       });
     await interaction.respond(choices);
   }

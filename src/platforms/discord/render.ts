@@ -7,6 +7,7 @@ import {
 } from 'discord-api-types/v10';
 import { chargeLabel } from '../../../commands/format.js';
 import { GENERATION_STATUSES, type GenerationStatus } from '../../core/status.js';
+import { clip, oneLine } from '../../core/text.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
 import type { HistoryPage } from '../../generation/generation-service.js';
 import type { GenerationSummary } from '../../generation/summary.js';
@@ -28,10 +29,6 @@ const COLORS: Record<GenerationStatus, number> = {
   failed: 0xe74c3c,
   cancelled: 0x7f8c8d,
 };
-
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
 
 /**
  * Custom ids of our buttons. Discord hands them back verbatim from any client, so each is
@@ -100,7 +97,8 @@ function statusLine(view: ProgressView): { title: string; line: string } {
     case 'failed':
       return {
         title: 'Failed',
-        line: `${view.error ?? 'Something went wrong.'} Your ${view.price} points were returned.`,
+        // The failure's own words already say what happened to the points.
+        line: view.error ?? `Something went wrong. Your ${view.price} points were returned.`,
       };
     case 'cancelled':
       return { title: 'Cancelled', line: `${view.price} points returned` };
@@ -175,7 +173,7 @@ export function renderHistory(text: string, page: HistoryPage, userId: string): 
   const body = page.items.map((g) => {
     const when = `<t:${Math.floor(Date.parse(g.createdAt) / 1000)}:R>`;
     const charge = chargeLabel(g);
-    return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${clip(g.prompt.replace(/\s+/g, ' '), 80)}`;
+    return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${clip(oneLine(g.prompt), 80)}`;
   });
   const buttons: APIButtonComponentWithCustomId[] = [];
   if (page.page > 1)

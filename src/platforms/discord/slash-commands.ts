@@ -7,6 +7,7 @@ import {
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord-api-types/v10';
 import type { CommandDefinition } from '../../../commands/index.js';
+import { clip } from '../../core/text.js';
 
 /** The slash option that carries an input image: an attachment, stored before the command runs. */
 export const IMAGE_OPTION = 'image';
@@ -29,10 +30,6 @@ export function optionName(key: string): string {
 }
 
 const SAFE = Number.MAX_SAFE_INTEGER;
-
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
 
 export interface SlashBuildOptions {
   /** Aspect ratios offered as choices for `aspect_ratio` (at most 25 are kept). */

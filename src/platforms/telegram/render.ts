@@ -1,6 +1,7 @@
 import type { HistoryPage } from '../../generation/generation-service.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
+import { clip } from '../../core/text.js';
 
 export interface InlineButton {
   text: string;
@@ -14,10 +15,6 @@ export interface TelegramText {
 }
 
 const CAPTION_PROMPT = 300;
-
-function clip(text: string, max: number): string {
-  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
-}
 
 /** Callback data: short (Telegram allows 64 bytes) and parsed back by `parseCallback`. */
 export const callbackData = {

@@ -3,11 +3,15 @@ import { autoRetry } from '@grammyjs/auto-retry';
 import { run as runBot, type RunnerHandle } from '@grammyjs/runner';
 import { Bot, webhookCallback, type Context } from 'grammy';
 import type { UserFromGetMe } from 'grammy/types';
+import type { Redis } from 'ioredis';
 import {
   executeCommand,
   findCommand,
+  parseInvocation,
+  prepareGenerationAction,
   type CommandResult,
   type CommandServices,
+  type GenerationActionName,
 } from '../../../commands/index.js';
 import type { TelegramConfig } from '../../config.js';
 import type { ChatContext } from '../../core/chat.js';
@@ -15,15 +19,18 @@ import { inputImageRefusal } from '../../core/generation-request.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import type { ChatPolicy } from '../../delivery/outbox.js';
 import { Outbox } from '../../delivery/outbox.js';
-import { viewOf } from '../../delivery/progress-view.js';
+import { viewOf, type ProgressView } from '../../delivery/progress-view.js';
+import { clip } from '../../core/text.js';
+import { EventClaims } from '../../queue/event-claims.js';
 import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { downloadInputImage, storeInputImage } from '../../store/input-images.js';
 import { TelegramModerators } from './moderators.js';
 import { parseCommandText, TELEGRAM_COMMANDS } from './parse-command.js';
-import { historyKeyboard, parseCallback, renderDetails } from './render.js';
+import { historyKeyboard, parseCallback, renderDetails, renderStatus } from './render.js';
 import {
   isNotModified,
+  isPermanentTelegramError,
   markup,
   TelegramSink,
   telegramRetryAfterMs,
@@ -49,10 +56,18 @@ const OUTBOX_METHODS = new Set([
   'sendMediaGroup',
 ]);
 
+/** Telegram's limit for a message's text, in UTF-16 code units. */
+const TELEGRAM_TEXT_LIMIT = 4096;
+/** Telegram's limit for the text of a callback answer (a toast or an alert). */
+const CALLBACK_ANSWER_LIMIT = 200;
+
 export interface TelegramAdapterDeps {
   config: TelegramConfig;
   services: CommandServices;
   media: MediaStore;
+  /** Shared state across bot processes: which events were already handled. */
+  redis: Redis;
+  keyPrefix: string;
   logger: Logger;
   policy?: { private: ChatPolicy; group: ChatPolicy };
   /** Known bot identity (skips getMe); tests and webhook deployments may pass it. */
@@ -99,10 +114,37 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     policyFor: (chat) => (chat.startsWith('-') ? policy.group : policy.private),
     logger: log,
     isNotModified,
+    isPermanent: isPermanentTelegramError,
     retryAfterMs: telegramRetryAfterMs,
   });
-  const sink = new TelegramSink(bot.api, outbox, media);
+  const sink = new TelegramSink(bot.api, outbox, media, log);
   const moderators = new TelegramModerators(bot.api, config.moderators, config.adminGroups, log);
+  const claims = new EventClaims(deps.redis, `${deps.keyPrefix}:telegram`, log);
+
+  /** When this process started, in Telegram's unit (seconds): older events may be redeliveries. */
+  const startedAt = Math.floor(Date.now() / 1000);
+
+  /**
+   * The idempotency key of an event: a message is its chat and message id, a button press
+   * its callback query id. Both are unique and stable, unlike `update_id`, which Telegram may
+   * start again after a week without updates. A message sent before this process started
+   * may have reached an older release, which keyed it by `update_id`.
+   */
+  function invocationOf(ctx: Context): Pick<ChatContext, 'invocationKey' | 'legacyInvocation'> {
+    const bot = `telegram:${ctx.me.id}`;
+    if (ctx.callbackQuery) return { invocationKey: `${bot}:callback:${ctx.callbackQuery.id}` };
+    const msg = ctx.msg;
+    if (!msg) return { invocationKey: `${bot}:update:${ctx.update.update_id}` };
+    const key = `${bot}:message:${msg.chat.id}:${msg.message_id}`;
+    if (msg.date >= startedAt) return { invocationKey: key };
+    return {
+      invocationKey: key,
+      legacyInvocation: {
+        keys: [`${bot}:update:${ctx.update.update_id}`],
+        notBefore: new Date((msg.date - 300) * 1000),
+      },
+    };
+  }
 
   async function chatContext(ctx: Context, origin: Record<string, unknown>): Promise<ChatContext> {
     const from = ctx.from;
@@ -114,7 +156,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
         displayName: displayName(from),
         isModerator: await moderators.isModerator(from.id),
       },
-      invocationKey: `telegram:${bot.botInfo.id}:update:${ctx.update.update_id}`,
+      ...invocationOf(ctx),
       origin,
       resolveMember: async (reference) => {
         const id = reference.trim();
@@ -126,10 +168,14 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     };
   }
 
+  /** Whether this process is the first to see the event (a redelivery is dropped). */
+  const firstDelivery = (ctx: Context): Promise<boolean> =>
+    claims.claim(invocationOf(ctx).invocationKey);
+
   const reply = (ctx: Context, text: string, keyboard: ReturnType<typeof historyKeyboard> = []) => {
     const chat = String(ctx.chat?.id ?? '');
     return outbox.send(chat, () =>
-      ctx.reply(text, {
+      ctx.reply(clip(text, TELEGRAM_TEXT_LIMIT), {
         ...markup(keyboard),
         ...(ctx.msg
           ? {
@@ -143,29 +189,56 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     );
   };
 
-  async function run(
+  /**
+   * An answer for the member alone. In a private chat it is a reply. Asked in a group, it is
+   * never posted there: it goes to the member's private chat with the bot, and the group
+   * gets one short line saying so, or, when the member has not started the bot (Telegram
+   * lets a bot write only to people who have), how to start it.
+   */
+  async function answerPrivately(
     ctx: Context,
-    name: string,
-    raw: Record<string, unknown>,
-    origin: Record<string, unknown> = { platform: 'telegram' },
-  ): Promise<CommandResult> {
-    const command = findCommand(name);
-    if (!command) throw new UserError('unknown_command', `Unknown command /${name}. Try /help.`);
-    return executeCommand(command, await chatContext(ctx, origin), raw, services);
+    text: string,
+    keyboard: ReturnType<typeof historyKeyboard> = [],
+  ): Promise<void> {
+    const from = ctx.from;
+    if (!from || ctx.chat?.type === 'private') {
+      await reply(ctx, text, keyboard);
+      return;
+    }
+    try {
+      await outbox.send(String(from.id), () =>
+        ctx.api.sendMessage(from.id, clip(text, TELEGRAM_TEXT_LIMIT), markup(keyboard)),
+      );
+    } catch (error) {
+      if (!isPermanentTelegramError(error)) throw error;
+      log.debug({ err: error }, 'cannot write to the member privately');
+      await reply(
+        ctx,
+        `That answer is private. Open a chat with @${ctx.me.username} and press Start, then ask again there or here.`,
+      );
+      return;
+    }
+    if (ctx.callbackQuery) return;
+    await reply(ctx, 'I sent you the answer in a private message.');
   }
 
-  /** /generate and Reroll: the status message is sent first so every progress event can edit it. */
+  /**
+   * /generate and Reroll: the status message is sent first, already showing the price, so
+   * every progress event can edit it; then the generation is submitted with it as origin.
+   */
   async function startGeneration(
     ctx: Context,
+    preview: ProgressView,
     submit: (origin: TelegramOrigin) => Promise<CommandResult>,
   ): Promise<void> {
     const chatId = ctx.chat?.id;
     if (chatId === undefined) return;
     const replyTo = ctx.msg?.message_id ?? ctx.callbackQuery?.message?.message_id;
+    const first = renderStatus(preview);
     const status = await outbox.send(String(chatId), () =>
       ctx.api.sendMessage(
         chatId,
-        '⏳ Working on it…',
+        first.text,
         replyTo
           ? { reply_parameters: { message_id: replyTo, allow_sending_without_reply: true } }
           : {},
@@ -186,7 +259,12 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
         String(chatId),
         `${chatId}:${status.message_id}`,
         memberMessage(error),
-        (text) => ctx.api.editMessageText(chatId, status.message_id, `⚠️ ${text}`),
+        (text) =>
+          ctx.api.editMessageText(
+            chatId,
+            status.message_id,
+            clip(`⚠️ ${text}`, TELEGRAM_TEXT_LIMIT),
+          ),
         { final: true },
       );
     }
@@ -194,11 +272,13 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
 
   for (const name of Object.keys(TELEGRAM_COMMANDS)) {
     bot.command(name === 'help' ? ['help', 'start'] : name, async (ctx) => {
+      const command = findCommand(name);
+      if (!command || !(await firstDelivery(ctx))) return;
       try {
         let text = ctx.match;
         const replied = ctx.msg.reply_to_message;
         if (
-          (name === 'grant' || name === 'revoke') &&
+          command.role === 'moderator' &&
           replied?.from &&
           /^\d+(\s|$)/.test(text.trim()) &&
           !/^\d+\s+\d+/.test(text.trim())
@@ -206,7 +286,8 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
           text = `${replied.from.id} ${text}`;
         }
         const raw = parseCommandText(name, text);
-        if (name === 'generate') {
+        const chat = await chatContext(ctx, { platform: 'telegram' });
+        if (command.preview) {
           if (replied?.photo) {
             // Refuse before downloading anything when the model cannot use the photo.
             const model = services.catalog.get(
@@ -216,18 +297,23 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
               throw new UserError('invalid_input', inputImageRefusal(model.id));
             raw.inputImages = [await storeInputPhoto(ctx, replied.photo.at(-1)?.file_id ?? '')];
           }
-          await startGeneration(ctx, (origin) => run(ctx, 'generate', raw, { ...origin }));
+          const preview = command.preview(chat, parseInvocation(command, chat, raw), services);
+          await startGeneration(ctx, preview, (origin) =>
+            executeCommand(command, { ...chat, origin: { ...origin } }, raw, services),
+          );
           return;
         }
-        const result = await run(ctx, name, raw);
+        const result = await executeCommand(command, chat, raw, services);
         const keyboard =
           result.history && ctx.from ? historyKeyboard(result.history, String(ctx.from.id)) : [];
-        await reply(ctx, result.text, keyboard);
+        if (command.private || result.private) await answerPrivately(ctx, result.text, keyboard);
+        else await reply(ctx, result.text, keyboard);
       } catch (error) {
         if (!(error instanceof UserError))
           log.error({ err: error, command: name }, 'command failed');
-        await reply(ctx, `⚠️ ${memberMessage(error)}`).catch((e: unknown) =>
-          log.warn({ err: e }, 'could not answer'),
+        const text = `⚠️ ${memberMessage(error)}`;
+        await (command.private ? answerPrivately(ctx, text) : reply(ctx, text)).catch(
+          (e: unknown) => log.warn({ err: e }, 'could not answer'),
         );
       }
     });
@@ -242,6 +328,47 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     return storeInputImage(media, bytes, { name: fileId, source: 'telegram' });
   }
 
+  async function run(
+    ctx: Context,
+    name: string,
+    raw: Record<string, unknown>,
+  ): Promise<CommandResult> {
+    const command = findCommand(name);
+    if (!command) throw new UserError('unknown_command', `Unknown command /${name}. Try /help.`);
+    return executeCommand(command, await chatContext(ctx, { platform: 'telegram' }), raw, services);
+  }
+
+  /** Cancel, Reroll and Details: the command layer checks who may press them. */
+  async function onGenerationButton(
+    ctx: Context,
+    kind: GenerationActionName,
+    generationId: string,
+    answer: (text?: string, alert?: boolean) => Promise<unknown>,
+  ): Promise<void> {
+    const chat = await chatContext(ctx, { platform: 'telegram' });
+    const prepared = await prepareGenerationAction(kind, chat, generationId, services);
+    if (prepared.preview) {
+      await answer('Rerolling…');
+      await startGeneration(ctx, prepared.preview, (origin) =>
+        prepared.run({ ...chat, origin: { ...origin } }),
+      );
+      return;
+    }
+    const result = await prepared.run(chat);
+    if (kind === 'details' && result.generation) {
+      await answer();
+      await answerPrivately(ctx, renderDetails(result.generation));
+      return;
+    }
+    await answer(clip(result.text, CALLBACK_ANSWER_LIMIT));
+    const message = ctx.callbackQuery?.message;
+    if (message && result.generation?.status === 'cancelled')
+      await sink.editStatus(
+        { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
+        viewOf(result.generation),
+      );
+  }
+
   bot.on('callback_query:data', async (ctx) => {
     const data = parseCallback(ctx.callbackQuery.data);
     const answer = (text?: string, alert = false) =>
@@ -252,82 +379,44 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
       await answer('This button is no longer valid.');
       return;
     }
+    if (!(await firstDelivery(ctx))) return;
     try {
-      switch (data.kind) {
-        case 'cancel': {
-          const result = await run(ctx, 'cancel', { id: data.id });
-          await answer(
-            result.generation?.status === 'cancelled'
-              ? 'Cancelled; your points were returned.'
-              : 'Cancelling…',
-          );
-          if (result.generation?.status === 'cancelled') {
-            const message = ctx.callbackQuery.message;
-            if (message)
-              await sink.editStatus(
-                { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
-                viewOf(result.generation),
-              );
-          }
-          return;
-        }
-        case 'reroll': {
-          await answer('Rerolling…');
-          await startGeneration(ctx, async (origin) => {
-            const chat = await chatContext(ctx, { ...origin });
-            const { generation, duplicate } = await services.generations.reroll(data.id, {
-              requester: chat.actor,
-              invocationKey: chat.invocationKey,
-              origin: chat.origin,
-            });
-            return { text: '', data: { generation, duplicate }, generation };
-          });
-          return;
-        }
-        case 'details': {
-          const summary = await services.generations.summary(data.id);
-          await answer();
-          await reply(ctx, renderDetails(summary));
-          return;
-        }
-        case 'history': {
-          if (String(ctx.from.id) !== data.userId) {
-            await answer(
-              "These buttons page through someone else's history. Send /history for yours.",
-              true,
-            );
-            return;
-          }
-          const result = await run(ctx, 'history', {
-            page: data.page,
-            ...(data.status ? { status: data.status } : {}),
-          });
-          await answer();
-          const message = ctx.callbackQuery.message;
-          if (message && result.history) {
-            const chat = String(message.chat.id);
-            const keyboard = historyKeyboard(result.history, data.userId);
-            await outbox.edit(
-              chat,
-              `${chat}:${message.message_id}`,
-              result.text,
-              (text) =>
-                ctx.api.editMessageText(
-                  message.chat.id,
-                  message.message_id,
-                  text,
-                  markup(keyboard),
-                ),
-              { final: true },
-            );
-          }
-          return;
-        }
+      if (data.kind !== 'history') {
+        await onGenerationButton(ctx, data.kind, data.id, answer);
+        return;
+      }
+      if (String(ctx.from.id) !== data.userId) {
+        await answer(
+          "These buttons page through someone else's history. Send /history for yours.",
+          true,
+        );
+        return;
+      }
+      const result = await run(ctx, 'history', {
+        page: data.page,
+        ...(data.status ? { status: data.status } : {}),
+      });
+      await answer();
+      const message = ctx.callbackQuery.message;
+      if (message && result.history) {
+        const chat = String(message.chat.id);
+        const keyboard = historyKeyboard(result.history, data.userId);
+        await outbox.edit(
+          chat,
+          `${chat}:${message.message_id}`,
+          clip(result.text, TELEGRAM_TEXT_LIMIT),
+          (text) =>
+            ctx.api.editMessageText(message.chat.id, message.message_id, text, markup(keyboard)),
+          { final: true },
+        );
       }
     } catch (error) {
       if (!(error instanceof UserError))
         log.error({ err: error, callback: data.kind }, 'button failed');
-      await answer(memberMessage(error), errorCode(error) !== 'internal');
+      await answer(
+        clip(memberMessage(error), CALLBACK_ANSWER_LIMIT),
+        errorCode(error) !== 'internal',
+      );
     }
   });
 

@@ -5,6 +5,7 @@ import type { ProgressView } from '../../delivery/progress-view.js';
 import type { Outbox } from '../../delivery/outbox.js';
 import type { DeliverySink } from '../../delivery/sink.js';
 import type { GenerationSummary } from '../../generation/summary.js';
+import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { renderCaption, renderStatus, type InlineKeyboard } from './render.js';
 
@@ -37,6 +38,15 @@ export function isNotModified(error: unknown): boolean {
   );
 }
 
+/**
+ * Whether Telegram refused a write for good: a 400 (the request itself is wrong, e.g. the
+ * message is gone or can no longer be edited) or a 403 (the bot was blocked or removed).
+ * Retrying those only delays everything behind them in the chat.
+ */
+export function isPermanentTelegramError(error: unknown): boolean {
+  return error instanceof GrammyError && (error.error_code === 400 || error.error_code === 403);
+}
+
 /** The wait Telegram asked for, when an error is its rate limit (429 with retry_after). */
 export function telegramRetryAfterMs(error: unknown): number | undefined {
   return error instanceof GrammyError && error.error_code === 429
@@ -55,6 +65,7 @@ export class TelegramSink implements DeliverySink {
     private readonly api: Api,
     private readonly outbox: Outbox,
     private readonly media: MediaStore,
+    private readonly logger: Logger,
   ) {}
 
   editStatus(origin: TelegramOrigin, view: ProgressView): Promise<void> {
@@ -80,8 +91,28 @@ export class TelegramSink implements DeliverySink {
   ): Promise<void> {
     const origin = asOrigin(rawOrigin);
     if (!origin) return;
-    await this.editStatus(origin, view);
-    if (generation.status !== 'completed' || generation.outputs.length === 0) return;
+    // The final status edit is scheduled at once, but the media never waits for it: a status
+    // message that cannot be edited (deleted, too old) must not keep a paid result from the
+    // member. Its outcome is settled after the media went out.
+    const status = this.editStatus(origin, view).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (generation.status === 'completed' && generation.outputs.length > 0)
+      await this.#sendOutputs(origin, generation, view);
+    const failed = await status;
+    if (failed !== undefined)
+      this.logger.error(
+        { err: failed, generationId: generation.id },
+        'the final status edit failed; the result was delivered without it',
+      );
+  }
+
+  async #sendOutputs(
+    origin: TelegramOrigin,
+    generation: GenerationSummary,
+    view: ProgressView,
+  ): Promise<void> {
     const chat = String(origin.chatId);
     // "sending a photo…" while the files are read and uploaded; best effort, not a message.
     const action = generation.outputs.some(
@@ -89,7 +120,11 @@ export class TelegramSink implements DeliverySink {
     )
       ? 'upload_video'
       : 'upload_photo';
-    void this.api.sendChatAction(origin.chatId, action).catch(() => undefined);
+    void this.api
+      .sendChatAction(origin.chatId, action)
+      .catch((error: unknown) =>
+        this.logger.debug({ err: error, generationId: generation.id }, 'chat action failed'),
+      );
     const files = await Promise.all(
       generation.outputs.map(async (o) => ({
         output: o,

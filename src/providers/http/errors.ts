@@ -1,4 +1,5 @@
 import { ProviderError } from '../../core/errors.js';
+import { clip as clipText, oneLine } from '../../core/text.js';
 
 /** Longest wait we accept from a Retry-After header; beyond it the backend is effectively down. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
@@ -36,8 +37,7 @@ export function looksLikeRefusal(text: string): boolean {
 function clip(text: string, max = 200): string {
   // An HTML error page (a proxy's) says nothing a member can use.
   if (/^\s*</.test(text)) return 'an error page';
-  const one = text.replace(/\s+/g, ' ').trim();
-  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
+  return clipText(oneLine(text), max);
 }
 
 /** A content refusal: never retried, and the member is told why. */

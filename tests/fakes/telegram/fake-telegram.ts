@@ -88,6 +88,8 @@ export class FakeTelegram {
   groupLimit: { count: number; windowMs: number } | undefined;
   webhook: { url: string; secret: string | undefined } | undefined;
   myCommands: { command: string; description: string }[] = [];
+  /** Users who opened a private chat with the bot; Telegram refuses to write to anyone else. */
+  readonly started = new Set<string>();
 
   readonly #server: TelegramServer;
   readonly #proxy: Server;
@@ -205,9 +207,21 @@ export class FakeTelegram {
       // telegram-test-api posts user updates here; pass them on as Telegram would, secret included.
       // telegram-test-api gives concurrent updates the same update_id (it counts up only after
       // the webhook answers); Telegram's ids are unique, so number them here.
-      const update = JSON.parse((await readBody(req)).toString()) as { update_id: number };
+      const update = JSON.parse((await readBody(req)).toString()) as {
+        update_id: number;
+        message?: { message_id: number; chat?: { id: number; type: string } };
+        callback_query?: { id: string };
+      };
       this.#updateSeq += 1;
       update.update_id = this.#updateSeq;
+      // Message and callback query ids have the same flaw (they too count up only after the
+      // webhook answers), and Telegram's are unique: number members' messages in a range of
+      // their own, apart from the bot's, and callback queries likewise.
+      if (update.message) update.message.message_id = 1_000_000 + this.#updateSeq;
+      if (update.callback_query) update.callback_query.id = `cbq${this.#updateSeq}`;
+      // A member who wrote to the bot in private has started it: the bot may write back.
+      const chat = update.message?.chat;
+      if (chat?.type === 'private') this.started.add(String(chat.id));
       if (!this.webhook) return send(404, { ok: false });
       const headers: Record<string, string> = { 'content-type': 'application/json' };
       if (this.webhook.secret) headers['x-telegram-bot-api-secret-token'] = this.webhook.secret;
@@ -245,6 +259,25 @@ export class FakeTelegram {
       limited: false,
     };
     this.calls.push(call);
+
+    if (
+      chatId !== undefined &&
+      !chatId.startsWith('-') &&
+      WRITES.has(method) &&
+      !this.started.has(chatId)
+    ) {
+      call.status = 403;
+      return send(403, {
+        ok: false,
+        error_code: 403,
+        description: "Forbidden: bot can't initiate conversation with a user",
+      });
+    }
+    const refused = refusedText(method, body);
+    if (refused) {
+      call.status = 400;
+      return send(400, { ok: false, error_code: 400, description: `Bad Request: ${refused}` });
+    }
 
     const failure = this.#failures.find((f) => f.method === method && f.remaining > 0);
     if (failure) {
@@ -427,3 +460,29 @@ export class FakeTelegram {
 }
 
 class NotModified extends Error {}
+
+/** A string Telegram cannot store: a lone UTF-16 surrogate is not valid UTF-8 once encoded. */
+function wellFormed(text: string): boolean {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(text);
+}
+
+/**
+ * The Bot API's text rules, lengths in UTF-16 code units: a message's text 1-4096, a caption
+ * at most 1024, a callback answer at most 200, and every string valid UTF-8.
+ */
+function refusedText(method: string, body: Record<string, unknown>): string | undefined {
+  const limits: [string, number][] = [
+    ['text', method === 'answerCallbackQuery' ? 200 : 4096],
+    ['caption', 1024],
+  ];
+  for (const [field, max] of limits) {
+    const value = body[field];
+    if (typeof value !== 'string') continue;
+    if (!wellFormed(value)) return 'strings must be encoded in UTF-8';
+    if (value.length > max)
+      return field === 'caption' ? 'message caption is too long' : 'message is too long';
+    if (field === 'text' && value.length === 0 && method !== 'answerCallbackQuery')
+      return 'message text is empty';
+  }
+  return undefined;
+}
