@@ -254,6 +254,18 @@ describe('Discord adapter', () => {
     const first = fake.slash('generate', { prompt: 'a lighthouse', model: 't-fast' }, bob, place);
     const done = await finalOf(first);
     const reroll = buttons(done).find((b) => b.label === 'Reroll');
+    // Someone else's Reroll would be charged to them: refused, privately, and nothing changes.
+    const stranger = member(23);
+    await fund(stranger, 40);
+    const refused = fake.press(first.originalId ?? '', reroll?.custom_id ?? '', stranger, place);
+    const refusal = await followUpOf(refused);
+    expect(refusal.message.flags).toBe(MessageFlags.Ephemeral);
+    expect(text(refusal.version)).toMatch(/ is member2's; only they can reroll it\.$/);
+    expect(await balance(stranger)).toEqual({ available: 40, held: 0 });
+    expect(
+      await app.models.Generation.countDocuments({ requestedBy: 'discord:' + stranger.id }),
+    ).toBe(0);
+
     const again = fake.press(first.originalId ?? '', reroll?.custom_id ?? '', bob, place);
     const second = await finalOf(again);
     expect(title(second)).toBe('Done');
@@ -282,7 +294,9 @@ describe('Discord adapter', () => {
     const refused = fake.press(i.originalId ?? '', cancel, stranger, place);
     const refusal = await answerOf(refused);
     expect(fake.messages.get(refused.originalId ?? '')?.flags).toBe(MessageFlags.Ephemeral);
-    expect(text(refusal)).toMatch(/You have no generation with the id/);
+    expect(text(refusal).trim()).toBe(
+      `Generation ${generationId(running)} is member3's; only they or a moderator can cancel it.`,
+    );
     expect((await balance(carol)).held).toBeGreaterThan(0);
 
     const pressed = fake.press(i.originalId ?? '', cancel, carol, place);

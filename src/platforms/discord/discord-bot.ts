@@ -1,6 +1,7 @@
 import {
   ApplicationCommandOptionType,
   Client,
+  DiscordAPIError,
   Events,
   MessageFlags,
   Routes,
@@ -16,6 +17,7 @@ import {
   COMMANDS,
   executeCommand,
   findCommand,
+  prepareGenerationAction,
   type CommandDefinition,
   type CommandResult,
   type CommandServices,
@@ -116,7 +118,14 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     rest: { ...(config.apiUrl ? { api: config.apiUrl } : {}) },
   });
   const policy = deps.policy ?? DISCORD_EDIT_POLICY;
-  const outbox = new Outbox({ policyFor: () => policy, logger: log });
+  const outbox = new Outbox({
+    policyFor: () => policy,
+    logger: log,
+    // A 4xx other than a rate limit (which discord.js's REST queue waits out) will not
+    // succeed on a retry; the sink itself handles an expired token or a deleted reply.
+    isPermanent: (error) =>
+      error instanceof DiscordAPIError && error.status >= 400 && error.status < 500,
+  });
   const sink = new DiscordSink({
     rest: client.rest,
     outbox,
@@ -387,24 +396,20 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
         }
         return;
       }
-      case 'cancel': {
-        await interaction.deferReply({ flags: MessageFlags.Ephemeral });
-        const command = findCommand('cancel');
-        if (!command) return;
-        try {
-          // Ownership is checked by the command: the owner or a moderator only.
-          const result = await run(interaction, command, { id: action.id });
-          await editReply(interaction, renderText(result.text));
-        } catch (error) {
-          await showError(interaction, error, true);
-        }
-        return;
-      }
+      case 'cancel':
       case 'details': {
         await interaction.deferReply({ flags: MessageFlags.Ephemeral });
         try {
-          const summary = await services.generations.summary(action.id);
-          await editReply(interaction, renderDetails(summary));
+          // Who may press it is the command layer's rule (the owner; for Cancel, moderators too).
+          const chat = chatContext(interaction, { platform: 'discord' });
+          const prepared = await prepareGenerationAction(action.kind, chat, action.id, services);
+          const result = await prepared.run(chat);
+          await editReply(
+            interaction,
+            action.kind === 'details' && result.generation
+              ? renderDetails(result.generation)
+              : renderText(result.text),
+          );
         } catch (error) {
           await showError(interaction, error, true);
         }
@@ -415,17 +420,13 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
         try {
           const origin = originOf(interaction);
           const chat = chatContext(interaction, { ...origin });
-          const { generation, duplicate } = await services.generations.reroll(action.id, {
-            requester: chat.actor,
-            invocationKey: chat.invocationKey,
-            origin: chat.origin,
-          });
-          await showStarted(origin, { text: '', data: { duplicate }, generation }).catch(
-            (error: unknown) =>
-              log.warn(
-                { err: error, generationId: generation.id },
-                'could not show the first state',
-              ),
+          const prepared = await prepareGenerationAction('reroll', chat, action.id, services);
+          const result = await prepared.run(chat);
+          await showStarted(origin, result).catch((error: unknown) =>
+            log.warn(
+              { err: error, generationId: result.generation?.id },
+              'could not show the first state',
+            ),
           );
         } catch (error) {
           await showError(interaction, error, false);
