@@ -465,6 +465,151 @@ describe('Telegram adapter', () => {
     ).toBe(false);
   });
 
+  /** Posts an update to the bot's webhook as Telegram would (the fake is bypassed). */
+  async function deliverUpdate(update: Record<string, unknown>): Promise<number> {
+    const response = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': SECRET },
+      body: JSON.stringify(update),
+    });
+    await response.text();
+    return response.status;
+  }
+
+  function commandUpdate(
+    updateId: number,
+    messageId: number,
+    userId: number,
+    text: string,
+    date = Math.floor(Date.now() / 1000),
+  ): Record<string, unknown> {
+    const name = text.split(' ')[0] ?? text;
+    fake.started.add(String(userId));
+    return {
+      update_id: updateId,
+      message: {
+        message_id: messageId,
+        date,
+        chat: { id: userId, type: 'private', first_name: `user${userId}` },
+        from: { id: userId, is_bot: false, first_name: `user${userId}` },
+        text,
+        entities: [{ offset: 0, length: name.length, type: 'bot_command' }],
+      },
+    };
+  }
+
+  const statusMessages = (chatId: number) =>
+    writesTo(chatId, 'sendMessage').filter((c) => String(c.body.text).startsWith('🎨'));
+
+  it('delivers the photo and a valid final status when an emoji sits where text is clipped', async () => {
+    await fund(112, 50);
+    // The status head clips the prompt at 200 UTF-16 units and the caption at 300: put a
+    // two-unit emoji across each cut.
+    const prompt = `${'x'.repeat(198)}🦊${'y'.repeat(98)}🦊 in the snow`;
+    await command(member(112), `/generate ${prompt} --model t-steps`);
+    const statusId = await statusMessageId(112);
+    await until('the photo', () => writesTo(112, 'sendPhoto').find((c) => c.status === 200));
+    await until('the final status', () =>
+      fake.messageText(112, statusId)?.includes('Done · charged 4 points'),
+    );
+    expect(writesTo(112).filter((c) => c.status === 400)).toEqual([]);
+    expect(await balance(112)).toEqual({ available: 46, held: 0 });
+  });
+
+  it('posts one status message for an update delivered twice, and makes one generation', async () => {
+    await fund(113, 50);
+    const update = commandUpdate(70_001, 9_001, 113, '/generate one fox --model t-steps');
+    const statuses = await Promise.all([deliverUpdate(update), deliverUpdate(update)]);
+    expect(statuses).toEqual([200, 200]);
+    await until('the photo', () => writesTo(113, 'sendPhoto').find((c) => c.status === 200));
+    await deliverUpdate(update);
+    expect(statusMessages(113)).toHaveLength(1);
+    // The first message already carries the price.
+    expect(String(statusMessages(113)[0]?.body.text)).toContain('· 4 points ·');
+    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:113' })).toBe(1);
+    expect(writesTo(113, 'sendPhoto').filter((c) => c.status === 200)).toHaveLength(1);
+  });
+
+  it('keys a message by chat and message id, so a restarted update_id is a new event', async () => {
+    await fund(114, 50);
+    await deliverUpdate(commandUpdate(5, 9_101, 114, '/generate first --model t-steps'));
+    await until('the first photo', () => writesTo(114, 'sendPhoto').find((c) => c.status === 200));
+    // Telegram may number updates from scratch again; the same update_id is another message.
+    await deliverUpdate(commandUpdate(5, 9_102, 114, '/generate second --model t-steps'));
+    await until(
+      'the second photo',
+      () => writesTo(114, 'sendPhoto').filter((c) => c.status === 200).length === 2 || undefined,
+    );
+    const prompts = (await app.models.Generation.find({ requestedBy: 'telegram:114' }).lean())
+      .map((g) => (g.request as { prompt: string }).prompt)
+      .sort();
+    expect(prompts).toEqual(['first', 'second']);
+  });
+
+  it('finds the generation an older release made for an update sent before the upgrade', async () => {
+    await fund(115, 50);
+    const botId = adapter.bot.botInfo.id;
+    const { generation } = await app.generations.submit({
+      requester: {
+        identity: { platform: 'telegram', id: '115' },
+        displayName: 'user115',
+        isModerator: false,
+      },
+      invocationKey: `telegram:${botId}:update:80001`,
+      origin: { platform: 'none' },
+      request: { prompt: 'made before the upgrade', model: 't-steps' },
+    });
+    const sentBefore = Math.floor(Date.now() / 1000) - 3600;
+    await deliverUpdate(
+      commandUpdate(
+        80_001,
+        9_201,
+        115,
+        '/generate made before the upgrade --model t-steps',
+        sentBefore,
+      ),
+    );
+    await until('the status message', () => statusMessages(115)[0]);
+    const status = statusMessages(115)[0]!;
+    const statusId = (status.result as { message_id: number }).message_id;
+    await until(
+      'the old generation shown',
+      () => generationIdOf(fake.messageText(115, statusId) ?? '') === generation.id || undefined,
+    );
+    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:115' })).toBe(1);
+  });
+
+  it("refuses someone else's Reroll and Cancel with an alert that says whose it is", async () => {
+    await fund(116, 50);
+    const owner = member(116);
+    await command(owner, '/generate a slow comet --model t-slow');
+    const statusId = await statusMessageId(116);
+    const running = await until('progress', () => {
+      const text = fake.messageText(116, statusId);
+      return text && /%/.test(text) ? text : undefined;
+    });
+    const id = generationIdOf(running);
+    const stranger = member(117);
+    await press(stranger, `r:${id}`, 116, statusId);
+    await press(stranger, `c:${id}`, 116, statusId);
+    const alerts = await until('two alerts', () => {
+      const found = fake
+        .callsTo('answerCallbackQuery')
+        .filter((c) => String(c.body.text).startsWith(`Generation ${id} is user116's`));
+      return found.length === 2 ? found : undefined;
+    });
+    expect(alerts.map((c) => c.body.text).sort()).toEqual([
+      `Generation ${id} is user116's; only they can reroll it.`,
+      `Generation ${id} is user116's; only they or a moderator can cancel it.`,
+    ]);
+    expect(alerts.every((c) => c.body.show_alert === true)).toBe(true);
+    expect(await app.economy.findAccount({ platform: 'telegram', id: '117' })).toBeUndefined();
+    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:117' })).toBe(0);
+    await press(owner, `c:${id}`, 116, statusId);
+    await until('cancelled', () => fake.messageText(116, statusId)?.includes('Cancelled'));
+    expect(await balance(116)).toEqual({ available: 50, held: 0 });
+  });
+
   it('runs ten jobs at once in one group within 20 writes a minute, through injected 429s, delivering every result', async () => {
     const group = -500;
     const users = Array.from({ length: 10 }, (_, i) => 200 + i);
@@ -490,6 +635,12 @@ describe('Telegram adapter', () => {
       30_000,
     );
     for (const id of ids) expect((await app.generations.summary(id)).status).toBe('completed');
+    // Each member's first status message already showed the price.
+    const firsts = writesTo(group, 'sendMessage').filter((c) =>
+      String(c.body.text).startsWith('🎨'),
+    );
+    expect(firsts).toHaveLength(10);
+    for (const c of firsts) expect(String(c.body.text)).toContain('· 4 points ·');
 
     const ok = writesTo(group).filter((c) => c.status === 200 && c.method !== 'sendChatAction');
     for (const c of ok) {
