@@ -45,6 +45,25 @@ const run = (
 const sha = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 describe('the local provider', () => {
+  it('renders an animation as long as the seconds asked for (what the price counts)', async () => {
+    const loop = spec(
+      { format: 'gif', frames: 16, frameDelayMs: 125 },
+      {
+        kind: 'video',
+        limits: { maxWidth: 256, maxHeight: 256, minSeconds: 1, maxSeconds: 4 },
+        defaults: { width: 64, height: 64, steps: 1, seconds: 2 },
+      },
+    );
+    for (const seconds of [1, 3]) {
+      const [out] = await run(loop, { width: 64, height: 64, steps: 1, seconds }).promise;
+      if (!out?.ok) throw new Error('no animation');
+      const meta = await sharp(out.data, { animated: true }).metadata();
+      const total = (meta.delay ?? []).reduce((a, b) => a + b, 0);
+      expect(meta.pages).toBe(seconds * 8);
+      expect(total).toBe(seconds * 1000);
+    }
+  });
+
   it('renders real PNGs of the asked size and reports each step', async () => {
     const { promise, events } = run(spec({}));
     const [out] = await promise;

@@ -36,6 +36,16 @@ export const localModelOptionsSchema = z.object({
 });
 export type LocalModelOptions = z.output<typeof localModelOptionsSchema>;
 
+/**
+ * Frames of an animation: as many as fill the seconds asked for (what the member pays for),
+ * at the model's frame delay; `frames` when no length was asked.
+ */
+export function framesFor(job: ProviderJob, options: LocalModelOptions): number {
+  const seconds = job.model.kind === 'video' ? job.request.seconds : undefined;
+  if (seconds === undefined) return options.frames;
+  return Math.min(120, Math.max(2, Math.round((seconds * 1000) / options.frameDelayMs)));
+}
+
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new Error('aborted');
 }
@@ -138,8 +148,11 @@ export class LocalProvider implements Provider {
       const rendered =
         options.frames > 1
           ? await renderAnimation(scene, {
-              frames: options.frames,
+              frames: framesFor(job, options),
               delayMs: options.frameDelayMs,
+              ...(job.model.kind === 'video' && request.seconds !== undefined
+                ? { durationMs: request.seconds * 1000 }
+                : {}),
               format: options.format === 'png' ? 'gif' : options.format,
             })
           : await renderStill(scene, options.format === 'gif' ? 'png' : options.format);

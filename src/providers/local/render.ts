@@ -26,12 +26,25 @@ export async function renderStill(input: SceneInput, format: StillFormat): Promi
 }
 
 /**
+ * Per-frame delays in ms. With a duration, they add up to exactly that: GIF stores delays in
+ * hundredths of a second, so the frames share the duration in 10 ms units, the remainder
+ * spread over the first frames.
+ */
+function frameDelays(frames: number, delayMs: number, durationMs?: number): number[] {
+  if (durationMs === undefined) return Array.from({ length: frames }, () => delayMs);
+  const units = Math.round(durationMs / 10);
+  const each = Math.floor(units / frames);
+  const extra = units - each * frames;
+  return Array.from({ length: frames }, (_, i) => (each + (i < extra ? 1 : 0)) * 10);
+}
+
+/**
  * A looping animation: the scene's shapes drift over `frames` frames. The frames are stacked
  * into one tall raw image with `pageHeight`, which is how sharp takes animated input.
  */
 export async function renderAnimation(
   input: SceneInput,
-  options: { frames: number; delayMs: number; format: AnimationFormat },
+  options: { frames: number; delayMs: number; format: AnimationFormat; durationMs?: number },
 ): Promise<RenderedImage> {
   const scene = buildScene(input);
   const { width, height } = input;
@@ -47,7 +60,7 @@ export async function renderAnimation(
   const stacked = sharp(Buffer.concat(frames), {
     raw: { width, height: height * options.frames, channels: 4, pageHeight: height },
   });
-  const delay = Array.from({ length: options.frames }, () => options.delayMs);
+  const delay = frameDelays(options.frames, options.delayMs, options.durationMs);
   const data =
     options.format === 'gif'
       ? await stacked.gif({ delay, loop: 0, effort: 4 }).toBuffer()
