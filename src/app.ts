@@ -1,6 +1,11 @@
 import type { Connection } from 'mongoose';
 import type { Redis } from 'ioredis';
-import { BUILTIN_CATALOG_URL, loadCatalog, type Catalog } from './catalog/catalog.js';
+import {
+  BUILTIN_CATALOG_URL,
+  loadCatalog,
+  offeredModels,
+  type Catalog,
+} from './catalog/catalog.js';
 import type { Config } from './config.js';
 import { DeliveryConsumer } from './delivery/delivery-consumer.js';
 import { ProgressNotifier } from './delivery/progress-notifier.js';
@@ -63,17 +68,32 @@ export async function createApp(
   const fullCatalog =
     overrides.catalog ??
     (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
-  const missing = fullCatalog.list().filter((m) => !providers.has(m.provider));
-  if (missing.length > 0) {
+  const offered = offeredModels(fullCatalog, {
+    providers: providers.ids(),
+    demoModels: config.demoModels,
+    production: config.env === 'production',
+  });
+  const unconfigured = offered.hidden.filter((m) => !providers.has(m.provider));
+  if (unconfigured.length > 0) {
     // The built-in catalog lists every backend; only an operator's own catalog naming an
     // unconfigured provider is worth a warning.
     const level = config.catalogFile ? 'warn' : 'info';
     logger[level](
-      { models: missing.map((m) => `${m.id} (${m.provider})`) },
+      { models: unconfigured.map((m) => `${m.id} (${m.provider})`) },
       'catalog models whose provider is not configured are hidden',
     );
   }
-  const catalog = missing.length > 0 ? fullCatalog.restrictTo(providers.ids()) : fullCatalog;
+  if (offered.hidden.length > unconfigured.length)
+    logger.info(
+      { models: offered.hidden.filter((m) => m.demo).map((m) => m.id) },
+      'demo models are hidden because a real backend is configured (DEMO_MODELS=on shows them)',
+    );
+  if (offered.onlyDemos && config.env === 'production')
+    logger.warn(
+      { models: offered.catalog.list().map((m) => m.id) },
+      'only demo models are offered: no generation backend is configured (see README, Generation backends)',
+    );
+  const catalog = offered.catalog;
 
   const conn = await connectMongo(config.mongodbUri, logger);
   const models = registerModels(conn);

@@ -36,6 +36,7 @@ export const envSchema = z.object({
 
   CATALOG_FILE: optionalString,
   DEFAULT_MODEL: optionalString,
+  DEMO_MODELS: z.enum(['auto', 'on', 'off'], { error: 'auto, on or off' }).default('auto'),
 
   WELCOME_POINTS: int(0),
   MAX_GRANT: int(1_000_000, 1),
@@ -45,6 +46,7 @@ export const envSchema = z.object({
   JOB_ATTEMPTS: int(3, 1, 20),
   JOB_BACKOFF_MS: int(2000, 1),
   RECONCILE_GRACE_SECONDS: int(120, 0),
+  RECONCILE_INTERVAL_SECONDS: int(60, 0),
   SHUTDOWN_TIMEOUT_MS: int(30_000, 1000),
 
   TELEGRAM_BOT_TOKEN: optionalString,
@@ -111,10 +113,17 @@ export interface Config {
   queuePrefix: string;
   catalogFile: string | undefined;
   defaultModel: string | undefined;
+  /**
+   * Whether the local demo models are offered. `auto`: always outside production; in
+   * production only while no real backend is configured.
+   */
+  demoModels: 'auto' | 'on' | 'off';
   economy: { welcomePoints: number; maxGrant: number };
   console: { moderators: string[] };
   worker: { concurrency: number; attempts: number; backoffMs: number };
   reconcileGraceMs: number;
+  /** How often the reconciler sweeps (one process at a time); 0 only at start-up. */
+  reconcileIntervalMs: number;
   shutdownTimeoutMs: number;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
   telegram: TelegramConfig | undefined;
@@ -284,6 +293,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     queuePrefix: e.QUEUE_PREFIX,
     catalogFile: e.CATALOG_FILE,
     defaultModel: e.DEFAULT_MODEL,
+    demoModels: e.DEMO_MODELS,
     economy: { welcomePoints: e.WELCOME_POINTS, maxGrant: e.MAX_GRANT },
     console: { moderators: e.CONSOLE_MODERATORS },
     worker: {
@@ -292,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       backoffMs: e.JOB_BACKOFF_MS,
     },
     reconcileGraceMs: e.RECONCILE_GRACE_SECONDS * 1000,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
   };
 }

@@ -74,7 +74,34 @@ export class Catalog {
   }
 }
 
-/** The catalog shipped with the bot: three local demo models. */
+/**
+ * What members are offered: models whose provider this process can run, and the demo models
+ * by the operator's choice. In production, once a real backend is configured, members who
+ * name no model must not pay for a demo picture: demos are hidden unless DEMO_MODELS=on.
+ * `onlyDemos` says that what is left is nothing but demos (worth one warning in production).
+ */
+export function offeredModels(
+  full: Catalog,
+  options: { providers: readonly string[]; demoModels: 'auto' | 'on' | 'off'; production: boolean },
+): { catalog: Catalog; hidden: ModelSpec[]; onlyDemos: boolean } {
+  const runnable = full.list().filter((m) => options.providers.includes(m.provider));
+  const hidden = full.list().filter((m) => !options.providers.includes(m.provider));
+  const real = runnable.filter((m) => !m.demo);
+  const showDemos =
+    options.demoModels === 'on' ||
+    (options.demoModels === 'auto' && (!options.production || real.length === 0)) ||
+    real.length === 0;
+  const kept = showDemos ? runnable : real;
+  if (kept.length === 0) throw new Error('catalog: no model can run with the configured backends');
+  const catalog = new Catalog(
+    kept,
+    kept.some((m) => m.id === full.defaultModel.id) ? full.defaultModel.id : undefined,
+  );
+  if (!showDemos) hidden.push(...runnable.filter((m) => m.demo));
+  return { catalog, hidden, onlyDemos: real.length === 0 };
+}
+
+/** The catalog shipped with the bot: four local demo models and examples for every backend. */
 export const BUILTIN_CATALOG_URL = new URL('./models.json', import.meta.url);
 
 export async function loadCatalog(path: string | URL, defaultModelId?: string): Promise<Catalog> {

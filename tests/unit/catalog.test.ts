@@ -1,8 +1,43 @@
 import { describe, expect, it } from 'vitest';
-import { BUILTIN_CATALOG_URL, Catalog, loadCatalog } from '../../src/catalog/catalog.js';
+import {
+  BUILTIN_CATALOG_URL,
+  Catalog,
+  loadCatalog,
+  offeredModels,
+} from '../../src/catalog/catalog.js';
 import { quote } from '../../src/core/pricing.js';
 
 describe('model catalog', () => {
+  it('hides the demo models in production once a real backend is configured', async () => {
+    const full = await loadCatalog(BUILTIN_CATALOG_URL);
+    const offer = (providers: string[], production: boolean, demoModels: 'auto' | 'on' | 'off') =>
+      offeredModels(full, { providers, production, demoModels });
+
+    const live = offer(['local', 'replicate'], true, 'auto');
+    expect(live.catalog.list().some((m) => m.demo)).toBe(false);
+    expect(live.catalog.defaultModel.provider).toBe('replicate');
+    expect(live.onlyDemos).toBe(false);
+    expect(live.hidden.filter((m) => m.demo).map((m) => m.id)).toContain('local-sketch');
+
+    const shown = offer(['local', 'replicate'], true, 'on');
+    expect(shown.catalog.defaultModel.id).toBe('local-sketch');
+
+    // With no real backend the demos stay, and say so.
+    const demoOnly = offer(['local'], true, 'auto');
+    expect(demoOnly.catalog.list().every((m) => m.demo)).toBe(true);
+    expect(demoOnly.onlyDemos).toBe(true);
+
+    // Outside production the demos are always there.
+    expect(offer(['local', 'replicate'], false, 'auto').catalog.defaultModel.id).toBe(
+      'local-sketch',
+    );
+    expect(
+      offer(['local', 'replicate'], false, 'off')
+        .catalog.list()
+        .some((m) => m.demo),
+    ).toBe(false);
+  });
+
   it('ships local demo models: images at different prices, one animation, one that takes an image', async () => {
     const catalog = (await loadCatalog(BUILTIN_CATALOG_URL)).restrictTo(['local']);
     const models = catalog.list();

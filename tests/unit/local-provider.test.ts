@@ -31,7 +31,7 @@ const request = {
 };
 const run = (
   model: ReturnType<typeof spec>,
-  overrides: Partial<typeof request> = {},
+  overrides: Partial<typeof request & { seconds: number }> = {},
   attempt = 1,
   signal = new AbortController().signal,
 ) => {
