@@ -1,6 +1,7 @@
 import { createApp, type App } from './app.js';
 import type { Config } from './config.js';
 import type { DeliverySink } from './delivery/sink.js';
+import { ReconcileLoop } from './generation/reconcile-loop.js';
 import type { Logger } from './logger.js';
 import { createDiscordAdapter, type DiscordAdapter } from './platforms/discord/discord-bot.js';
 import { createTelegramAdapter, type TelegramAdapter } from './platforms/telegram/telegram-bot.js';
@@ -8,7 +9,7 @@ import { createTelegramAdapter, type TelegramAdapter } from './platforms/telegra
 /**
  * Runs a role: `worker` (provider workers), `bot` (platform adapters, progress relay and
  * delivery) or `all` (both, for development and small communities). The reconciler runs
- * once at start-up. SIGINT/SIGTERM stop taking work, let running jobs finish (up to
+ * at start-up and then every RECONCILE_INTERVAL_SECONDS, one process at a time. SIGINT/SIGTERM stop taking work, let running jobs finish (up to
  * SHUTDOWN_TIMEOUT_MS), then close connections.
  */
 export async function start(
@@ -16,8 +17,19 @@ export async function start(
   logger: Logger,
 ): Promise<{ app: App; stop: () => Promise<void> }> {
   const app = await createApp(config, logger);
-  const report = await app.reconciler.run(config.reconcileGraceMs);
-  logger.info({ report }, 'start-up reconcile done');
+  const reconcile = new ReconcileLoop({
+    reconciler: app.reconciler,
+    redis: app.redis,
+    prefix: config.queuePrefix,
+    logger,
+    intervalMs: config.reconcileIntervalMs,
+    graceMs: config.reconcileGraceMs,
+  });
+  const report = await reconcile.start();
+  logger.info(
+    report ? { report } : { skipped: 'another process is sweeping' },
+    'start-up reconcile done',
+  );
 
   if (config.role === 'worker' || config.role === 'all') {
     await app.startWorkers();
@@ -74,6 +86,7 @@ export async function start(
         process.exit(1);
       }, config.shutdownTimeoutMs);
       timer.unref();
+      await reconcile.stop();
       // Stop taking deliveries first, so none is left waiting on a closed platform client.
       await delivery?.close();
       await Promise.all([telegram?.stop(), discord?.stop()]);

@@ -256,6 +256,11 @@ export class Economy {
     };
   }
 
+  /** Whether points are (or were) held for `holdId`: its reserve entry exists. */
+  async holdOf(holdId: string): Promise<boolean> {
+    return this.#exists(reserveKey(holdId));
+  }
+
   /** The settle entry of a hold, if the hold was settled. */
   async settlement(holdId: string): Promise<Settlement | undefined> {
     const entry = await this.#m.LedgerEntry.findById(settleKey(holdId)).lean();

@@ -5,6 +5,7 @@ import { clip, oneLine } from '../core/text.js';
 import {
   generationRequestSchema,
   resolveRequest,
+  resolvedRequestSchema,
   type GenerationRequest,
   type GenerationRequestInput,
   type ResolvedRequest,
@@ -268,6 +269,24 @@ export class GenerationService {
       { $set: { status: to, ...set }, $push: { statusHistory: entry } },
     );
     return res.modifiedCount > 0;
+  }
+
+  /**
+   * Queues a generation again whose job was lost (a crash between hold and enqueue, or Redis
+   * lost its data). Its points are still held, so it runs as paid for; adding the job is a
+   * no-op if it exists after all.
+   */
+  async requeue(doc: GenerationDoc): Promise<void> {
+    if (doc.status === 'pending') await this.#transition(doc._id, 'queued', {}, 'requeued');
+    await this.#d.queues.enqueueGeneration({
+      v: 1,
+      generationId: doc._id,
+      accountId: doc.accountId,
+      provider: doc.provider,
+      model: doc.model,
+      price: doc.price,
+      request: resolvedRequestSchema.parse(doc.request),
+    });
   }
 
   /** Marks the start of an attempt. False when the generation can no longer run. */

@@ -7,10 +7,14 @@ import type { GenerationDoc, StoreModels } from '../store/models.js';
 import type { GenerationService } from './generation-service.js';
 
 export interface ReconcileReport {
-  /** Generations that never reached the queue, failed with their points returned. */
+  /** Generations that never reached the queue and held nothing, failed (nothing to return). */
   abandoned: number;
-  /** Queued or running generations whose job was lost, queued again. */
+  /** Generations whose job was lost (a crash mid-submit, Redis data loss), queued again. */
   requeued: number;
+  /** Generations whose job failed as stalled (its worker died), given one more run. */
+  retried: number;
+  /** Generations whose job ended without finishing them, failed with their points returned. */
+  failed: number;
   /** Generations whose finish was interrupted, completed from what was recorded. */
   finished: number;
   /** Holds with no generation left, released. */
@@ -41,6 +45,8 @@ export class Reconciler {
     const report: ReconcileReport = {
       abandoned: 0,
       requeued: 0,
+      retried: 0,
+      failed: 0,
       finished: 0,
       orphanHolds: 0,
       redelivered: 0,
@@ -59,21 +65,23 @@ export class Reconciler {
         log.warn('finished a generation whose finish was interrupted');
         continue;
       }
-      if (doc.status === 'pending') {
+      if (doc.status === 'pending' && !(await economy.holdOf(doc._id))) {
+        // The submit stopped before the hold: nothing is held and nothing runs.
         await generations.finish(doc._id, {
           outcome: 'failed',
           error: {
             code: 'interrupted',
-            message: 'The generation was interrupted before it started. Your points were returned.',
+            message: 'The generation was interrupted before it started. Nothing was charged.',
           },
         });
         report.abandoned += 1;
         log.warn('failed a generation that never reached the queue');
         continue;
       }
-      if (await this.#requeueIfLost(doc)) {
-        report.requeued += 1;
-        log.warn('queued a generation again whose job was lost');
+      const repair = await this.#repairJob(doc);
+      if (repair !== 'running') {
+        report[repair] += 1;
+        log.warn({ repair }, 'repaired a generation whose job was lost or ended');
       }
     }
 
@@ -97,6 +105,7 @@ export class Reconciler {
     const undelivered = await models.Generation.find({
       status: { $in: ['completed', 'failed', 'cancelled'] },
       deliveredAt: { $exists: false },
+      deliveryFailedAt: { $exists: false },
       updatedAt: { $lte: cutoff, $gte: new Date(cutoff.getTime() - 24 * 3600 * 1000) },
     }).lean();
     for (const doc of undelivered) {
@@ -112,32 +121,35 @@ export class Reconciler {
     return report;
   }
 
-  async #requeueIfLost(doc: GenerationDoc): Promise<boolean> {
-    const { queues, generations } = this.deps;
+  /**
+   * A queued, running or half-submitted generation whose job is not doing its work: queued
+   * again when the job is gone (its hold is valid: the points are held for it), run once more
+   * when the job failed as stalled (its worker died twice), else failed with its points back.
+   */
+  async #repairJob(doc: GenerationDoc): Promise<'running' | 'requeued' | 'retried' | 'failed'> {
+    const { queues, generations, models } = this.deps;
     const job = await queues.generation(doc.provider).getJob(doc._id);
     if (job) {
       const state = await job.getState();
-      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return false;
-      // The job ended but the generation did not: the worker died inside finish.
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'running';
+      if (state === 'failed' && /stalled/i.test(job.failedReason) && (doc.stallRetries ?? 0) < 1) {
+        await models.Generation.updateOne({ _id: doc._id }, { $inc: { stallRetries: 1 } });
+        await job.retry('failed');
+        return 'retried';
+      }
+      // The job ended but the generation did not: its worker died inside finish, or it
+      // stalled again after its extra run.
       await generations.finish(doc._id, {
         outcome: 'failed',
         error: {
           code: 'interrupted',
-          message: 'The generation was interrupted. Your points were returned.',
+          message:
+            'The generation was interrupted (its worker stopped). Your points were returned.',
         },
       });
-      return false;
+      return 'failed';
     }
-    const request = doc.request as Parameters<Queues['enqueueGeneration']>[0]['request'];
-    await queues.enqueueGeneration({
-      v: 1,
-      generationId: doc._id,
-      accountId: doc.accountId,
-      provider: doc.provider,
-      model: doc.model,
-      price: doc.price,
-      request,
-    });
-    return true;
+    await generations.requeue(doc);
+    return 'requeued';
   }
 }

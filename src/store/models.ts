@@ -99,6 +99,8 @@ const generationSchema = new Schema(
     },
     cancelRequested: { type: Boolean, default: false },
     attempts: { type: Number, default: 0 },
+    /** Extra runs the reconciler gave after its job failed as stalled (at most one). */
+    stallRetries: { type: Number, default: 0 },
     error: {
       type: new Schema({ code: String, message: String }, { _id: false }),
       default: undefined,

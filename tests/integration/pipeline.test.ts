@@ -78,7 +78,9 @@ describe('the generation pipeline', () => {
     expect(bytes.subarray(0, 6).toString()).toBe('GIF89a');
     const sharp = (await import('sharp')).default;
     const meta = await sharp(bytes, { animated: true }).metadata();
-    expect(meta.pages).toBe(4);
+    // Priced per second: one second at the model's 100 ms frame delay is ten frames.
+    expect(meta.pages).toBe(10);
+    expect((meta.delay ?? []).reduce((a, b) => a + b, 0)).toBe(1000);
   });
 
   it('releases the points and tells the member why when the provider fails after step 2', async () => {
@@ -225,6 +227,10 @@ describe('the generation pipeline', () => {
     await fund(app, 'ivy', 20);
     const { generation } = await command(app, 'ivy', 'generate', { prompt: 'mine' });
     await expect(command(app, 'jon', 'cancel', { id: generation!.id })).rejects.toMatchObject({
+      code: 'forbidden',
+      message: `Generation ${generation!.id} is ivy's; only they or a moderator can cancel it.`,
+    });
+    await expect(command(app, 'jon', 'cancel', { id: 'zzzzzzzzzzzzzz' })).rejects.toMatchObject({
       code: 'not_found',
     });
     await waitForStatus(app, generation!.id);

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
+import type { Reconciler, ReconcileReport } from './reconciler.js';
+
+/** Deletes the lock only if it is still ours (it may have expired and been taken since). */
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
+
+export interface ReconcileLoopOptions {
+  reconciler: Reconciler;
+  redis: Redis;
+  prefix: string;
+  logger: Logger;
+  /** Time between sweeps; 0: none after the first. */
+  intervalMs: number;
+  graceMs: number;
+}
+
+/**
+ * Runs the reconciler at start-up and then every `intervalMs`, in whichever process takes the
+ * lock first: every bot and worker process runs this loop, one sweeps at a time across all of
+ * them. A process that dies while sweeping leaves a lock that expires on its own, so held
+ * points stuck by a crash are repaired within about two sweeps plus the grace period without
+ * anyone restarting anything.
+ */
+export class ReconcileLoop {
+  readonly #o: ReconcileLoopOptions;
+  readonly #key: string;
+  readonly #lockMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<unknown> | undefined;
+  #stopped = false;
+
+  constructor(options: ReconcileLoopOptions) {
+    this.#o = options;
+    this.#key = `${options.prefix}:reconcile:lock`;
+    // Long enough for a slow sweep; short enough that a dead holder is replaced soon.
+    this.#lockMs = Math.max(60_000, options.intervalMs * 2);
+  }
+
+  /**
+   * One sweep, if no other process is sweeping. Undefined: another process holds the lock.
+   */
+  async tick(): Promise<ReconcileReport | undefined> {
+    const token = randomBytes(12).toString('hex');
+    const taken = await this.#o.redis.set(this.#key, token, 'PX', this.#lockMs, 'NX');
+    if (taken !== 'OK') return undefined;
+    try {
+      return await this.#o.reconciler.run(this.#o.graceMs);
+    } finally {
+      await this.#o.redis
+        .eval(RELEASE, 1, this.#key, token)
+        .catch((error: unknown) =>
+          this.#o.logger.warn({ err: error }, 'could not release the reconcile lock; it expires'),
+        );
+    }
+  }
+
+  /** Sweeps once now, then on the interval. Failures are logged; the loop goes on. */
+  async start(): Promise<ReconcileReport | undefined> {
+    const first = await this.tick();
+    if (this.#o.intervalMs > 0 && !this.#stopped) this.#schedule();
+    return first;
+  }
+
+  #schedule(): void {
+    this.#timer = setTimeout(() => {
+      this.#running = this.tick()
+        .catch((error: unknown) => this.#o.logger.error({ err: error }, 'reconcile sweep failed'))
+        .finally(() => {
+          this.#running = undefined;
+          if (!this.#stopped) this.#schedule();
+        });
+    }, this.#o.intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the loop and waits for a sweep in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

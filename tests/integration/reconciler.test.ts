@@ -1,0 +1,128 @@
+import { Worker } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ReconcileLoop } from '../../src/generation/reconcile-loop.js';
+import { deliveryJobId, generationQueueName } from '../../src/queue/contracts.js';
+import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+
+/**
+ * The reconciler repairs what crashes, dead workers and a Redis that lost its data leave
+ * behind, on its own schedule and in one process at a time. Jobs get one attempt here, so
+ * nothing but the reconciler moves a broken generation on.
+ */
+describe('reconciler', () => {
+  let app: TestApp;
+  const queue = () => generationQueueName('local');
+
+  beforeAll(async () => {
+    app = await createTestApp({ config: { JOB_ATTEMPTS: '1' } });
+  });
+  afterAll(async () => {
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  async function queued(member: string): Promise<string> {
+    await fund(app, member, 20);
+    const { generation } = await command(app, member, 'generate', { prompt: `for ${member}` });
+    return generation!.id;
+  }
+
+  async function balanceOf(member: string) {
+    const accountId = await app.economy.findAccount({ platform: 'console', id: member });
+    return app.economy.balance(accountId!);
+  }
+
+  /** A worker takes the job and dies: BullMQ fails it as stalled (what its checker writes). */
+  async function failAsStalled(id: string): Promise<void> {
+    const worker = new Worker(queue(), null, { connection: app.redis, prefix: app.prefix });
+    try {
+      const token = `dead-${id}`;
+      const taken = await worker.getNextJob(token);
+      expect(taken?.id).toBe(id);
+      expect(await app.generations.markProcessing(id, 1)).toBe(true);
+      await taken.moveToFailed(new Error('job stalled more than allowable limit'), token, false);
+    } finally {
+      await worker.close();
+    }
+  }
+
+  it('sweeps in one process at a time', async () => {
+    const loop = () =>
+      new ReconcileLoop({
+        reconciler: app.reconciler,
+        redis: app.redis,
+        prefix: app.prefix,
+        logger: app.logger,
+        intervalMs: 0,
+        graceMs: 0,
+      });
+    const reports = await Promise.all([loop().tick(), loop().tick(), loop().tick()]);
+    expect(reports.filter((r) => r !== undefined)).toHaveLength(1);
+    // The lock is released after the sweep: the next one runs.
+    expect(await loop().tick()).toBeDefined();
+  });
+
+  it('gives a job that failed as stalled one more run, then fails it with its points back', async () => {
+    const id = await queued('stella');
+    await failAsStalled(id);
+    const first = await app.reconciler.run(0);
+    expect(first).toMatchObject({ retried: 1, failed: 0 });
+    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
+    expect((await balanceOf('stella')).held).toBeGreaterThan(0);
+
+    await failAsStalled(id);
+    const second = await app.reconciler.run(0);
+    expect(second).toMatchObject({ retried: 0, failed: 1 });
+    const final = await app.generations.summary(id);
+    expect(final.status).toBe('failed');
+    expect(final.error?.message).toBe(
+      'The generation was interrupted (its worker stopped). Your points were returned.',
+    );
+    expect(await balanceOf('stella')).toEqual({ available: 20, held: 0 });
+    expect(await app.economy.check()).toEqual([]);
+  });
+
+  it('queues a generation again whose job Redis lost, and delivers a result whose delivery it lost', async () => {
+    const id = await queued('rudi');
+    await (await app.queues.generation('local').getJob(id))!.remove();
+    const report = await app.reconciler.run(0);
+    expect(report.requeued).toBe(1);
+    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
+
+    const pool = await app.startWorkers();
+    try {
+      const done = await waitForStatus(app, id);
+      expect(done.status).toBe('completed');
+    } finally {
+      await pool.close();
+    }
+    // The finished result's delivery job is lost as well: it is queued again.
+    await (await app.queues.deliveries().getJob(deliveryJobId(id)))!.remove();
+    const again = await app.reconciler.run(0);
+    expect(again.redelivered).toBe(1);
+    expect(await app.queues.deliveries().getJob(deliveryJobId(id))).toBeDefined();
+    expect(await app.reconciler.run(0)).toMatchObject({ redelivered: 0, requeued: 0 });
+  });
+
+  it('repairs on its interval, with no restart', async () => {
+    const id = await queued('ivo');
+    const loop = new ReconcileLoop({
+      reconciler: app.reconciler,
+      redis: app.redis,
+      prefix: app.prefix,
+      logger: app.logger,
+      intervalMs: 100,
+      graceMs: 0,
+    });
+    await loop.start();
+    try {
+      await (await app.queues.generation('local').getJob(id))!.remove();
+      // The loop's own timer brings it back; give up after a generous bound.
+      for (let i = 0; i < 200 && !(await app.queues.generation('local').getJob(id)); i += 1)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(await app.queues.generation('local').getJob(id)).toBeDefined();
+    } finally {
+      await loop.stop();
+    }
+  });
+});
