@@ -33,6 +33,8 @@ export interface AppOverrides {
   /** Worker lock duration; tests shorten it to exercise stalled-job recovery. */
   lockDurationMs?: number;
   progressIntervalMs?: number;
+  /** Tries and first delay of final deliveries; tests shorten them. */
+  deliveryRetry?: { attempts: number; backoffMs: number };
 }
 
 export interface App {
@@ -108,6 +110,7 @@ export async function createApp(
     logger,
     attempts: config.worker.attempts,
     backoffMs: config.worker.backoffMs,
+    ...(overrides.deliveryRetry ? { delivery: overrides.deliveryRetry } : {}),
   });
   const cancelBus = new CancelBus(producer, config.queuePrefix);
   const generations = new GenerationService({

@@ -49,9 +49,26 @@ export class DeliveryConsumer {
     this.#worker.on('error', (error: Error) =>
       deps.logger.error({ err: error }, 'delivery worker error'),
     );
-    this.#worker.on('failed', (job: Job | undefined, error: Error) =>
-      deps.logger.warn({ err: error, jobId: job?.id }, 'delivery attempt failed'),
-    );
+    this.#worker.on('failed', (job: Job | undefined, error: Error) => {
+      const generationId = deliveryJobSchema.safeParse(job?.data).data?.generationId;
+      const attempts = job?.opts.attempts ?? 1;
+      if (!job || job.attemptsMade < attempts) {
+        deps.logger.warn({ err: error, generationId, jobId: job?.id }, 'delivery attempt failed');
+        return;
+      }
+      // Out of tries: say so once, naming the generation, and mark it so that neither a
+      // restart nor the reconciler starts the same doomed delivery again.
+      deps.logger.error(
+        { err: error, generationId, attempts },
+        'delivery gave up: the platform kept refusing the result',
+      );
+      if (generationId)
+        deps.generations
+          .markDeliveryFailed(generationId)
+          .catch((e: unknown) =>
+            deps.logger.error({ err: e, generationId }, 'could not record the failed delivery'),
+          );
+    });
   }
 
   async ready(): Promise<void> {

@@ -310,6 +310,14 @@ export class GenerationService {
     await this.#d.models.Generation.updateOne({ _id: id }, { $set: { deliveredAt: new Date() } });
   }
 
+  /** Delivery gave up after its tries; the reconciler leaves it alone from now on. */
+  async markDeliveryFailed(id: string): Promise<void> {
+    await this.#d.models.Generation.updateOne(
+      { _id: id },
+      { $set: { deliveryFailedAt: new Date() } },
+    );
+  }
+
   /** A retryable failure: back to queued until the backoff ends. */
   async markRetrying(id: string, reason: string): Promise<void> {
     await this.#transition(id, 'queued', {}, `retrying: ${reason}`);

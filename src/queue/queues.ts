@@ -18,7 +18,15 @@ export interface QueueOptions {
   logger: Logger;
   attempts: number;
   backoffMs: number;
+  /**
+   * Tries for a final delivery, and the first retry delay (doubling): bounded, so a result a
+   * platform keeps refusing gives up (logged) instead of being retried for ever.
+   */
+  delivery?: { attempts: number; backoffMs: number };
 }
+
+/** Eight tries over about four minutes. */
+export const DEFAULT_DELIVERY_RETRY = { attempts: 8, backoffMs: 1000 };
 
 /** The custom backoff type whose strategy honours a provider's Retry-After. */
 export const PROVIDER_BACKOFF = 'provider';
@@ -92,8 +100,11 @@ export class Queues {
     const data = deliveryJobSchema.parse(payload);
     return this.deliveries().add(DELIVER_JOB, data, {
       jobId: deliveryJobId(data.generationId),
-      attempts: 8,
-      backoff: { type: 'exponential', delay: 1000 },
+      attempts: (this.#options.delivery ?? DEFAULT_DELIVERY_RETRY).attempts,
+      backoff: {
+        type: 'exponential',
+        delay: (this.#options.delivery ?? DEFAULT_DELIVERY_RETRY).backoffMs,
+      },
       removeOnComplete: { age: 24 * 3600, count: 5000 },
       removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
     });

@@ -1,7 +1,9 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliverySink } from '../../src/delivery/sink.js';
 import type { ProgressView } from '../../src/delivery/progress-view.js';
 import type { GenerationSummary } from '../../src/generation/summary.js';
+import { deliveryJobId } from '../../src/queue/contracts.js';
 import { createTestApp, waitForStatus, type TestApp } from '../support/app.js';
 
 /** Records what the bot process hands a platform adapter. */
@@ -99,5 +101,65 @@ describe('progress relay and final delivery', () => {
     expect(done.status).toBe('completed');
     const doc = await app.generations.find(generation.id);
     expect(doc?.deliveredAt).toBeInstanceOf(Date);
+  });
+});
+
+describe('a final delivery the platform keeps refusing', () => {
+  let app: TestApp;
+  const lines: { level: number; msg: string; generationId?: string }[] = [];
+  let attempts = 0;
+  const refusing: DeliverySink = {
+    platform: 'telegram',
+    showProgress: async () => {},
+    deliver: async () => {
+      attempts += 1;
+      throw new Error('Bad Request: chat not found');
+    },
+  };
+
+  beforeAll(async () => {
+    const logger = pino(
+      { level: 'warn' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) },
+    );
+    app = await createTestApp({
+      logger,
+      overrides: { deliveryRetry: { attempts: 3, backoffMs: 10 } },
+    });
+    await app.startDelivery([refusing]);
+    await app.startWorkers();
+  });
+  afterAll(async () => {
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  it('gives up after its tries with one error naming the generation, and is not started again', async () => {
+    const identity = { platform: 'telegram' as const, id: '2' };
+    const accountId = await app.economy.ensureAccount(identity);
+    await app.economy.grant({ accountId, amount: 10, key: 'f2', actor: 't', reason: 't' });
+    const { generation } = await app.generations.submit({
+      requester: { identity, displayName: 'tg2', isModerator: false },
+      invocationKey: 'telegram:refused:1',
+      origin: { platform: 'telegram', chatId: 43, messageId: 8 },
+      request: { prompt: 'never arrives' },
+    });
+    for (
+      let i = 0;
+      i < 400 && !(await app.generations.find(generation.id))?.deliveryFailedAt;
+      i += 1
+    )
+      await new Promise((r) => setTimeout(r, 25));
+    const doc = await app.generations.find(generation.id);
+    expect(doc?.deliveryFailedAt).toBeInstanceOf(Date);
+    expect(attempts).toBe(3);
+    const gaveUp = lines.filter((l) => l.msg.startsWith('delivery gave up'));
+    expect(gaveUp).toHaveLength(1);
+    expect(gaveUp[0]).toMatchObject({ level: 50, generationId: generation.id });
+    // Neither the reconciler nor a restart hands it out again, even once the failed job is
+    // gone (BullMQ removes old failed jobs; Redis may lose them).
+    await (await app.queues.deliveries().getJob(deliveryJobId(generation.id)))?.remove();
+    expect((await app.reconciler.run(0)).redelivered).toBe(0);
+    expect(attempts).toBe(3);
   });
 });

@@ -2,6 +2,7 @@ import { QueueEvents } from 'bullmq';
 import { createApp, type App, type AppOverrides } from '../../src/app.js';
 import { Catalog } from '../../src/catalog/catalog.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { Logger } from '../../src/logger.js';
 import type { ModelSpecInput } from '../../src/core/model-spec.js';
 import type { ChatContext } from '../../src/core/chat.js';
 import { TERMINAL_STATUSES } from '../../src/core/status.js';
@@ -79,10 +80,11 @@ export async function createTestApp(
     config?: Record<string, string>;
     overrides?: AppOverrides;
     models?: ModelSpecInput[];
+    logger?: Logger;
   } = {},
 ): Promise<TestApp> {
   const config = testConfig(options.config);
-  const app = await createApp(config, silentLogger, {
+  const app = await createApp(config, options.logger ?? silentLogger, {
     catalog: Catalog.fromEntries(
       options.models ?? TEST_MODELS,
       options.models ? undefined : 't-fast',
