@@ -1,40 +1,48 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  freePort,
-  spawnServer,
-  stopPid,
-  waitForPort,
-  which,
-  type Log,
-  type RunningService,
-} from './process.js';
+import { freePort, startServer, stopPid, which, type Log, type RunningService } from './process.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FERRETDB_DIR = join(ROOT, 'tools', 'ferretdb');
 export const FERRETDB_BINARY = join(FERRETDB_DIR, 'bin', 'ferretdb');
+/** Picks a Go that tools/ferretdb/go.mod accepts (fetching one if needed) and builds it. */
+export const BUILD_FERRETDB_SCRIPT = join(ROOT, 'scripts', 'build-ferretdb.sh');
 
-/** Builds the embedded FerretDB helper with Go if it is not built yet. */
-export function ensureFerretDbBinary(log: Log): string {
+/**
+ * Builds the embedded FerretDB helper if it is not built yet, with scripts/build-ferretdb.sh
+ * (the same build `.ci/run` does). Its Go output is shown only when the build fails.
+ */
+export async function ensureFerretDbBinary(log: Log, mayInstall = true): Promise<string> {
   if (existsSync(FERRETDB_BINARY)) return FERRETDB_BINARY;
-  const go = which('go');
-  if (!go) {
+  log(
+    'mongo: no mongod on the PATH; building the embedded FerretDB helper (tools/ferretdb) with Go, about a minute the first time',
+  );
+  const env = { ...process.env, ...(mayInstall ? {} : { GENBOT_NO_INSTALL: '1' }) };
+  const child = spawn('bash', [BUILD_FERRETDB_SCRIPT], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-64_000);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const code = await new Promise<number | null>((done, fail) => {
+    child.once('error', fail);
+    child.once('close', (status) => done(status));
+  });
+  const lines = output.split('\n').filter((line) => line.trim() !== '');
+  if (code !== 0 || !existsSync(FERRETDB_BINARY)) {
+    const tail = lines.filter((line) => !line.startsWith('go: downloading')).slice(-20);
     throw new Error(
-      'mongo: no mongod on the PATH and Go is not installed to build the embedded FerretDB helper (tools/ferretdb). Install Go 1.24+ or MongoDB, or set MONGODB_URI.',
+      `mongo: building tools/ferretdb failed (no mongod on the PATH either; or set MONGODB_URI). Its last output:\n${tail.join('\n')}`,
     );
   }
-  log(
-    'mongo: building the embedded FerretDB helper (tools/ferretdb) with Go; the first build takes a few minutes',
-  );
-  const build = spawnSync(go, ['build', '-o', FERRETDB_BINARY, '.'], {
-    cwd: FERRETDB_DIR,
-    stdio: 'inherit',
-  });
-  if (build.status !== 0 || !existsSync(FERRETDB_BINARY)) {
-    throw new Error('mongo: building tools/ferretdb failed (see the Go output above)');
-  }
+  for (const line of lines) if (line.startsWith('[go] ')) log(`mongo: ${line.slice(5)}`);
   return FERRETDB_BINARY;
 }
 
@@ -46,30 +54,39 @@ export async function startMongo(options: {
   dir: string;
   log: Log;
   persistent: boolean;
+  mayInstall?: boolean;
+  /** A port to use instead of a free one. */
+  port?: number;
+  /** Called with the PID and URL as soon as it runs, before it is ready. */
+  onSpawn?(pid: number, url: string): void;
 }): Promise<RunningService> {
   mkdirSync(options.dir, { recursive: true });
-  const port = await freePort();
-  const logFile = options.persistent ? openSync(join(options.dir, 'mongo.log'), 'a') : undefined;
-  const spawnOpts = { detached: options.persistent, ...(logFile === undefined ? {} : { logFile }) };
   const mongod = which('mongod');
   let binary: string;
-  let args: string[];
   let kind: string;
   if (mongod) {
     binary = mongod;
-    args = ['--port', String(port), '--bind_ip', '127.0.0.1', '--dbpath', options.dir, '--quiet'];
     kind = 'mongod';
   } else {
-    binary = ensureFerretDbBinary(options.log);
-    args = ['-listen', `127.0.0.1:${port}`, '-dir', options.dir];
+    binary = await ensureFerretDbBinary(options.log, options.mayInstall ?? true);
     kind = 'embedded FerretDB (no mongod on the PATH)';
   }
-  const child = spawnServer(binary, args, spawnOpts);
-  const pid = child.pid ?? 0;
-  await waitForPort(child, '127.0.0.1', port, kind);
-  if (options.persistent) child.unref();
+  const port = options.port ?? (await freePort());
+  const url = `mongodb://127.0.0.1:${port}/`;
+  const args = mongod
+    ? ['--port', String(port), '--bind_ip', '127.0.0.1', '--dbpath', options.dir, '--quiet']
+    : ['-listen', `127.0.0.1:${port}`, '-dir', options.dir];
+  const { pid } = await startServer({
+    command: binary,
+    args,
+    what: mongod ? 'mongod' : 'embedded FerretDB',
+    port,
+    detached: options.persistent,
+    ...(options.persistent ? { logPath: join(options.dir, 'mongo.log') } : {}),
+    ...(options.onSpawn ? { onSpawn: (p: number) => options.onSpawn?.(p, url) } : {}),
+  });
   return {
-    url: `mongodb://127.0.0.1:${port}/`,
+    url,
     pid,
     description: `started ${kind} on 127.0.0.1:${port} (pid ${pid})`,
     stop: () => stopPid(pid),

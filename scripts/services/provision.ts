@@ -1,14 +1,26 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { acquireLock } from './lock.js';
 import { startMongo } from './mongo.js';
-import { canConnect, isAlive, stopPid, type Log, type RunningService } from './process.js';
+import {
+  canConnect,
+  findServersOnDir,
+  isSameProcess,
+  processStartTime,
+  stopPid,
+  type Log,
+  type RunningService,
+} from './process.js';
 import { startRedis } from './redis.js';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const STATE_DIR = join(ROOT, '.genbot');
-const STATE_FILE = join(STATE_DIR, 'services.json');
+
+/** Where persistent mode keeps its data and records: GENBOT_STATE_DIR, else .genbot/. */
+export function stateDirFor(env: Record<string, string | undefined>): string {
+  return env.GENBOT_STATE_DIR ? resolve(env.GENBOT_STATE_DIR) : join(ROOT, '.genbot');
+}
 
 export interface Services {
   redisUrl: string;
@@ -17,25 +29,58 @@ export interface Services {
   stop(): Promise<void>;
 }
 
+type Kind = 'redis' | 'mongo';
+
 interface SavedService {
   url: string;
   pid: number;
+  /** /proc start time of `pid`, so a reused PID is not taken for ours. */
+  startTime?: number;
 }
-interface SavedState {
-  redis?: SavedService;
-  mongo?: SavedService;
+type SavedState = Partial<Record<Kind, SavedService>>;
+
+export interface ProvisionOptions {
+  env: Record<string, string | undefined>;
+  mode: 'ephemeral' | 'persistent';
+  /** What was done: started, installed, built, waited for, stopped. */
+  log: Log;
+  /**
+   * What was merely chosen (reusing running services, URLs from the environment). Defaults to
+   * `log`; the CLI passes a no-op so that a call that starts nothing prints nothing.
+   */
+  note?: Log;
+  /** Persistent mode's directory (default: GENBOT_STATE_DIR, else .genbot/). */
+  stateDir?: string;
+  /** How long to wait for another process that is starting the same services. */
+  lockTimeoutMs?: number;
 }
 
-function readState(): SavedState {
+const file = (stateDir: string): string => join(stateDir, 'services.json');
+/** The lock one provisioning at a time holds (exported for tests). */
+export const lockFile = (stateDir: string): string => join(stateDir, 'provision.lock');
+const dataDir = (stateDir: string, kind: Kind): string => join(stateDir, kind);
+
+function readState(stateDir: string): SavedState {
   try {
-    return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as SavedState;
+    return JSON.parse(readFileSync(file(stateDir), 'utf8')) as SavedState;
   } catch {
     return {};
   }
 }
 
-async function stillRunning(saved: SavedService | undefined): Promise<boolean> {
-  if (!saved || !isAlive(saved.pid)) return false;
+/** Written whole and renamed into place, so a reader never sees half a file. */
+function writeState(stateDir: string, state: SavedState): void {
+  const tmp = `${file(stateDir)}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  renameSync(tmp, file(stateDir));
+}
+
+function record(pid: number, url: string): SavedService {
+  const startTime = processStartTime(pid);
+  return startTime === undefined ? { url, pid } : { url, pid, startTime };
+}
+
+async function reachable(saved: SavedService): Promise<boolean> {
   const url = new URL(saved.url);
   return canConnect(url.hostname, Number(url.port));
 }
@@ -43,91 +88,173 @@ async function stillRunning(saved: SavedService | undefined): Promise<boolean> {
 /**
  * Finds or starts Redis and a MongoDB-protocol server, in the order DESIGN.md gives:
  * REDIS_URL / MONGODB_URI when set; else (persistent mode) the ones a previous `npm run dev`
- * left running; else new ones on free loopback ports. Each choice is logged in one line.
+ * left running; else new ones on free loopback ports.
  *
  * - `ephemeral`: data in a temp dir, stopped by `stop()` (tests).
- * - `persistent`: data in .genbot/, left running for the next run and the CLI (dev).
+ * - `persistent`: data in .genbot/, left running for the next run and the CLI (dev). One
+ *   process at a time provisions (a lock file in the state dir); the others wait for it and
+ *   then reuse what it started.
+ *
+ * If anything fails, what this call started is stopped again.
  */
-export async function provisionServices(options: {
-  env: Record<string, string | undefined>;
-  mode: 'ephemeral' | 'persistent';
-  log: Log;
-}): Promise<Services> {
+export async function provisionServices(options: ProvisionOptions): Promise<Services> {
   const { env, mode, log } = options;
+  const note = options.note ?? log;
   const mayInstall = env.GENBOT_NO_INSTALL !== '1';
-  const started: RunningService[] = [];
-  const saved = mode === 'persistent' ? readState() : {};
-  const root = mode === 'persistent' ? STATE_DIR : mkdtempSync(join(tmpdir(), 'genbot-services-'));
-  mkdirSync(root, { recursive: true });
 
-  try {
-    let redisUrl = env.REDIS_URL;
-    if (redisUrl) {
-      log('redis: using REDIS_URL from the environment');
-    } else if (await stillRunning(saved.redis)) {
-      redisUrl = saved.redis!.url;
-      log(
-        `redis: reusing the local redis-server started earlier (${redisUrl}, pid ${saved.redis!.pid})`,
-      );
-    } else {
-      const redis = await startRedis({
-        dir: join(root, 'redis'),
-        log,
-        persistent: mode === 'persistent',
-        mayInstall,
-      });
-      started.push(redis);
-      saved.redis = { url: redis.url, pid: redis.pid };
-      redisUrl = redis.url;
-      log(`redis: ${redis.description}`);
-    }
+  if (env.REDIS_URL && env.MONGODB_URI) {
+    note('redis: using REDIS_URL from the environment');
+    note('mongo: using MONGODB_URI from the environment');
+    return { redisUrl: env.REDIS_URL, mongodbUri: env.MONGODB_URI, stop: async () => {} };
+  }
 
-    let mongodbUri = env.MONGODB_URI;
-    if (mongodbUri) {
-      log('mongo: using MONGODB_URI from the environment');
-    } else if (await stillRunning(saved.mongo)) {
-      mongodbUri = saved.mongo!.url;
-      log(
-        `mongo: reusing the local MongoDB-protocol server started earlier (${mongodbUri}, pid ${saved.mongo!.pid})`,
-      );
-    } else {
-      const mongo = await startMongo({
-        dir: join(root, 'mongo'),
-        log,
-        persistent: mode === 'persistent',
-      });
-      started.push(mongo);
-      saved.mongo = { url: mongo.url, pid: mongo.pid };
-      mongodbUri = mongo.url;
-      log(`mongo: ${mongo.description}`);
-    }
-
-    if (mode === 'persistent') {
-      writeFileSync(STATE_FILE, `${JSON.stringify(saved, null, 2)}\n`);
-      return { redisUrl, mongodbUri, stop: async () => {} };
-    }
-    return {
-      redisUrl,
-      mongodbUri,
-      stop: async () => {
-        await Promise.all(started.map((s) => s.stop()));
-        rmSync(root, { recursive: true, force: true });
-      },
+  if (mode === 'ephemeral') {
+    const root = mkdtempSync(join(tmpdir(), 'genbot-services-'));
+    const started: RunningService[] = [];
+    const stopAll = async (): Promise<void> => {
+      await Promise.all(started.map((s) => s.stop()));
+      rmSync(root, { recursive: true, force: true });
     };
+    try {
+      const urls: Partial<Record<Kind, string>> = {};
+      for (const kind of ['redis', 'mongo'] as const) {
+        const fromEnv = kind === 'redis' ? env.REDIS_URL : env.MONGODB_URI;
+        if (fromEnv) {
+          note(
+            `${kind}: using ${kind === 'redis' ? 'REDIS_URL' : 'MONGODB_URI'} from the environment`,
+          );
+          urls[kind] = fromEnv;
+          continue;
+        }
+        const service = await start(kind, dataDir(root, kind), false, mayInstall, log);
+        started.push(service);
+        log(`${kind}: ${service.description}`);
+        urls[kind] = service.url;
+      }
+      return { redisUrl: urls.redis!, mongodbUri: urls.mongo!, stop: stopAll };
+    } catch (error) {
+      await stopAll();
+      throw error;
+    }
+  }
+
+  const stateDir = options.stateDir ?? stateDirFor(env);
+  mkdirSync(stateDir, { recursive: true });
+  const release = await acquireLock(lockFile(stateDir), {
+    log: (line) => log(`services: ${line}`),
+    ...(options.lockTimeoutMs === undefined ? {} : { timeoutMs: options.lockTimeoutMs }),
+  });
+  const started: { kind: Kind; service: RunningService }[] = [];
+  const saved = readState(stateDir);
+  try {
+    const urls: Partial<Record<Kind, string>> = {};
+    for (const kind of ['redis', 'mongo'] as const) {
+      const fromEnv = kind === 'redis' ? env.REDIS_URL : env.MONGODB_URI;
+      if (fromEnv) {
+        note(
+          `${kind}: using ${kind === 'redis' ? 'REDIS_URL' : 'MONGODB_URI'} from the environment`,
+        );
+        urls[kind] = fromEnv;
+        continue;
+      }
+      const previous = saved[kind];
+      if (previous && isSameProcess(previous.pid, previous.startTime)) {
+        if (await reachable(previous)) {
+          note(
+            `${kind}: reusing the local server started earlier (${previous.url}, pid ${previous.pid})`,
+          );
+          urls[kind] = previous.url;
+          continue;
+        }
+        // Ours (recorded) but not answering: it would hold the data directory.
+        await stopPid(previous.pid);
+        log(`${kind}: stopped pid ${previous.pid}, started earlier but not answering`);
+      }
+      delete saved[kind];
+      writeState(stateDir, saved);
+      // A crashed run may have left servers on this data directory that no record names;
+      // two servers on one directory corrupt it.
+      const dir = dataDir(stateDir, kind);
+      for (const pid of findServersOnDir(kind, dir)) {
+        await stopPid(pid);
+        log(`${kind}: stopped pid ${pid}, a leftover server on ${dir}`);
+      }
+      const service = await start(kind, dir, true, mayInstall, log, (pid, url) => {
+        // Recorded before it is ready, so a crash right now still leaves its PID behind.
+        saved[kind] = record(pid, url);
+        writeState(stateDir, saved);
+      });
+      started.push({ kind, service });
+      log(`${kind}: ${service.description}`);
+      urls[kind] = service.url;
+    }
+    return { redisUrl: urls.redis!, mongodbUri: urls.mongo!, stop: async () => {} };
   } catch (error) {
-    if (mode === 'ephemeral') await Promise.all(started.map((s) => s.stop()));
+    for (const { kind, service } of started) {
+      await service.stop();
+      log(`${kind}: stopped pid ${service.pid} again, since starting the services failed`);
+    }
+    // A server that failed to start was stopped by startServer; forget it and what we stopped.
+    const current = readState(stateDir);
+    for (const kind of ['redis', 'mongo'] as const) {
+      const entry = current[kind];
+      if (entry && !isSameProcess(entry.pid, entry.startTime)) delete current[kind];
+    }
+    writeState(stateDir, current);
     throw error;
+  } finally {
+    release();
   }
 }
 
-/** Stops the services a persistent run left behind (by the PIDs it recorded). */
-export async function stopPersistentServices(log: Log): Promise<void> {
-  const saved = readState();
-  for (const [name, service] of Object.entries(saved) as [string, SavedService | undefined][]) {
-    if (service && isAlive(service.pid)) {
-      await stopPid(service.pid);
-      log(`${name}: stopped pid ${service.pid}`);
+function start(
+  kind: Kind,
+  dir: string,
+  persistent: boolean,
+  mayInstall: boolean,
+  log: Log,
+  onSpawn?: (pid: number, url: string) => void,
+): Promise<RunningService> {
+  const common = { dir, log, persistent, ...(onSpawn ? { onSpawn } : {}) };
+  return kind === 'redis'
+    ? startRedis({ ...common, mayInstall })
+    : startMongo({ ...common, mayInstall });
+}
+
+/**
+ * Stops the services persistent runs left behind: the PIDs services.json records, and any
+ * server of ours still running on the state dir's data directories (a crashed or concurrent
+ * run may have left one that no record names). Only those processes, by PID.
+ */
+export async function stopPersistentServices(
+  log: Log,
+  options: { env?: Record<string, string | undefined>; stateDir?: string } = {},
+): Promise<void> {
+  const stateDir = options.stateDir ?? stateDirFor(options.env ?? process.env);
+  mkdirSync(stateDir, { recursive: true });
+  const release = await acquireLock(lockFile(stateDir), {
+    log: (line) => log(`services: ${line}`),
+  });
+  try {
+    const saved = readState(stateDir);
+    let stopped = 0;
+    for (const kind of ['redis', 'mongo'] as const) {
+      const service = saved[kind];
+      if (service && isSameProcess(service.pid, service.startTime)) {
+        await stopPid(service.pid);
+        log(`${kind}: stopped pid ${service.pid}`);
+        stopped += 1;
+      }
+      const dir = dataDir(stateDir, kind);
+      for (const pid of findServersOnDir(kind, dir)) {
+        await stopPid(pid);
+        log(`${kind}: stopped pid ${pid}, a leftover server on ${dir}`);
+        stopped += 1;
+      }
     }
+    rmSync(file(stateDir), { force: true });
+    if (stopped === 0) log('services: nothing was running');
+  } finally {
+    release();
   }
-  rmSync(STATE_FILE, { force: true });
 }

@@ -1,15 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  freePort,
-  spawnServer,
-  stopPid,
-  waitForPort,
-  which,
-  type Log,
-  type RunningService,
-} from './process.js';
+import { freePort, startServer, stopPid, which, type Log, type RunningService } from './process.js';
 
 /**
  * Finds redis-server, installing it through apt when it is missing and we may (root, apt
@@ -41,10 +33,15 @@ export async function startRedis(options: {
   log: Log;
   persistent: boolean;
   mayInstall: boolean;
+  /** A port to use instead of a free one. */
+  port?: number;
+  /** Called with the PID and URL as soon as it runs, before it is ready. */
+  onSpawn?(pid: number, url: string): void;
 }): Promise<RunningService> {
   const binary = findRedisServer(options.log, options.mayInstall);
   mkdirSync(options.dir, { recursive: true });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
+  const url = `redis://127.0.0.1:${port}`;
   const args = [
     '--port',
     String(port),
@@ -56,19 +53,23 @@ export async function startRedis(options: {
     '',
     '--appendonly',
     options.persistent ? 'yes' : 'no',
+    // BullMQ needs every key kept: a full Redis must refuse writes, not evict jobs.
+    '--maxmemory-policy',
+    'noeviction',
     '--protected-mode',
     'yes',
   ];
-  const logFile = options.persistent ? openSync(join(options.dir, 'redis.log'), 'a') : undefined;
-  const child = spawnServer(binary, args, {
+  const { pid } = await startServer({
+    command: binary,
+    args,
+    what: 'redis-server',
+    port,
     detached: options.persistent,
-    ...(logFile === undefined ? {} : { logFile }),
+    ...(options.persistent ? { logPath: join(options.dir, 'redis.log') } : {}),
+    ...(options.onSpawn ? { onSpawn: (p: number) => options.onSpawn?.(p, url) } : {}),
   });
-  const pid = child.pid ?? 0;
-  await waitForPort(child, '127.0.0.1', port, 'redis-server');
-  if (options.persistent) child.unref();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url,
     pid,
     description: `started ${binary} on 127.0.0.1:${port} (pid ${pid})`,
     stop: () => stopPid(pid),

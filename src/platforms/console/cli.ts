@@ -19,6 +19,8 @@ export interface CliIo {
 export interface CliDeps {
   /** Opens the app lazily, so `--help` works without Redis or MongoDB. */
   app(): Promise<App>;
+  /** Optional: config and catalog alone, so `help` and `models` need no Redis or MongoDB. */
+  catalog?(): Promise<Pick<App, 'config' | 'catalog'>>;
   io: CliIo;
   defaultUser: string;
 }
@@ -39,6 +41,9 @@ function num(name: string) {
     return n;
   };
 }
+
+/** Commands that read only the config and the catalog. */
+const CATALOG_ONLY = new Set(['help', 'models']);
 
 interface GlobalOptions {
   as?: string;
@@ -80,7 +85,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   };
 
   const run = async (name: string, raw: Record<string, unknown>): Promise<CommandResult> => {
-    const a = await openApp();
+    const light = deps.catalog && CATALOG_ONLY.has(name) ? await deps.catalog() : undefined;
+    const full = light ? undefined : await openApp();
+    const a = light ?? full!;
     const command = findCommand(name);
     if (!command) throw new UserError('unknown_command', `Unknown command ${name}.`);
     const g = globals();
@@ -89,11 +96,9 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       moderators: a.config.console.moderators,
       invocationKey: g.key ? `console:${g.key}` : randomInvocationKey('console'),
     });
-    const services: CommandServices = {
-      generations: a.generations,
-      economy: a.economy,
-      catalog: a.catalog,
-    };
+    const services: CommandServices = full
+      ? { generations: full.generations, economy: full.economy, catalog: full.catalog }
+      : ({ catalog: a.catalog } as CommandServices); // CATALOG_ONLY commands read nothing else
     return executeCommand(command, ctx, raw, services);
   };
 
