@@ -104,6 +104,27 @@ export function offeredModels(
 /** The catalog shipped with the bot: four local demo models and examples for every backend. */
 export const BUILTIN_CATALOG_URL = new URL('./models.json', import.meta.url);
 
+/** The operator's catalog (or the built-in one), narrowed to what members are offered. */
+export async function loadOfferedCatalog(
+  settings: {
+    catalogFile: string | undefined;
+    defaultModel: string | undefined;
+    demoModels: 'auto' | 'on' | 'off';
+    production: boolean;
+  },
+  providers: readonly string[],
+): Promise<ReturnType<typeof offeredModels>> {
+  const full = await loadCatalog(
+    settings.catalogFile ?? BUILTIN_CATALOG_URL,
+    settings.defaultModel,
+  );
+  return offeredModels(full, {
+    providers,
+    demoModels: settings.demoModels,
+    production: settings.production,
+  });
+}
+
 export async function loadCatalog(path: string | URL, defaultModelId?: string): Promise<Catalog> {
   let raw: unknown;
   try {

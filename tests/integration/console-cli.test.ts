@@ -151,6 +151,51 @@ describe('console CLI', () => {
     ]);
   });
 
+  it('speaks in console terms: usage without the slash, and no chat commands', async () => {
+    const bad = await cli('--as', 'sam', 'generate', 'a fox', '--steps', '0');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.join('\n')).toMatch(
+      /^Steps must be at least 1 \(got 0\); each model's range is shown by models\. Usage: generate <prompt>/,
+    );
+    expect(bad.stderr.join('\n')).not.toMatch(/(^|\s)\/(generate|models|history)\b/);
+    const unknown = await cli('--as', 'sam', 'cancel', 'zzzzzzzzzzzzzz');
+    expect(unknown.stderr).toEqual([
+      'There is no generation with the id zzzzzzzzzzzzzz. See history for yours.',
+    ]);
+  });
+
+  it('names the last page instead of quietly showing it', async () => {
+    await cli('--as', 'mod', 'grant', 'pia', '30');
+    await cli('--as', 'pia', 'generate', 'one picture');
+    const r = await cli('--as', 'pia', 'history', '99');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toEqual([
+      'There is no page 99: your history has 1 page (1 generation). Try history 1.',
+    ]);
+  });
+
+  it('refuses a reused --key with a different request, and replays the same one', async () => {
+    await cli('--as', 'mod', 'grant', 'kit', '30');
+    const first = await cli('--as', 'kit', '--key', 'k-1', '--json', 'generate', 'a red fox');
+    const id = (first.json().generation as { id: string }).id;
+    const same = await cli('--as', 'kit', '--key', 'k-1', '--json', 'generate', 'a red fox');
+    expect(same.json()).toMatchObject({ duplicate: true, generation: { id } });
+    const other = await cli('--as', 'kit', '--key', 'k-1', 'generate', 'a blue whale');
+    expect(other.code).toBe(1);
+    expect(other.stderr[0]).toBe(
+      `That idempotency key was already used for a different request (generation ${id}, "a red fox"). Use a new key for a new request.`,
+    );
+  });
+
+  it('reports a reconcile in words, and refuses a negative grace', async () => {
+    const r = await cli('reconcile', '--grace', '0');
+    expect(r.code).toBe(0);
+    expect(r.stdout.at(-1)).toMatch(/^reconcile: (nothing to repair|repaired)/);
+    const negative = await cli('reconcile', '--grace', '-1');
+    expect(negative.code).toBe(2);
+    expect(negative.stderr.join('\n')).toMatch(/--grace is a number of seconds, 0 or more/);
+  });
+
   it('lists models with prices', async () => {
     const r = await cli('--json', 'models');
     const models = (r.json() as { models: { id: string; price: number }[] }).models;

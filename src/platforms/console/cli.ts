@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
+  COMMANDS,
   findCommand,
   executeCommand,
   type CommandResult,
@@ -8,6 +9,7 @@ import {
 import type { App } from '../../app.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { randomInvocationKey } from '../../generation/ids.js';
+import type { ReconcileReport } from '../../generation/reconciler.js';
 import { consoleContext } from './console-context.js';
 import { waitForGeneration } from './wait.js';
 
@@ -234,11 +236,22 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   program
     .command('reconcile')
     .description('repair generations and holds left half done by a crash')
-    .option('--grace <seconds>', 'leave work younger than this alone', int('--grace'))
+    .option(
+      '--grace <seconds>',
+      'leave work younger than this alone (0 or more)',
+      (value: string): number => {
+        const n = int('--grace')(value);
+        if (n < 0)
+          throw new InvalidArgumentError(
+            `--grace is a number of seconds, 0 or more (got ${value}).`,
+          );
+        return n;
+      },
+    )
     .action(async (o: { grace?: number }) => {
       const a = await openApp();
       const report = await a.reconciler.run((o.grace ?? a.config.reconcileGraceMs / 1000) * 1000);
-      io.out(globals().json ? JSON.stringify(report) : `reconcile: ${JSON.stringify(report)}`);
+      io.out(globals().json ? JSON.stringify(report) : describeReport(report));
     });
 
   try {
@@ -249,6 +262,36 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     if (app) await app.close();
   }
   return exitCode;
+}
+
+/** What each count of a reconcile report means, in the order they are shown. */
+const REPAIRS: [keyof ReconcileReport, string][] = [
+  ['requeued', 'queued again (their job was lost)'],
+  ['retried', 'run once more (their worker died)'],
+  ['failed', 'failed with their points returned (their job ended without finishing them)'],
+  ['abandoned', 'failed before they started (nothing was held)'],
+  ['finished', 'finished from what their interrupted finish recorded'],
+  ['orphanHolds', 'holds released that had no generation'],
+  ['redelivered', 'results queued for delivery again'],
+];
+
+function describeReport(report: ReconcileReport): string {
+  const lines = REPAIRS.filter(([key]) => report[key] > 0).map(
+    ([key, words]) => `  ${report[key]} ${words}`,
+  );
+  return lines.length === 0
+    ? 'reconcile: nothing to repair'
+    : ['reconcile: repaired', ...lines].join('\n');
+}
+
+/**
+ * The command layer writes its refusals for chat (`See /history`, `Usage: /generate ...`); on
+ * the console the same commands are typed without the slash. (`help` deliberately shows the
+ * chat form: it is what members see.)
+ */
+function consoleWords(text: string): string {
+  const names = COMMANDS.map((c) => c.name).join('|');
+  return text.replace(new RegExp(`(^|[\\s("'])/(${names})\\b`, 'g'), '$1$2');
 }
 
 function reportError(error: unknown, io: CliIo, json: boolean): number {
@@ -270,7 +313,7 @@ function reportError(error: unknown, io: CliIo, json: boolean): number {
   const code = errorCode(error);
   const message = memberMessage(error);
   if (json) io.out(JSON.stringify({ error: { code, message } }));
-  else io.err(message);
+  else io.err(consoleWords(message));
   if (!(error instanceof UserError))
     io.err(`(internal error: ${(error as Error).message ?? String(error)})`);
   return 1;
