@@ -48,6 +48,7 @@ export const envSchema = z.object({
   RECONCILE_GRACE_SECONDS: int(120, 0),
   RECONCILE_INTERVAL_SECONDS: int(60, 0),
   SHUTDOWN_TIMEOUT_MS: int(30_000, 1000),
+  STARTUP_RETRY_SECONDS: int(15, 0, 600),
 
   TELEGRAM_BOT_TOKEN: optionalString,
   TELEGRAM_API_ROOT: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
@@ -125,6 +126,8 @@ export interface Config {
   /** How often the reconciler sweeps (one process at a time); 0 only at start-up. */
   reconcileIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** How long start-up keeps retrying an unreachable MongoDB or Redis (each); 0: one attempt. */
+  startupRetryMs: number;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
   telegram: TelegramConfig | undefined;
   /** Present when DISCORD_TOKEN is set. */
@@ -304,6 +307,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     reconcileGraceMs: e.RECONCILE_GRACE_SECONDS * 1000,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    startupRetryMs: e.STARTUP_RETRY_SECONDS * 1000,
   };
 }
 

@@ -1,3 +1,4 @@
+import { ServiceUnreachableError } from './app.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { start } from './roles.js';
@@ -19,7 +20,19 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) =>
     logger.error({ err: reason }, 'unhandled rejection'),
   );
-  const { stop } = await start(config, logger);
+  let stop: () => Promise<void>;
+  try {
+    ({ stop } = await start(config, logger));
+  } catch (error) {
+    // One line an operator can act on: which variable, which host, what went wrong.
+    if (error instanceof ServiceUnreachableError)
+      logger.fatal(
+        { variable: error.variable, endpoint: error.endpoint, attempts: error.attempts },
+        error.message,
+      );
+    else logger.fatal({ err: error }, 'start-up failed');
+    process.exit(1);
+  }
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       stop().then(

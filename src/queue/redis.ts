@@ -3,44 +3,106 @@ import { redactUrl } from '../config.js';
 import type { Logger } from '../logger.js';
 
 /**
+ * How long a producer command may take. A Redis that is up answers in well under a
+ * millisecond; one that stopped answering (a frozen host, a half-open socket) would
+ * otherwise hold a member's /generate until the socket times out, minutes later.
+ */
+export const PRODUCER_COMMAND_TIMEOUT_MS = 1500;
+
+/** Errors a connection of ours emitted (and logged once per outage), for others to skip. */
+const connectionErrors = new WeakSet<object>();
+
+/** Whether `error` is a connection error a Redis connection of ours already reported. */
+export function isReportedConnectionError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && connectionErrors.has(error);
+}
+
+/**
  * An ioredis connection for BullMQ. Workers and event listeners need
  * `maxRetriesPerRequest: null`, so blocking commands wait through a reconnect. Producers
- * (`failFast`) must not wait: with Redis down, a member's /generate should fail at once with
- * the points returned, not hang until the platform gives up.
+ * (`failFast`) must not wait: no offline queue (a command while disconnected fails at
+ * once) and a command timeout, so with Redis down or frozen a member's /generate fails
+ * with the points returned instead of hanging until the platform gives up.
+ *
+ * ioredis reports every failed reconnect attempt (about one every 2 s); this logs one warn
+ * line when an established connection is lost and one info line when it is back. Failures
+ * before the first `ready` are the start-up's to report (see `openRedis`).
  */
 export function createRedis(
   url: string,
   logger: Logger,
   name: string,
-  options: { failFast?: boolean } = {},
+  options: { failFast?: boolean; commandTimeoutMs?: number } = {},
 ): Redis {
   const redis = new Redis(url, {
     ...(options.failFast
-      ? { maxRetriesPerRequest: 1, enableOfflineQueue: false }
+      ? {
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          commandTimeout: options.commandTimeoutMs ?? PRODUCER_COMMAND_TIMEOUT_MS,
+        }
       : { maxRetriesPerRequest: null }),
     connectionName: name,
     lazyConnect: false,
   });
+  let established = false;
+  let lost = false;
   redis.on('error', (error: Error) => {
-    logger.warn({ err: error, redis: redactUrl(url), connection: name }, 'redis connection error');
+    connectionErrors.add(error);
+    if (!established || lost) return;
+    lost = true;
+    logger.warn(
+      { redis: redactUrl(url), connection: name, reason: error.message },
+      'redis connection lost; reconnecting',
+    );
+  });
+  redis.on('ready', () => {
+    if (lost) logger.info({ redis: redactUrl(url), connection: name }, 'redis connection restored');
+    established = true;
+    lost = false;
   });
   return redis;
 }
 
-/** Resolves once the connection is ready (a fail-fast one refuses commands before that). */
-export async function redisReady(redis: Redis, url: string, timeoutMs = 15_000): Promise<void> {
-  if (redis.status === 'ready') return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      redis.off('ready', onReady);
-      reject(new Error(`cannot connect to Redis at ${redactUrl(url)} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    redis.once('ready', onReady);
-  });
+/**
+ * One connection attempt: resolves with the connection once it is ready; rejects with the
+ * first error (or after `timeoutMs` without an answer) and drops the connection, so it does
+ * not go on reconnecting in the background. The caller decides whether to try again.
+ */
+export async function openRedis(
+  url: string,
+  logger: Logger,
+  name: string,
+  options: { failFast?: boolean; timeoutMs?: number } = {},
+): Promise<Redis> {
+  const redis = createRedis(url, logger, name, options);
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error): void => {
+        clearTimeout(timer);
+        redis.off('ready', onReady);
+        redis.off('error', onError);
+        redis.off('end', onEnd);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onError = (error: Error): void => done(error);
+      const onEnd = (): void => done(new Error('connection closed'));
+      const timer = setTimeout(
+        () => done(new Error(`no answer within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      redis.once('ready', onReady);
+      redis.once('error', onError);
+      redis.once('end', onEnd);
+    });
+  } catch (error) {
+    redis.disconnect();
+    throw error;
+  }
+  return redis;
 }
 
 /** Closes a connection without waiting on a Redis that is gone. */
