@@ -1,6 +1,7 @@
 import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { isReportedConnectionError } from './redis.js';
 import {
   DELIVER_JOB,
   DELIVERIES_QUEUE,
@@ -28,6 +29,11 @@ export interface QueueOptions {
 /** Eight tries over about four minutes. */
 export const DEFAULT_DELIVERY_RETRY = { attempts: 8, backoffMs: 1000 };
 
+/** The producer connection is not connected: the job was not (and will not be) added. */
+export class QueueUnavailableError extends Error {
+  override readonly name = 'QueueUnavailableError';
+}
+
 /** The custom backoff type whose strategy honours a provider's Retry-After. */
 export const PROVIDER_BACKOFF = 'provider';
 
@@ -40,6 +46,8 @@ export class Queues {
   readonly #listener: Redis;
   readonly #options: QueueOptions;
   readonly #queues = new Map<string, Queue>();
+  /** A producer command timed out; set until the connection is ready again. */
+  #silent = false;
 
   /**
    * `producer` fails fast when Redis is unreachable (adding, looking up, removing jobs);
@@ -55,19 +63,73 @@ export class Queues {
     return this.#options.prefix;
   }
 
+  /**
+   * Refuses at once while the producer connection is not ready. Without this a command
+   * would still fail at once (no offline queue), but a queue created while Redis is away
+   * waits inside BullMQ for the connection to come back before its first command, holding
+   * the member's /generate for as long as the outage lasts.
+   */
+  #connected(): void {
+    const status = this.#connection.status;
+    if (status !== 'ready')
+      throw new QueueUnavailableError(`the Redis producer connection is ${status}`);
+    if (this.#silent)
+      throw new QueueUnavailableError('Redis stopped answering; the producer is reconnecting');
+  }
+
+  /**
+   * Runs a producer call. A command that timed out means Redis stopped answering on this
+   * socket (a frozen host, a half-open connection): the connection is dropped and
+   * reconnected, and until Redis answers again every call is refused by `#connected`
+   * instead of each waiting out its own timeout.
+   */
+  async #produce<T>(call: () => Promise<T>): Promise<T> {
+    this.#connected();
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof Error && error.message === 'Command timed out' && !this.#silent) {
+        this.#options.logger.warn(
+          { connection: 'producer' },
+          'redis stopped answering; reconnecting the producer connection',
+        );
+        // Refused from now until the new connection is ready (its old status may still
+        // read `ready` until the socket's close is processed).
+        this.#silent = true;
+        this.#connection.once('ready', () => {
+          this.#silent = false;
+        });
+        this.#connection.disconnect(true);
+      }
+      throw error;
+    }
+  }
+
   #queue(name: string): Queue {
     let queue = this.#queues.get(name);
     if (!queue) {
-      queue = new Queue(name, {
+      // Checked in the same tick as the Queue's creation, whose set-up then finds the
+      // connection ready and does not wait for it.
+      this.#connected();
+      const created = new Queue(name, {
         connection: this.#connection,
         prefix: this.#options.prefix,
         // Progress events (some with a small preview) are best effort: keep the stream short.
         streams: { events: { maxLen: 2000 } },
       });
-      queue.on('error', (error: Error) =>
-        this.#options.logger.warn({ err: error, queue: name }, 'queue error'),
-      );
-      this.#queues.set(name, queue);
+      created.on('error', (error: Error) => {
+        // The connection has logged it already, once per outage.
+        if (!isReportedConnectionError(error))
+          this.#options.logger.warn({ err: error, queue: name }, 'queue error');
+      });
+      // A set-up that failed (its first command timed out) leaves the Queue unusable for
+      // good: forget it, so the next call makes a new one.
+      created.waitUntilReady().catch(() => {
+        if (this.#queues.get(name) === created) this.#queues.delete(name);
+        created.close().catch(() => undefined);
+      });
+      this.#queues.set(name, created);
+      queue = created;
     }
     return queue;
   }
@@ -93,26 +155,26 @@ export class Queues {
       removeOnComplete: { age: 24 * 3600, count: 5000 },
       removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
     };
-    return this.generation(data.provider).add(GENERATE_JOB, data, options);
+    return this.#produce(() => this.generation(data.provider).add(GENERATE_JOB, data, options));
   }
 
   async enqueueDelivery(payload: DeliveryJob): Promise<Job> {
     const data = deliveryJobSchema.parse(payload);
-    return this.deliveries().add(DELIVER_JOB, data, {
-      jobId: deliveryJobId(data.generationId),
-      attempts: (this.#options.delivery ?? DEFAULT_DELIVERY_RETRY).attempts,
-      backoff: {
-        type: 'exponential',
-        delay: (this.#options.delivery ?? DEFAULT_DELIVERY_RETRY).backoffMs,
-      },
-      removeOnComplete: { age: 24 * 3600, count: 5000 },
-      removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
-    });
+    const retry = this.#options.delivery ?? DEFAULT_DELIVERY_RETRY;
+    return this.#produce(() =>
+      this.deliveries().add(DELIVER_JOB, data, {
+        jobId: deliveryJobId(data.generationId),
+        attempts: retry.attempts,
+        backoff: { type: 'exponential', delay: retry.backoffMs },
+        removeOnComplete: { age: 24 * 3600, count: 5000 },
+        removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
+      }),
+    );
   }
 
   /** How many jobs wait before a newly added one: its position in the queue (1-based). */
   async waitingCount(provider: string): Promise<number> {
-    return this.generation(provider).getWaitingCount();
+    return this.#produce(() => this.generation(provider).getWaitingCount());
   }
 
   /** A QueueEvents listener for a provider's queue; the caller closes it. */
