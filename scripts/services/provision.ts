@@ -100,6 +100,13 @@ async function reachable(saved: SavedService): Promise<boolean> {
 export async function provisionServices(options: ProvisionOptions): Promise<Services> {
   const { env, mode, log } = options;
   const note = options.note ?? log;
+  /** The URL the environment gives for a service, if any (said in one line). */
+  const configured = (kind: Kind): string | undefined => {
+    const variable = kind === 'redis' ? 'REDIS_URL' : 'MONGODB_URI';
+    const url = env[variable];
+    if (url) note(`${kind}: using ${variable} from the environment`);
+    return url;
+  };
   const mayInstall = env.GENBOT_NO_INSTALL !== '1';
 
   if (env.REDIS_URL && env.MONGODB_URI) {
@@ -118,11 +125,8 @@ export async function provisionServices(options: ProvisionOptions): Promise<Serv
     try {
       const urls: Partial<Record<Kind, string>> = {};
       for (const kind of ['redis', 'mongo'] as const) {
-        const fromEnv = kind === 'redis' ? env.REDIS_URL : env.MONGODB_URI;
+        const fromEnv = configured(kind);
         if (fromEnv) {
-          note(
-            `${kind}: using ${kind === 'redis' ? 'REDIS_URL' : 'MONGODB_URI'} from the environment`,
-          );
           urls[kind] = fromEnv;
           continue;
         }
@@ -149,11 +153,8 @@ export async function provisionServices(options: ProvisionOptions): Promise<Serv
   try {
     const urls: Partial<Record<Kind, string>> = {};
     for (const kind of ['redis', 'mongo'] as const) {
-      const fromEnv = kind === 'redis' ? env.REDIS_URL : env.MONGODB_URI;
+      const fromEnv = configured(kind);
       if (fromEnv) {
-        note(
-          `${kind}: using ${kind === 'redis' ? 'REDIS_URL' : 'MONGODB_URI'} from the environment`,
-        );
         urls[kind] = fromEnv;
         continue;
       }
