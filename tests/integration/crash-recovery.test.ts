@@ -1,7 +1,25 @@
+import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FINISH_WRITES, SUBMIT_WRITES, type FaultPoint } from '../../src/generation/faults.js';
-import { deliveryJobId } from '../../src/queue/contracts.js';
+import { deliveryJobId, generationQueueName } from '../../src/queue/contracts.js';
 import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+
+/**
+ * A QueueEvents for the provider's queue that delivers every event added from now on, however
+ * late its first read of the stream: it starts from the stream's current last entry, not
+ * from `$` (the default), which would miss what happens before that read.
+ */
+async function eventsFromNow(app: TestApp, provider: string): Promise<QueueEvents> {
+  const queue = app.queues.generation(provider);
+  const [last] = await app.redis.xrevrange(queue.toKey('events'), '+', '-', 'COUNT', 1);
+  const events = new QueueEvents(generationQueueName(provider), {
+    connection: app.redis,
+    prefix: app.prefix,
+    lastEventId: last?.[0] ?? '0-0',
+  });
+  await events.waitUntilReady();
+  return events;
+}
 
 class InjectedCrash extends Error {
   override readonly name = 'InjectedCrash';
@@ -88,15 +106,20 @@ describe('recovery after a crash between the writes of a generation', () => {
         await fund(app, member, 10);
         state.armed = point;
         state.crashed = undefined;
-        const { generation } = await command(app, member, 'generate', {
-          prompt: `crash ${point}`,
-          model,
-        });
-        const id = generation!.id;
-        const events = app.queues.events('local');
+        // Listening before the job exists: its end cannot slip past.
+        const events = await eventsFromNow(app, 'local');
+        let id: string;
         try {
+          const { generation } = await command(app, member, 'generate', {
+            prompt: `crash ${point}`,
+            model,
+          });
+          id = generation!.id;
           const job = await app.queues.generation('local').getJob(id);
-          await job!.waitUntilFinished(events).catch(() => undefined);
+          // Completed or failed (the crash fails it): either way it has ended.
+          await job!.waitUntilFinished(events, 20_000).catch((error: Error) => {
+            if (error.message.includes('timed out before finishing')) throw error;
+          });
         } finally {
           await events.close();
         }

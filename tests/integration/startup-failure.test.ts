@@ -148,7 +148,7 @@ describe('start-up with a service unreachable', () => {
     const child = startMain({
       REDIS_URL: testRedisUrl(),
       MONGODB_URI: `mongodb://user:secret@127.0.0.1:${port}/genbot`,
-      STARTUP_RETRY_SECONDS: '3',
+      STARTUP_RETRY_SECONDS: '4',
     });
     children.push(child);
     const code = await child.exited;
