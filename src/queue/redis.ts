@@ -1,5 +1,4 @@
 import { Redis } from 'ioredis';
-import { redactUrl } from '../config.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -17,6 +16,63 @@ export function isReportedConnectionError(error: unknown): boolean {
   return typeof error === 'object' && error !== null && connectionErrors.has(error);
 }
 
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/**
+ * Whether `error` says only that Redis is unreachable (refused, reset, closed, timed out),
+ * as every reconnect attempt of every connection reports it, BullMQ's own duplicates
+ * included. Such errors are worth one line per outage (see `logOutages`), not one each.
+ */
+export function isConnectionError(error: unknown): boolean {
+  if (isReportedConnectionError(error)) return true;
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
+  return (
+    typeof message === 'string' &&
+    (message.startsWith('Connection is closed') ||
+      /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE)\b/.test(message))
+  );
+}
+
+/**
+ * Gives a connection an error listener that logs one warn line when an established
+ * connection is lost and one info line when it is back, instead of one line per reconnect
+ * attempt (ioredis reports each, about one every 2 s; without a listener it prints each as
+ * an unhandled error with its stack). Failures before the first `ready` are left to whoever
+ * opens it (see `openRedis`). Use it on any connection made outside `createRedis`, such as a
+ * `duplicate()` for a subscriber.
+ */
+export function logOutages(redis: Redis, logger: Logger, name: string): void {
+  // host:port only: never the credentials.
+  const where = `${redis.options.host ?? ''}:${redis.options.port ?? ''}`;
+  let established = redis.status === 'ready';
+  let lost = false;
+  redis.on('error', (error: Error) => {
+    connectionErrors.add(error);
+    if (!established || lost) return;
+    lost = true;
+    logger.warn(
+      { redis: where, connection: name, reason: error.message },
+      'redis connection lost; reconnecting',
+    );
+  });
+  redis.on('ready', () => {
+    if (lost) logger.info({ redis: where, connection: name }, 'redis connection restored');
+    established = true;
+    lost = false;
+  });
+}
+
 /**
  * An ioredis connection for BullMQ. Workers and event listeners need
  * `maxRetriesPerRequest: null`, so blocking commands wait through a reconnect. Producers
@@ -24,9 +80,8 @@ export function isReportedConnectionError(error: unknown): boolean {
  * once) and a command timeout, so with Redis down or frozen a member's /generate fails
  * with the points returned instead of hanging until the platform gives up.
  *
- * ioredis reports every failed reconnect attempt (about one every 2 s); this logs one warn
- * line when an established connection is lost and one info line when it is back. Failures
- * before the first `ready` are the start-up's to report (see `openRedis`).
+ * Outages are logged once each (`logOutages`); failures before the first `ready` are the
+ * start-up's to report (see `openRedis`).
  */
 export function createRedis(
   url: string,
@@ -45,22 +100,7 @@ export function createRedis(
     connectionName: name,
     lazyConnect: false,
   });
-  let established = false;
-  let lost = false;
-  redis.on('error', (error: Error) => {
-    connectionErrors.add(error);
-    if (!established || lost) return;
-    lost = true;
-    logger.warn(
-      { redis: redactUrl(url), connection: name, reason: error.message },
-      'redis connection lost; reconnecting',
-    );
-  });
-  redis.on('ready', () => {
-    if (lost) logger.info({ redis: redactUrl(url), connection: name }, 'redis connection restored');
-    established = true;
-    lost = false;
-  });
+  logOutages(redis, logger, name);
   return redis;
 }
 

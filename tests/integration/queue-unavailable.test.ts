@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedis } from '../../scripts/services/redis.js';
 import type { RunningService } from '../../scripts/services/process.js';
+import { pino } from 'pino';
 import { QueueUnavailableError } from '../../src/queue/queues.js';
+import { createRedis, isConnectionError } from '../../src/queue/redis.js';
 import { command, createTestApp, fund, type TestApp } from '../support/app.js';
 import { startOwnedRedis, type OwnedServer } from '../support/servers.js';
 
@@ -164,5 +166,46 @@ describe('when Redis goes away under a running app', () => {
     const { id } = await submitUntilQueued('xia');
     expect((await app.generations.summary(id)).status).toBe('queued');
     expect(await app.queues.generation('local').getJob(id)).toBeDefined();
+  });
+});
+
+describe('logging a Redis outage', () => {
+  it('logs one line when the connection is lost and one when it is back, not one per attempt', async () => {
+    let redis = await startOwnedRedis();
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => void lines.push(JSON.parse(line) as never) },
+    );
+    const connection = createRedis(redis.url, logger, 'watched');
+    try {
+      await new Promise((done) => connection.once('ready', done));
+      // Several failed reconnect attempts, each an 'error' event of the connection.
+      const attempts = new Promise<void>((done) => {
+        let seen = 0;
+        connection.on('error', () => {
+          seen += 1;
+          if (seen === 3) done();
+        });
+      });
+      const { port } = redis;
+      await redis.stop();
+      await attempts;
+      expect(lines.filter((l) => l.level >= 40).map((l) => l.msg)).toEqual([
+        'redis connection lost; reconnecting',
+      ]);
+      const back = new Promise((done) => connection.once('ready', done));
+      redis = await startOwnedRedis(port);
+      await back;
+      expect(lines.map((l) => l.msg)).toEqual([
+        'redis connection lost; reconnecting',
+        'redis connection restored',
+      ]);
+      expect(isConnectionError(new Error('connect ECONNREFUSED 127.0.0.1:1'))).toBe(true);
+      expect(isConnectionError(new Error('WRONGPASS invalid username-password pair'))).toBe(false);
+    } finally {
+      connection.disconnect();
+      await redis.stop();
+    }
   });
 });
