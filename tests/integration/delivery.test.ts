@@ -99,7 +99,12 @@ describe('progress relay and final delivery', () => {
       true,
     );
     expect(done.status).toBe('completed');
-    const doc = await app.generations.find(generation.id);
+    // Marked delivered once the sink returned (a write after the hand-over, so wait for it).
+    let doc = await app.generations.find(generation.id);
+    for (let i = 0; i < 400 && !doc?.deliveredAt; i += 1) {
+      await new Promise((r) => setTimeout(r, 25));
+      doc = await app.generations.find(generation.id);
+    }
     expect(doc?.deliveredAt).toBeInstanceOf(Date);
   });
 });
