@@ -4,6 +4,7 @@ import type { GenerationService } from '../generation/generation-service.js';
 import { summarize } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import { DELIVERIES_QUEUE, deliveryJobSchema } from '../queue/contracts.js';
+import { isConnectionError } from '../queue/redis.js';
 import { viewOf } from './progress-view.js';
 import type { DeliverySink } from './sink.js';
 
@@ -46,9 +47,11 @@ export class DeliveryConsumer {
       },
       { connection: deps.connection, prefix: deps.prefix, concurrency: 4, name: 'genbot-delivery' },
     );
-    this.#worker.on('error', (error: Error) =>
-      deps.logger.error({ err: error }, 'delivery worker error'),
-    );
+    this.#worker.on('error', (error: Error) => {
+      // A Redis outage is logged once by the connection itself (logOutages), not per retry.
+      if (isConnectionError(error)) deps.logger.debug({ err: error }, 'delivery lost Redis');
+      else deps.logger.error({ err: error }, 'delivery worker error');
+    });
     this.#worker.on('failed', (job: Job | undefined, error: Error) => {
       const generationId = deliveryJobSchema.safeParse(job?.data).data?.generationId;
       const attempts = job?.opts.attempts ?? 1;

@@ -4,6 +4,7 @@ import { summarize } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import { progressPayloadSchema } from '../queue/contracts.js';
 import type { Queues } from '../queue/queues.js';
+import { isConnectionError } from '../queue/redis.js';
 import { viewOf } from './progress-view.js';
 import type { DeliverySink } from './sink.js';
 
@@ -38,9 +39,11 @@ export class ProgressNotifier {
           this.#deps.logger.warn({ err: error, generationId: jobId }, 'progress relay failed'),
         );
       });
-      events.on('error', (error: Error) =>
-        this.#deps.logger.error({ err: error }, 'queue events error'),
-      );
+      events.on('error', (error: Error) => {
+        // A Redis outage is logged once by the connection itself (logOutages), not per retry.
+        if (isConnectionError(error)) this.#deps.logger.debug({ err: error }, 'events lost Redis');
+        else this.#deps.logger.error({ err: error }, 'queue events error');
+      });
       this.#events.push(events);
       await events.waitUntilReady();
     }

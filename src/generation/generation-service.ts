@@ -62,6 +62,11 @@ export interface FinishInput {
   outputs?: StoredOutput[] | undefined;
   failedOutputs?: { index: number; code: string; message: string }[] | undefined;
   error?: { code: string; message: string } | undefined;
+  /**
+   * The member was already answered by the command itself (a submit that could not be
+   * queued): no delivery is queued, so they are not told twice.
+   */
+  answered?: boolean | undefined;
 }
 
 export interface HistoryPage {
@@ -177,6 +182,7 @@ export class GenerationService {
       await this.finish(id, {
         outcome: 'failed',
         error: { code: 'provider_unavailable', message },
+        answered: true,
       }).catch((e: unknown) =>
         log.error({ err: e }, 'could not fail the unqueued generation; the reconciler will'),
       );
@@ -377,7 +383,8 @@ export class GenerationService {
       );
     }
     this.#fault('status-set', id);
-    await queues.enqueueDelivery({ v: 1, generationId: id });
+    if (input.answered) await this.markDelivered(id);
+    else await queues.enqueueDelivery({ v: 1, generationId: id });
     const final = await this.summary(id);
     log.info(
       {

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { logOutages } from './redis.js';
 
 /**
  * Cancels running jobs across processes. BullMQ's `worker.cancelJob` only reaches jobs in
@@ -24,6 +25,8 @@ export class CancelBus {
   async subscribe(onCancel: (generationId: string) => void, logger: Logger): Promise<void> {
     if (this.#subscriber) throw new Error('cancel bus: already subscribed');
     const subscriber = this.#publisher.duplicate();
+    // Without an error listener ioredis prints every failed reconnect with its stack.
+    logOutages(subscriber, logger, 'cancel-subscriber');
     this.#subscriber = subscriber;
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
@@ -38,7 +41,7 @@ export class CancelBus {
 
   async close(): Promise<void> {
     if (this.#subscriber) {
-      await this.#subscriber.quit().catch(() => undefined);
+      await this.#subscriber.quit().catch(() => this.#subscriber?.disconnect()); // quit needs Redis; disconnect does not
       this.#subscriber = undefined;
     }
   }

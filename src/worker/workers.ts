@@ -3,6 +3,7 @@ import { ProviderError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
 import { generationQueueName } from '../queue/contracts.js';
+import { isConnectionError } from '../queue/redis.js';
 import type { Redis } from 'ioredis';
 import { createProcessor, type ProcessorDeps } from './processor.js';
 
@@ -61,7 +62,10 @@ export class WorkerPool {
         this.#logger.debug({ jobId: job?.id, err: error }, 'job attempt failed');
       });
       worker.on('error', (error: Error) => {
-        this.#logger.error({ err: error, provider }, 'worker error');
+        // A Redis outage is logged once by the connection itself (logOutages), not per retry.
+        if (isConnectionError(error))
+          this.#logger.debug({ err: error, provider }, 'worker lost Redis');
+        else this.#logger.error({ err: error, provider }, 'worker error');
       });
       this.#workers.push(worker);
     }
