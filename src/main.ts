@@ -1,4 +1,4 @@
-import { ServiceUnreachableError } from './app.js';
+import { ServiceUnreachableError } from './connect-services.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger } from './logger.js';
 import { start } from './roles.js';
