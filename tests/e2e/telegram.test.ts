@@ -516,6 +516,26 @@ describe('Telegram adapter', () => {
     expect(await balance(112)).toEqual({ available: 46, held: 0 });
   });
 
+  it('delivers the photo even when its status message can no longer be edited', async () => {
+    await fund(118, 50);
+    const allow = fake.refuse('editMessageText', 118, 'message to edit not found');
+    try {
+      await command(member(118), '/generate an uneditable fox --model t-steps');
+      const photo = await until('the photo', () =>
+        writesTo(118, 'sendPhoto').find((c) => c.status === 200),
+      );
+      expect(String(photo.body.caption)).toContain('an uneditable fox');
+      // A refused edit is not retried: one try each, and nothing queued behind it waits.
+      const refusedFinal = writesTo(118, 'editMessageText').filter((c) =>
+        String(c.body.text).includes('Done'),
+      );
+      expect(refusedFinal).toHaveLength(1);
+      expect(await balance(118)).toEqual({ available: 46, held: 0 });
+    } finally {
+      allow();
+    }
+  });
+
   it('posts one status message for an update delivered twice, and makes one generation', async () => {
     await fund(113, 50);
     const update = commandUpdate(70_001, 9_001, 113, '/generate one fox --model t-steps');

@@ -177,4 +177,42 @@ describe('bad input', () => {
     });
     expect(await snapshot()).toEqual(before);
   });
+
+  it('makes no account for anyone a refusal names', async () => {
+    const accounts = async () => ({
+      accounts: await app.models.Account.countDocuments({}),
+      identities: await app.models.Identity.countDocuments({}),
+    });
+    const before = await accounts();
+    // A newcomer who cannot pay, a newcomer's balance and history, a grant over the limit.
+    await expect(command(app, 'newcomer', 'generate', { prompt: 'a fox' })).rejects.toMatchObject({
+      code: 'not_enough_points',
+      message: 'Not enough points: this costs 4 and you have 0 available.',
+    });
+    expect((await command(app, 'newcomer', 'balance')).text).toBe('You have 0 points available.');
+    await command(app, 'newcomer', 'history');
+    await expect(
+      command(app, 'mod', 'grant', { member: 'stranger', points: 2_000_000 }),
+    ).rejects.toMatchObject({ code: 'invalid_input' });
+    await expect(
+      command(app, 'mod', 'revoke', { member: 'stranger', points: 5 }),
+    ).rejects.toMatchObject({ code: 'not_enough_points' });
+    expect(await accounts()).toEqual(before);
+  });
+
+  it('counts prompt characters as code points, as the refusal says', async () => {
+    const before = await snapshot();
+    // 1000 foxes are 2000 UTF-16 units but 1000 characters: within the limit.
+    const ok = await command(app, 'zed', 'generate', { prompt: '🦊'.repeat(1000) });
+    expect(ok.generation?.prompt).toBe('🦊'.repeat(1000));
+    await expect(
+      command(app, 'zed', 'generate', { prompt: '🦊'.repeat(1001) }),
+    ).rejects.toMatchObject({
+      code: 'invalid_input',
+      message: expect.stringMatching(
+        /^The prompt is too long \(1001 characters\); the limit is 1000\. Characters are Unicode code points/,
+      ) as unknown,
+    });
+    expect((await snapshot()).generations).toBe(before.generations + 1);
+  });
 });

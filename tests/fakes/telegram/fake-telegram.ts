@@ -94,6 +94,7 @@ export class FakeTelegram {
   readonly #server: TelegramServer;
   readonly #proxy: Server;
   readonly #failures: { method: string; remaining: number; retryAfter: number }[] = [];
+  readonly #refusals: { method: string; chatId: string; description: string }[] = [];
   readonly #messages = new Map<string, string>();
   #updateSeq = 1000;
 
@@ -130,6 +131,19 @@ export class FakeTelegram {
   /** A member talking to the bot (telegram-test-api's client). */
   client(options: Partial<ClientOptions>) {
     return this.#server.getClient(this.token, { timeout: 5000, ...options });
+  }
+
+  /**
+   * Every call of `method` to `chatId` is refused with 400 and `description` (as Telegram
+   * refuses an edit of a deleted or too old message) until the returned function is called.
+   */
+  refuse(method: string, chatId: number, description: string): () => void {
+    const rule = { method, chatId: String(chatId), description };
+    this.#refusals.push(rule);
+    return () => {
+      const i = this.#refusals.indexOf(rule);
+      if (i >= 0) this.#refusals.splice(i, 1);
+    };
   }
 
   /** The next `times` calls of `method` are answered 429 with `retry_after` seconds. */
@@ -271,6 +285,15 @@ export class FakeTelegram {
         ok: false,
         error_code: 403,
         description: "Forbidden: bot can't initiate conversation with a user",
+      });
+    }
+    const refusal = this.#refusals.find((r) => r.method === method && r.chatId === chatId);
+    if (refusal) {
+      call.status = 400;
+      return send(400, {
+        ok: false,
+        error_code: 400,
+        description: `Bad Request: ${refusal.description}`,
       });
     }
     const refused = refusedText(method, body);
