@@ -8,17 +8,14 @@ import { withLocalServices } from './with-services.js';
 await withLocalServices();
 process.env.ROLE ??= 'all';
 process.env.CONSOLE_MODERATORS ??= 'admin';
-const { start } = await import('../src/roles.js');
+const { runRole } = await import('../src/run-role.js');
 const { loadConfig } = await import('../src/config.js');
 const { createLogger } = await import('../src/logger.js');
 const config = loadConfig(process.env);
 const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY });
-const { stop } = await start(config, logger);
-process.stderr.write(
-  '[dev] genbot is running. Try: npm run cli -- --as admin grant alice 100 && npm run cli -- --as alice generate "a red fox" --wait\n',
-);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    void stop().then(() => process.exit(0));
-  });
-}
+await runRole(config, logger, {
+  onRunning: () =>
+    process.stderr.write(
+      '[dev] genbot is running. Try: npm run cli -- --as admin grant alice 100 && npm run cli -- --as alice generate "a red fox" --wait\n',
+    ),
+});
