@@ -76,6 +76,7 @@ func main() {
 
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
+	go newIDIndexKeeper(*dir, *sqliteParams, logger).run(ctx, 250*time.Millisecond)
 
 	// Wait until the port accepts connections before announcing readiness.
 	deadline := time.Now().Add(30 * time.Second)
