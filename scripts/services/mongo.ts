@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startServer, stopPid, which, type Log, type RunningService } from './process.js';
@@ -10,14 +10,26 @@ export const FERRETDB_BINARY = join(FERRETDB_DIR, 'bin', 'ferretdb');
 /** Picks a Go that tools/ferretdb/go.mod accepts (fetching one if needed) and builds it. */
 export const BUILD_FERRETDB_SCRIPT = join(ROOT, 'scripts', 'build-ferretdb.sh');
 
+/** Whether a source file of the helper changed after the binary was built (an upgrade). */
+function helperSourceIsNewer(): boolean {
+  const builtAt = statSync(FERRETDB_BINARY).mtimeMs;
+  return readdirSync(FERRETDB_DIR)
+    .filter((name) => name.endsWith('.go') || name === 'go.mod' || name === 'go.sum')
+    .some((name) => statSync(join(FERRETDB_DIR, name)).mtimeMs > builtAt);
+}
+
 /**
- * Builds the embedded FerretDB helper if it is not built yet, with scripts/build-ferretdb.sh
+ * Builds the embedded FerretDB helper if it is not built yet, or rebuilds it after its source
+ * changed, with scripts/build-ferretdb.sh
  * (the same build `.ci/run` does). Its Go output is shown only when the build fails.
  */
 export async function ensureFerretDbBinary(log: Log, mayInstall = true): Promise<string> {
-  if (existsSync(FERRETDB_BINARY)) return FERRETDB_BINARY;
+  const built = existsSync(FERRETDB_BINARY);
+  if (built && !helperSourceIsNewer()) return FERRETDB_BINARY;
   log(
-    'mongo: no mongod on the PATH; building the embedded FerretDB helper (tools/ferretdb) with Go, about a minute the first time',
+    built
+      ? 'mongo: tools/ferretdb changed since its helper was built; rebuilding it'
+      : 'mongo: no mongod on the PATH; building the embedded FerretDB helper (tools/ferretdb) with Go, about a minute the first time',
   );
   const env = { ...process.env, ...(mayInstall ? {} : { GENBOT_NO_INSTALL: '1' }) };
   const child = spawn('bash', [BUILD_FERRETDB_SCRIPT], {
