@@ -133,9 +133,13 @@ export class GenbotHistory {
     const ledger: Document[] = [];
     const entry = (base: Document, chain: Chain, fields: Document, at: Date): void => {
       chain.seq += 1;
+      // genbot's layout: a link's `_id` is `<account>:<seq>`, its idempotency key a field.
+      const { _id: key, ...change } = fields as { _id: string } & Document;
       ledger.push({
         ...base,
-        ...fields,
+        ...change,
+        _id: `${chain.accountId}:${chain.seq}`,
+        key,
         accountId: chain.accountId,
         seq: chain.seq,
         createdAt: at,

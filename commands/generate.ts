@@ -3,6 +3,7 @@ import { generationRequestSchema, resolveRequest } from '../src/core/generation-
 import { quote } from '../src/core/pricing.js';
 import { pendingView } from '../src/delivery/progress-view.js';
 import { generationIdFor } from '../src/generation/ids.js';
+import { originOf } from '../src/core/chat.js';
 import { defineCommand } from './command.js';
 import { describeGeneration } from './format.js';
 
@@ -50,7 +51,7 @@ export const generate = defineCommand({
       requester: ctx.actor,
       invocationKey: ctx.invocationKey,
       legacyInvocation: ctx.legacyInvocation,
-      origin: ctx.origin,
+      origin: originOf(ctx),
       request: input,
     });
     const where = generation.queuePosition

@@ -1,4 +1,4 @@
-import type { ChatContext } from '../src/core/chat.js';
+import { originOf, type ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
 import { pendingView, type ProgressView } from '../src/delivery/progress-view.js';
 import { notYours } from '../src/generation/generation-service.js';
@@ -73,7 +73,7 @@ export async function prepareGenerationAction(
           const { generation: next, duplicate } = await generations.reroll(generation.id, {
             requester: c.actor,
             invocationKey: c.invocationKey,
-            origin: c.origin,
+            origin: originOf(c),
           });
           return {
             text: duplicate

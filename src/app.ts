@@ -18,6 +18,7 @@ import { Reconciler } from './generation/reconciler.js';
 import type { Logger } from './logger.js';
 import { createProviders, type ProviderRegistry } from './providers/registry.js';
 import { CancelBus } from './queue/cancel-bus.js';
+import { ProgressChannel } from './queue/progress-channel.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
 import { MediaStore } from './store/media-store.js';
@@ -33,6 +34,8 @@ export interface AppOverrides {
   /** Worker lock duration; tests shorten it to exercise stalled-job recovery. */
   lockDurationMs?: number;
   progressIntervalMs?: number;
+  /** How long a job runs before it is shown as running (default 1 s); tests use 0. */
+  runningAfterMs?: number;
   /** Tries and first delay of final deliveries; tests shorten them. */
   deliveryRetry?: { attempts: number; backoffMs: number };
 }
@@ -50,6 +53,8 @@ export interface App {
   queues: Queues;
   generations: GenerationService;
   reconciler: Reconciler;
+  /** Workers' progress, for whoever shows it (the bot's notifier, the console). */
+  progress: ProgressChannel;
   /** Starts the provider workers of this process (the `worker` role). */
   startWorkers(): Promise<WorkerPool>;
   /** Starts progress relay and final delivery to the given platform adapters (the `bot` role). */
@@ -100,6 +105,9 @@ export async function createApp(
   const { conn, models, redis, producer } = await connectServices(config, logger);
   const media = new MediaStore(conn);
   const economy = new Economy(models, config.economy);
+  // Ledgers written before entries were keyed `<account>:<seq>` are rewritten once.
+  const migrated = await economy.migrateLedger();
+  if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
   const queues = new Queues(producer, redis, {
     prefix: config.queuePrefix,
     logger,
@@ -108,6 +116,7 @@ export async function createApp(
     ...(overrides.deliveryRetry ? { delivery: overrides.deliveryRetry } : {}),
   });
   const cancelBus = new CancelBus(producer, config.queuePrefix);
+  const progress = new ProgressChannel(redis, config.queuePrefix);
   const generations = new GenerationService({
     models,
     economy,
@@ -135,6 +144,7 @@ export async function createApp(
     queues,
     generations,
     reconciler,
+    progress,
     async startWorkers() {
       const pool = new WorkerPool(
         {
@@ -143,6 +153,10 @@ export async function createApp(
           providers,
           media,
           logger,
+          progress,
+          ...(overrides.runningAfterMs === undefined
+            ? {}
+            : { runningAfterMs: overrides.runningAfterMs }),
           ...(overrides.progressIntervalMs === undefined
             ? {}
             : { progressIntervalMs: overrides.progressIntervalMs }),
@@ -174,8 +188,7 @@ export async function createApp(
         logger,
       });
       const notifier = new ProgressNotifier({
-        queues,
-        providers: catalog.providers(),
+        progress,
         generations,
         sinks,
         logger,

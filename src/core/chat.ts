@@ -1,4 +1,5 @@
 import type { Identity, Platform } from './identity.js';
+import type { Origin } from './origin.js';
 
 export interface Actor {
   identity: Identity;
@@ -32,8 +33,23 @@ export interface ChatContext {
    * release first (sent before this process started).
    */
   legacyInvocation?: LegacyInvocation;
-  /** Where the invocation happened; stored with a generation so its result finds the way back. */
-  origin: Record<string, unknown>;
+  /**
+   * Where a generation started by this invocation reports back; stored with it. Undefined
+   * where the surface has no place for a result (a command that starts none).
+   */
+  origin?: Origin | undefined;
   /** Finds another member named in a command (`/grant @bob 10`) on this platform. */
   resolveMember(reference: string): Promise<MemberRef | undefined>;
+}
+
+/**
+ * The origin a generation started from this invocation reports back to. Every surface gives
+ * one where a generation can start; none here is a bug in the adapter, not a member's error.
+ */
+export function originOf(ctx: ChatContext): Origin {
+  if (!ctx.origin)
+    throw new Error(
+      `the ${ctx.platform} adapter gave no origin for a command that starts a generation`,
+    );
+  return ctx.origin;
 }

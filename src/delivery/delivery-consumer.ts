@@ -1,12 +1,21 @@
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { GenerationService } from '../generation/generation-service.js';
-import { summarize } from '../generation/summary.js';
+import { summarize, type GenerationSummary } from '../generation/summary.js';
+import { platformOf } from '../generation/generation-service.js';
 import type { Logger } from '../logger.js';
+import { parseOrigin, type Origin } from '../core/origin.js';
 import { DELIVERIES_QUEUE, deliveryJobSchema } from '../queue/contracts.js';
 import { isConnectionError } from '../queue/redis.js';
 import { viewOf } from './progress-view.js';
 import type { DeliverySink } from './sink.js';
+
+/**
+ * Deliveries in flight per bot process. A delivery is mostly waiting on the platform's API
+ * (the outbox keeps within its rate limits), so many run at once: a burst of finished
+ * generations reaches its chats as fast as the platform accepts them.
+ */
+export const DELIVERY_CONCURRENCY = 32;
 
 /**
  * Consumes the durable `deliveries` queue in the bot process: each finished generation is
@@ -22,30 +31,53 @@ export class DeliveryConsumer {
     generations: GenerationService;
     sinks: readonly DeliverySink[];
     logger: Logger;
+    /** Deliveries handled at once (each waits on the platform; the outbox paces them). */
+    concurrency?: number;
   }) {
     const sinks = new Map(deps.sinks.map((s) => [s.platform, s]));
+    const noSink = (generationId: string, platform: string): string => {
+      // The console waits for its own results; other platforms without an adapter in this
+      // process have nowhere to go.
+      deps.logger.debug({ generationId, platform }, 'no delivery sink for this platform here');
+      deps.generations.forgetCard(generationId);
+      return 'no-sink';
+    };
     this.#worker = new Worker(
       DELIVERIES_QUEUE,
       async (job: Job) => {
-        const { generationId } = deliveryJobSchema.parse(job.data);
-        const doc = await deps.generations.find(generationId);
-        if (!doc) return 'missing';
-        const origin = doc.origin as Record<string, unknown>;
-        const platform = typeof origin.platform === 'string' ? origin.platform : '';
-        const sink = sinks.get(platform);
-        if (!sink) {
-          // The console waits for its own results; other platforms without an adapter in
-          // this process have nowhere to go.
-          deps.logger.debug({ generationId, platform }, 'no delivery sink for this platform here');
-          await deps.generations.markDelivered(generationId);
-          return 'no-sink';
+        const data = deliveryJobSchema.parse(job.data);
+        const { generationId } = data;
+        let platform: string;
+        let generation: GenerationSummary;
+        let origin: Origin | undefined;
+        if (data.v === 2) {
+          // The job carries the finished generation; only its origin (credentials included,
+          // so never in Redis) is needed: remembered from the submit, or read once.
+          ({ platform, generation } = data);
+          if (!sinks.has(platform)) return noSink(generationId, platform);
+          origin = (await deps.generations.card(generationId))?.origin;
+          if (!origin) return 'missing';
+        } else {
+          // A job queued by the release before: read the generation as it stands.
+          const doc = await deps.generations.find(generationId);
+          if (!doc) return 'missing';
+          origin = parseOrigin(doc.origin);
+          if (!origin) return 'missing';
+          platform = platformOf(origin);
+          generation = summarize(doc);
+          if (!sinks.has(platform)) return noSink(generationId, platform);
         }
-        const summary = summarize(doc);
-        await sink.deliver(origin, summary, viewOf(summary));
-        await deps.generations.markDelivered(generationId);
+        await sinks.get(platform)!.deliver(origin, generation, viewOf(generation));
+        // Done: the completed job (kept a day) is the record that it was delivered.
+        deps.generations.forgetCard(generationId);
         return 'delivered';
       },
-      { connection: deps.connection, prefix: deps.prefix, concurrency: 4, name: 'genbot-delivery' },
+      {
+        connection: deps.connection,
+        prefix: deps.prefix,
+        concurrency: deps.concurrency ?? DELIVERY_CONCURRENCY,
+        name: 'genbot-delivery',
+      },
     );
     this.#worker.on('error', (error: Error) => {
       // A Redis outage is logged once by the connection itself (logOutages), not per retry.

@@ -1,3 +1,4 @@
+import type { Origin } from '../core/origin.js';
 import type { GenerationSummary } from '../generation/summary.js';
 import type { ProgressView } from './progress-view.js';
 
@@ -7,10 +8,6 @@ import type { ProgressView } from './progress-view.js';
  */
 export interface DeliverySink {
   readonly platform: string;
-  showProgress(origin: Record<string, unknown>, view: ProgressView): Promise<void>;
-  deliver(
-    origin: Record<string, unknown>,
-    generation: GenerationSummary,
-    view: ProgressView,
-  ): Promise<void>;
+  showProgress(origin: Origin, view: ProgressView): Promise<void>;
+  deliver(origin: Origin, generation: GenerationSummary, view: ProgressView): Promise<void>;
 }

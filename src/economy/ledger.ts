@@ -32,8 +32,24 @@ interface Change {
   heldDelta: number;
   holdId?: string;
   outcome?: SettleOutcome;
+  result?: unknown;
   actor?: string;
   reason?: string;
+}
+
+/** A settle for a hold that was never reserved (nothing to end). */
+class NoHold extends Error {
+  override readonly name = 'NoHold';
+}
+
+function settlementOf(entry: LedgerEntryDoc): Omit<Settlement, 'won'> {
+  return {
+    captured: -entry.amount,
+    released: entry.availableDelta,
+    outcome: entry.outcome ?? 'failed',
+    ...(entry.createdAt ? { at: new Date(entry.createdAt) } : {}),
+    ...(entry.result !== undefined && entry.result !== null ? { result: entry.result } : {}),
+  };
 }
 
 /** The refusal a member sees when a generation costs more than they have available. */
@@ -71,21 +87,48 @@ export interface Settlement {
   outcome: SettleOutcome;
   /** False when an earlier settle had already decided the outcome. */
   won: boolean;
+  /** What the deciding settle recorded of the result (see `settle`'s `result`). */
+  result?: unknown;
+  /** When the deciding settle was written. */
+  at?: Date;
 }
 
+/** The `_id` of an account's link number `seq`. */
+export const linkId = (accountId: string, seq: number): string => `${accountId}:${seq}`;
+
+/** An account's newest link as this process last saw it. */
+interface Head {
+  seq: number;
+  available: number;
+  held: number;
+}
+
+const EMPTY_HEAD: Head = { seq: 0, available: 0, held: 0 };
+
+function headOf(entry: LedgerEntryDoc): Head {
+  return { seq: entry.seq, available: entry.availableAfter, held: entry.heldAfter };
+}
+
+/** How many account heads a process remembers (the least recently used are forgotten). */
+const HEAD_CACHE_SIZE = 50_000;
+
 /**
- * The points ledger: per account, a chain of entries, each carrying the balance after it.
- * A change reads the head, checks its guard (`available >= cost`), and inserts the next link
- * with `seq = head.seq + 1`. The unique `(accountId, seq)` index lets exactly one of any
- * concurrent changes win; the others re-read and retry. One insert is the whole change, so a
- * crash can never leave it half applied, and the `_id` (the idempotency key) makes a
- * repeated change a no-op. This needs no transactions and no atomic conditional update.
+ * The points ledger: per account, a chain of entries `<account>:1`, `<account>:2`, ..., each
+ * carrying the balance after it. A change finds the head (this process remembers the last
+ * head it saw and probes the next `_id` to confirm it is still the newest), checks its guard
+ * (`available >= cost`), and inserts the next link. The unique `_id` lets exactly one of any
+ * concurrent changes take a seq; the others move to the new head and try again. One insert
+ * is the whole change, so a crash never leaves it half applied, and the unique `key` makes a
+ * repeated change a no-op. No transactions, no atomic conditional update, no sorted query:
+ * a change in the steady state is one `_id` read and one insert.
  */
 export class Economy {
   readonly #m: StoreModels;
   readonly #options: EconomyOptions;
   /** Per account, the last queued change of this process. */
   readonly #tails = new Map<string, Promise<void>>();
+  /** Per account, the newest head this process has seen (a hint: always confirmed). */
+  readonly #heads = new Map<string, Head>();
 
   constructor(models: StoreModels, options: EconomyOptions) {
     this.#m = models;
@@ -133,11 +176,56 @@ export class Economy {
     return doc?.accountId;
   }
 
-  async #head(accountId: string): Promise<{ seq: number; available: number; held: number }> {
-    const head = await this.#m.LedgerEntry.findOne({ accountId }).sort({ seq: -1 }).lean();
-    return head
-      ? { seq: head.seq, available: head.availableAfter, held: head.heldAfter }
-      : { seq: 0, available: 0, held: 0 };
+  async #link(accountId: string, seq: number): Promise<LedgerEntryDoc | undefined> {
+    return (await this.#m.LedgerEntry.findById(linkId(accountId, seq)).lean()) ?? undefined;
+  }
+
+  /**
+   * The newest link of an account. From the remembered head: one probe of the next `_id`
+   * (and a walk forward if other processes appended). Without one: probes 1, 2, 4, ... until a
+   * link is missing, then halves the gap, about 2·log2(n) `_id` reads once per process.
+   */
+  async #head(accountId: string): Promise<Head> {
+    let head = this.#heads.get(accountId);
+    if (!head) {
+      let low = 0; // a seq known to exist (0: the empty chain)
+      let lowEntry: LedgerEntryDoc | undefined;
+      let high = 1;
+      for (;;) {
+        const entry = await this.#link(accountId, high);
+        if (!entry) break;
+        low = high;
+        lowEntry = entry;
+        high *= 2;
+      }
+      while (high - low > 1) {
+        const mid = Math.floor((low + high) / 2);
+        const entry = await this.#link(accountId, mid);
+        if (entry) {
+          low = mid;
+          lowEntry = entry;
+        } else high = mid;
+      }
+      head = lowEntry ? headOf(lowEntry) : EMPTY_HEAD;
+    }
+    for (;;) {
+      const next = await this.#link(accountId, head.seq + 1);
+      if (!next) break;
+      head = headOf(next);
+    }
+    this.#remember(accountId, head);
+    return head;
+  }
+
+  #remember(accountId: string, head: Head): void {
+    const known = this.#heads.get(accountId);
+    if (known && known.seq > head.seq) return;
+    this.#heads.delete(accountId);
+    this.#heads.set(accountId, head);
+    if (this.#heads.size > HEAD_CACHE_SIZE) {
+      const oldest = this.#heads.keys().next().value;
+      if (oldest !== undefined) this.#heads.delete(oldest);
+    }
   }
 
   /** What a member who has no account yet would start with (nothing is created). */
@@ -228,63 +316,80 @@ export class Economy {
   /**
    * Ends a hold: captures `capture` points and returns the rest. The first settle of a hold
    * wins and decides the outcome; later ones (a replayed job, a cancel racing a finish) get
-   * that first result back, so nothing is ever captured twice. Undefined: no hold exists.
+   * that first result back, so nothing is ever captured twice. `hold` is the account and
+   * amount held when the caller knows them (the job carries them); without it the reserve
+   * entry is looked up. `result` is recorded with the deciding settle. Undefined: no hold.
    */
   async settle(input: {
     holdId: string;
     capture: number;
     outcome: SettleOutcome;
+    hold?: { accountId: string; amount: number } | undefined;
+    result?: unknown;
   }): Promise<Settlement | undefined> {
-    const reserve = await this.#m.LedgerEntry.findById(reserveKey(input.holdId)).lean();
-    if (!reserve) return undefined;
-    const held = reserve.heldDelta;
+    let hold = input.hold;
+    if (!hold) {
+      const reserve = await this.#byKey(reserveKey(input.holdId));
+      if (!reserve) return undefined;
+      hold = { accountId: reserve.accountId, amount: reserve.heldDelta };
+    }
+    const held = hold.amount;
     const capture = Math.max(0, Math.min(held, Math.floor(input.capture)));
-    const inserted = await this.#append(reserve.accountId, settleKey(input.holdId), () => ({
-      kind: 'settle',
-      availableDelta: held - capture,
-      heldDelta: -held,
-      holdId: input.holdId,
-      outcome: input.outcome,
-    }));
-    const entry = await this.#m.LedgerEntry.findById(settleKey(input.holdId)).lean();
-    if (!entry) throw new Error(`settle entry for ${input.holdId} vanished`);
-    return {
-      captured: -entry.amount,
-      released: entry.availableDelta,
-      outcome: entry.outcome ?? input.outcome,
-      won: inserted,
-    };
+    const { entry, inserted } = await this.#append(
+      hold.accountId,
+      settleKey(input.holdId),
+      (head) => {
+        // A hold is part of `held`; a head holding less cannot contain it (never reserved).
+        if (head.held < held) throw new NoHold(input.holdId);
+        return {
+          kind: 'settle',
+          availableDelta: held - capture,
+          heldDelta: -held,
+          holdId: input.holdId,
+          outcome: input.outcome,
+          result: input.result,
+        };
+      },
+    ).catch((error: unknown) => {
+      if (error instanceof NoHold) return { entry: undefined, inserted: false };
+      throw error;
+    });
+    if (!entry) return undefined;
+    return { ...settlementOf(entry), won: inserted };
   }
 
   /** Whether points are (or were) held for `holdId`: its reserve entry exists. */
   async holdOf(holdId: string): Promise<boolean> {
-    return this.#exists(reserveKey(holdId));
+    return (await this.#byKey(reserveKey(holdId))) !== undefined;
   }
 
   /** The settle entry of a hold, if the hold was settled. */
   async settlement(holdId: string): Promise<Settlement | undefined> {
-    const entry = await this.#m.LedgerEntry.findById(settleKey(holdId)).lean();
-    if (!entry) return undefined;
-    return {
-      captured: -entry.amount,
-      released: entry.availableDelta,
-      outcome: entry.outcome ?? 'failed',
-      won: false,
-    };
+    const entry = await this.#byKey(settleKey(holdId));
+    return entry ? { ...settlementOf(entry), won: false } : undefined;
+  }
+
+  /**
+   * The entry of a change by its key. Off the hot path (a replayed or refused change, the
+   * reconciler): `key` is indexed on mongod; the embedded server answers only `_id` lookups
+   * from an index and scans for this one.
+   */
+  async #byKey(key: string): Promise<LedgerEntryDoc | undefined> {
+    return (await this.#m.LedgerEntry.findOne({ key }).lean()) ?? undefined;
   }
 
   /**
    * Appends one change to an account's chain. `build` sees the current head and returns the
-   * change, or throws to refuse it (nothing is written then). Returns true when this call
-   * wrote the entry, false when an entry with the same key already existed.
+   * change, or throws to refuse it (nothing is written then). Returns the entry of that key
+   * and whether this call wrote it (false: an entry with the same key already existed).
    */
   async #append(
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
-  ): Promise<boolean> {
+  ): Promise<{ entry: LedgerEntryDoc; inserted: boolean }> {
     // Changes to one account from this process queue up here instead of racing each other
-    // in the database; the unique seq still decides between processes.
+    // in the database; the unique `_id` still decides between processes.
     const previous = this.#tails.get(accountId) ?? Promise.resolve();
     const run = previous.then(() => this.#appendNow(accountId, key, build));
     const tail = run.then(
@@ -302,33 +407,55 @@ export class Economy {
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
-  ): Promise<boolean> {
-    if (await this.#exists(key)) return false;
+  ): Promise<{ entry: LedgerEntryDoc; inserted: boolean }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const head = await this.#head(accountId);
-      const change = build(head);
+      let change: Change;
       try {
-        await this.#m.LedgerEntry.create({
-          _id: key,
-          accountId,
-          seq: head.seq + 1,
-          kind: change.kind,
-          availableDelta: change.availableDelta,
-          heldDelta: change.heldDelta,
-          amount: change.availableDelta + change.heldDelta,
-          availableAfter: head.available + change.availableDelta,
-          heldAfter: head.held + change.heldDelta,
-          holdId: change.holdId,
-          outcome: change.outcome,
-          actor: change.actor,
-          reason: change.reason,
-        });
-        return true;
+        change = build(head);
+      } catch (refusal) {
+        // A change already made is not refused now that its effect is in the balance.
+        const done = await this.#byKey(key);
+        if (done) return { entry: done, inserted: false };
+        throw refusal;
+      }
+      const seq = head.seq + 1;
+      const entry = {
+        _id: linkId(accountId, seq),
+        key,
+        accountId,
+        seq,
+        kind: change.kind,
+        availableDelta: change.availableDelta,
+        heldDelta: change.heldDelta,
+        amount: change.availableDelta + change.heldDelta,
+        availableAfter: head.available + change.availableDelta,
+        heldAfter: head.held + change.heldDelta,
+        holdId: change.holdId,
+        outcome: change.outcome,
+        result: change.result,
+        actor: change.actor,
+        reason: change.reason,
+      };
+      try {
+        const created = await this.#m.LedgerEntry.create(entry);
+        const doc = created.toObject() as LedgerEntryDoc;
+        this.#remember(accountId, headOf(doc));
+        return { entry: doc, inserted: true };
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
-        if (await this.#exists(key)) return false;
-        // Another process took this seq first: re-read the head and try again, after a
-        // random pause that grows with each loss so a crowd of contenders spreads out.
+        // Either another change took this seq, or this key was applied before (its unique
+        // index). The link at this seq tells which.
+        const taken = await this.#link(accountId, seq);
+        if (taken?.key === key) return { entry: taken, inserted: false };
+        if (!taken) {
+          const done = await this.#byKey(key);
+          if (done) return { entry: done, inserted: false };
+          continue;
+        }
+        this.#remember(accountId, headOf(taken));
+        // Another process took this seq first: try again at the new head, after a random
+        // pause that grows with each loss so a crowd of contenders spreads out.
         await sleep(Math.floor(Math.random() * Math.min(250, 2 ** attempt)));
       }
     }
@@ -337,32 +464,57 @@ export class Economy {
     );
   }
 
-  async #exists(key: string): Promise<boolean> {
-    return (await this.#m.LedgerEntry.countDocuments({ _id: key })) > 0;
-  }
-
-  /** Reserve entries whose hold is still open, oldest first, for the reconciler. */
+  /**
+   * Reserve entries whose hold is still open, oldest first, for the reconciler's full sweep:
+   * two reads of the ledger (its reserves, its settles), not one lookup per hold.
+   */
   async openHolds(
     olderThan: Date,
   ): Promise<{ holdId: string; accountId: string; amount: number }[]> {
-    const reserves = await this.#m.LedgerEntry.find({
-      kind: 'reserve',
-      createdAt: { $lte: olderThan },
-    })
-      .sort({ createdAt: 1 })
-      .lean();
-    const open: { holdId: string; accountId: string; amount: number }[] = [];
-    for (const reserve of reserves) {
-      if (!reserve.holdId) continue;
-      if ((await this.#m.LedgerEntry.countDocuments({ _id: settleKey(reserve.holdId) })) === 0) {
-        open.push({
-          holdId: reserve.holdId,
-          accountId: reserve.accountId,
-          amount: reserve.heldDelta,
-        });
+    const [reserves, settles] = await Promise.all([
+      this.#m.LedgerEntry.find(
+        { kind: 'reserve', createdAt: { $lte: olderThan } },
+        { holdId: 1, accountId: 1, heldDelta: 1, createdAt: 1 },
+      ).lean(),
+      this.#m.LedgerEntry.find({ kind: 'settle' }, { holdId: 1 }).lean(),
+    ]);
+    const settled = new Set(settles.map((e) => e.holdId));
+    return reserves
+      .filter((r) => r.holdId && !settled.has(r.holdId))
+      .sort((a, b) => new Date(a.createdAt).getTime() - new Date(b.createdAt).getTime())
+      .map((r) => ({ holdId: r.holdId!, accountId: r.accountId, amount: r.heldDelta }));
+  }
+
+  /**
+   * Rewrites entries of the layout before `<account>:<seq>` ids (their `_id` was the key) into
+   * this one, keeping seq, balances and time. Idempotent and safe to run from every process at
+   * start-up: an entry is inserted under its new id (a duplicate means another run did it)
+   * before its old one is deleted, so a crash between the two leaves a copy that the next run
+   * removes. Returns how many entries were moved.
+   */
+  async migrateLedger(): Promise<number> {
+    const collection = this.#m.LedgerEntry.collection;
+    // The old unique (accountId, seq) index would refuse the new copy of each entry.
+    const indexes = await collection.indexes().catch(() => []);
+    if (indexes.some((i) => i.name === 'accountId_1_seq_1'))
+      await collection.dropIndex('accountId_1_seq_1');
+    const old = await collection
+      .find({ key: { $exists: false } })
+      .sort({ accountId: 1, seq: 1 })
+      .toArray();
+    for (const doc of old) {
+      const { _id: oldId, ...rest } = doc as unknown as LedgerEntryDoc;
+      const id = linkId(String(rest.accountId), Number(rest.seq));
+      if (oldId === id) continue;
+      try {
+        await collection.insertOne({ ...rest, _id: id, key: oldId } as never);
+      } catch (error) {
+        if (!isDuplicateKey(error)) throw error;
       }
+      await collection.deleteOne({ _id: oldId } as never);
     }
-    return open;
+    this.#heads.clear();
+    return old.length;
   }
 
   /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../core/errors.js';
 import { clip, oneLine } from '../core/text.js';
@@ -11,20 +12,16 @@ import {
   type ResolvedRequest,
 } from '../core/generation-request.js';
 import type { LegacyInvocation } from '../core/chat.js';
+import { parseOrigin, type Origin } from '../core/origin.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
-import {
-  allowedSources,
-  canTransition,
-  isTerminal,
-  TERMINAL_STATUSES,
-  type GenerationStatus,
-} from '../core/status.js';
+import { isTerminal, type GenerationStatus } from '../core/status.js';
 import type { Catalog } from '../catalog/catalog.js';
 import { notEnoughPoints, type Economy, type SettleOutcome } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
 import type { Queues } from '../queue/queues.js';
+import type { GenerationJob, GenerationJobV2 } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
 import type { GenerationDoc, StoreModels } from '../store/models.js';
 import type { FaultHook, FaultPoint } from './faults.js';
@@ -50,8 +47,8 @@ export interface SubmitInput {
    * before `notBefore` is another event's that happened to get the same old key.
    */
   legacyInvocation?: LegacyInvocation | undefined;
-  /** Where to deliver progress and the result. Opaque to this service. */
-  origin: Record<string, unknown>;
+  /** Where to deliver progress and the result. */
+  origin: Origin;
   request: GenerationRequestInput;
 }
 
@@ -67,6 +64,105 @@ export interface FinishInput {
    * queued): no delivery is queued, so they are not told twice.
    */
   answered?: boolean | undefined;
+  /** The worker's attempt that ended it, recorded with the final status. */
+  attempt?: number | undefined;
+}
+
+/** Where a generation's progress and result go, and what it is (for its status message). */
+export interface GenerationCard {
+  origin: Origin;
+  summary: GenerationSummary;
+}
+
+/**
+ * What a caller of `finish` already knows of the generation, so finish reads nothing:
+ * `reserved` true when its points are known to be held (its job exists), 'unknown' when the
+ * ledger must be asked.
+ */
+export interface KnownGeneration {
+  summary: GenerationSummary;
+  platform: string;
+  reserved: true | 'unknown';
+}
+
+/** The result a finish records with its settle entry (and writes to the generation). */
+interface RecordedResult {
+  outputs: StoredOutput[];
+  failedOutputs: { index: number; code: string; message: string }[];
+  error?: { code: string; message: string };
+}
+
+function recordedResultOf(value: unknown): RecordedResult | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Partial<RecordedResult>;
+  if (!Array.isArray(r.outputs) || !Array.isArray(r.failedOutputs)) return undefined;
+  return {
+    outputs: r.outputs,
+    failedOutputs: r.failedOutputs,
+    ...(r.error?.code ? { error: r.error } : {}),
+  };
+}
+
+function errorOf(error: { code: string; message: string } | undefined): {
+  error?: { code: string; message: string };
+} {
+  return error ? { error } : {};
+}
+
+/** The platform a stored origin belongs to (`console` when it is not one we deliver to). */
+export function platformOf(origin: Origin | undefined): string {
+  return origin?.platform ?? 'console';
+}
+
+/** What a generation's worker knows of it from its document (its points are held). */
+export function knownOf(doc: GenerationDoc): KnownGeneration {
+  return {
+    summary: summarize(doc),
+    platform: platformOf(parseOrigin(doc.origin)),
+    reserved: true,
+  };
+}
+
+/** What a worker knows of a generation from its v2 job alone: enough to finish it. */
+export function knownFromJob(job: GenerationJobV2): KnownGeneration {
+  const summary: GenerationSummary = {
+    id: job.generationId,
+    accountId: job.accountId,
+    status: 'processing',
+    model: job.model,
+    kind: job.kind,
+    prompt: job.request.prompt,
+    price: job.price,
+    captured: 0,
+    count: job.request.count,
+    seed: job.request.seed,
+    width: job.request.width,
+    height: job.request.height,
+    createdAt: job.createdAt,
+    updatedAt: job.createdAt,
+    cancelRequested: false,
+    outputs: [],
+    failedOutputs: [],
+  };
+  if (job.requesterName) summary.requesterName = job.requesterName;
+  return { summary, platform: job.platform, reserved: true };
+}
+
+/** The job of a generation: everything its worker needs, so it reads nothing back. */
+function jobOf(doc: GenerationDoc, platform: string): GenerationJob {
+  return {
+    v: 2,
+    generationId: doc._id,
+    accountId: doc.accountId,
+    provider: doc.provider,
+    model: doc.model,
+    price: doc.price,
+    request: resolvedRequestSchema.parse(doc.request),
+    platform,
+    kind: doc.kind,
+    ...(doc.requesterName ? { requesterName: doc.requesterName } : {}),
+    createdAt: new Date(doc.createdAt).toISOString(),
+  };
 }
 
 export interface HistoryPage {
@@ -96,6 +192,8 @@ export interface GenerationServiceDeps {
  */
 export class GenerationService {
   readonly #d: GenerationServiceDeps;
+  /** Generations in flight that this process submitted or has shown: their origin and facts. */
+  readonly #cards = new LRUCache<string, GenerationCard>({ max: 20_000 });
 
   constructor(deps: GenerationServiceDeps) {
     this.#d = deps;
@@ -116,8 +214,6 @@ export class GenerationService {
     const id = generationIdFor(input.invocationKey);
     const requestHash = fingerprint(parsed.data);
 
-    const existing = await models.Generation.findById(id).lean();
-    if (existing) return this.#duplicate(existing, requestHash);
     for (const key of input.legacyInvocation?.keys ?? []) {
       const old = await models.Generation.findById(generationIdFor(key)).lean();
       if (old && old.invocationKey === key && old.createdAt >= input.legacyInvocation!.notBefore)
@@ -134,13 +230,14 @@ export class GenerationService {
         input.requester.displayName,
       );
     }
-    const balance = await economy.balance(accountId);
-    // Refuse early, before any write; the hold below is what actually guarantees it.
-    if (balance.available < price) throw notEnoughPoints(price, balance);
 
+    // The insert is the duplicate check (a redelivered event has the same id) and the
+    // generation is queued from the start: the hold and the job follow, and the reconciler
+    // tells a generation whose submit stopped short by its hold and its job.
     const now = new Date();
+    let inserted: GenerationDoc;
     try {
-      await models.Generation.create({
+      const created = await models.Generation.create({
         _id: id,
         accountId,
         requestedBy: identityKey(input.requester.identity),
@@ -153,9 +250,10 @@ export class GenerationService {
         provider: model.provider,
         kind: model.kind,
         price,
-        status: 'pending',
-        statusHistory: [{ status: 'pending', at: now }],
+        status: 'queued',
+        statusHistory: [{ status: 'queued', at: now }],
       });
+      inserted = created.toObject();
     } catch (error) {
       if ((error as { code?: unknown }).code !== 11000) throw error;
       const winner = await models.Generation.findById(id).lean();
@@ -166,52 +264,38 @@ export class GenerationService {
     const log = logger.child({ generationId: id });
 
     try {
+      // Checks the balance and holds in one ledger insert: nothing to read first.
       await economy.reserve({ accountId, amount: price, holdId: id });
     } catch (error) {
       // Refused: the member keeps their points and no trace of the attempt stays behind.
-      await models.Generation.deleteOne({ _id: id, status: 'pending' });
+      await models.Generation.deleteOne({ _id: id });
       throw error;
     }
     this.#fault('reserved', id);
+    const summary = summarize(inserted);
 
     // From here on the points are held: any failure ends the generation at once, so the
     // member is told the truth and gets the points back (the reconciler covers a crash).
-    const abandon = async (error: unknown): Promise<never> => {
+    // No queue count is asked for: a position told once at submit goes stale at once (the
+    // fair queue of issue 12 keeps one up to date).
+    try {
+      await queues.enqueueGeneration(jobOf(inserted, platformOf(input.origin)));
+    } catch (error) {
       log.error({ err: error }, 'could not queue the generation');
       const message = 'The generation queue is unavailable right now. Your points were returned.';
-      await this.finish(id, {
-        outcome: 'failed',
-        error: { code: 'provider_unavailable', message },
-        answered: true,
-      }).catch((e: unknown) =>
+      await this.finish(
+        id,
+        { outcome: 'failed', error: { code: 'provider_unavailable', message }, answered: true },
+        { summary, platform: platformOf(input.origin), reserved: true },
+      ).catch((e: unknown) =>
         log.error({ err: e }, 'could not fail the unqueued generation; the reconciler will'),
       );
       throw new UserError('provider_unavailable', message, { cause: error });
-    };
-    let position = 0;
-    try {
-      position = (await queues.waitingCount(model.provider)) + 1;
-      await this.#transition(id, 'queued', { queuePosition: position });
-    } catch (error) {
-      await abandon(error);
-    }
-    this.#fault('queued', id);
-    try {
-      await queues.enqueueGeneration({
-        v: 1,
-        generationId: id,
-        accountId,
-        provider: model.provider,
-        model: model.id,
-        price,
-        request,
-      });
-    } catch (error) {
-      await abandon(error);
     }
     this.#fault('enqueued', id);
-    log.info({ model: model.id, price, position }, 'generation queued');
-    return { generation: await this.summary(id), duplicate: false };
+    this.#cards.set(id, { origin: input.origin, summary });
+    log.info({ model: model.id, price }, 'generation queued');
+    return { generation: summary, duplicate: false };
   }
 
   /**
@@ -258,23 +342,24 @@ export class GenerationService {
   }
 
   /**
-   * Moves a generation to `to` if the current status allows it (the one table in
-   * core/status.ts decides). Returns false when it was not allowed, for example because the
-   * generation already ended.
+   * Where a generation's progress and result go, and what it was: remembered from its submit
+   * in this process, else read once and remembered. Undefined: no such generation.
    */
-  async #transition(
-    id: string,
-    to: GenerationStatus,
-    set: Record<string, unknown> = {},
-    note?: string,
-  ): Promise<boolean> {
-    const entry: Record<string, unknown> = { status: to, at: new Date() };
-    if (note) entry.note = note;
-    const res = await this.#d.models.Generation.updateOne(
-      { _id: id, status: { $in: allowedSources(to) } },
-      { $set: { status: to, ...set }, $push: { statusHistory: entry } },
-    );
-    return res.modifiedCount > 0;
+  async card(id: string): Promise<GenerationCard | undefined> {
+    const known = this.#cards.get(id);
+    if (known) return known;
+    const doc = await this.find(id);
+    if (!doc) return undefined;
+    const origin = parseOrigin(doc.origin);
+    if (!origin) return undefined;
+    const card = { origin, summary: summarize(doc) };
+    this.#cards.set(id, card);
+    return card;
+  }
+
+  /** Forgets a delivered generation's card (its progress events, if any arrive late, drop). */
+  forgetCard(id: string): void {
+    this.#cards.delete(id);
   }
 
   /**
@@ -283,28 +368,35 @@ export class GenerationService {
    * no-op if it exists after all.
    */
   async requeue(doc: GenerationDoc): Promise<void> {
-    if (doc.status === 'pending') await this.#transition(doc._id, 'queued', {}, 'requeued');
-    await this.#d.queues.enqueueGeneration({
-      v: 1,
-      generationId: doc._id,
-      accountId: doc.accountId,
-      provider: doc.provider,
-      model: doc.model,
-      price: doc.price,
-      request: resolvedRequestSchema.parse(doc.request),
-    });
+    if (doc.status !== 'queued') await this.#setStatus(doc._id, 'queued', {}, 'requeued');
+    await this.#d.queues.enqueueGeneration(jobOf(doc, platformOf(parseOrigin(doc.origin))));
   }
 
-  /** Marks the start of an attempt. False when the generation can no longer run. */
-  async markProcessing(id: string, attempt: number): Promise<boolean> {
-    const doc = await this.#d.models.Generation.findById(id).lean();
-    if (!doc) return false;
-    if (doc.status === 'processing') {
-      await this.#d.models.Generation.updateOne({ _id: id }, { $set: { attempts: attempt } });
-      return true;
-    }
-    if (!canTransition(doc.status, 'processing')) return false;
-    return this.#transition(
+  /**
+   * Sets a status by `_id` alone (the only filter the embedded server answers from an
+   * index). Callers decide from what they know that the change is allowed; a terminal status
+   * is only ever written by `finish`, after the ledger decided it.
+   */
+  async #setStatus(
+    id: string,
+    to: GenerationStatus,
+    set: Record<string, unknown> = {},
+    note?: string,
+  ): Promise<void> {
+    const entry: Record<string, unknown> = { status: to, at: new Date() };
+    if (note) entry.note = note;
+    await this.#d.models.Generation.updateOne(
+      { _id: id },
+      { $set: { status: to, ...set }, $push: { statusHistory: entry } },
+    );
+  }
+
+  /**
+   * Marks a generation as running (for /history and the reconciler's report), once it has
+   * run long enough for anyone to look: an instant job ends before it would be seen.
+   */
+  async markProcessing(id: string, attempt: number): Promise<void> {
+    await this.#setStatus(
       id,
       'processing',
       { attempts: attempt },
@@ -312,8 +404,19 @@ export class GenerationService {
     );
   }
 
-  async markDelivered(id: string): Promise<void> {
-    await this.#d.models.Generation.updateOne({ _id: id }, { $set: { deliveredAt: new Date() } });
+  /**
+   * Queues the delivery of a generation that has ended (again: the delivery job's id makes
+   * it a no-op while one exists), for a worker that died between the final status and this.
+   */
+  async redeliver(doc: GenerationDoc): Promise<void> {
+    if (!isTerminal(doc.status) || doc.deliveredAt || doc.deliveryFailedAt) return;
+    const origin = parseOrigin(doc.origin);
+    await this.#d.queues.enqueueDelivery({
+      v: 2,
+      generationId: doc._id,
+      platform: platformOf(origin),
+      generation: summarize(doc),
+    });
   }
 
   /** Delivery gave up after its tries; the reconciler leaves it alone from now on. */
@@ -326,66 +429,117 @@ export class GenerationService {
 
   /** A retryable failure: back to queued until the backoff ends. */
   async markRetrying(id: string, reason: string): Promise<void> {
-    await this.#transition(id, 'queued', {}, `retrying: ${reason}`);
+    await this.#setStatus(id, 'queued', {}, `retrying: ${reason}`);
   }
 
   /**
    * Ends a generation. The settle entry of its hold is the atomic decision: if a cancel and
-   * a finish race, whichever settles first wins and the other adopts its outcome (and its
-   * stored outputs are deleted). Then the status is set and the result is queued for delivery.
+   * a finish race, whichever settles first wins, records its result with the settle, and the
+   * other adopts that result (its own stored outputs are deleted). Then the final status is
+   * written, one update by `_id` (every writer writes the decided result, so a replay or a
+   * loser writes the same thing), and the result is queued for delivery with the finished
+   * generation in the job. `known` is what the caller has already (a worker's job): then
+   * nothing is read; without it the generation is read once.
    */
-  async finish(id: string, input: FinishInput): Promise<GenerationSummary> {
+  async finish(
+    id: string,
+    input: FinishInput,
+    known?: KnownGeneration,
+  ): Promise<GenerationSummary> {
     const { models, economy, queues, media, logger } = this.#d;
-    const doc = await models.Generation.findById(id).lean();
-    if (!doc) throw new Error(`generation ${id} not found`);
+    let facts = known;
+    if (!facts) {
+      const doc = await models.Generation.findById(id).lean();
+      if (!doc) throw new Error(`generation ${id} not found`);
+      facts = {
+        summary: summarize(doc),
+        platform: platformOf(parseOrigin(doc.origin)),
+        reserved: 'unknown',
+      };
+    }
+    const base = facts.summary;
     const log = logger.child({ generationId: id });
     const outputs = input.outputs ?? [];
-    if (!isTerminal(doc.status)) {
-      await models.Generation.updateOne(
-        { _id: id, status: { $nin: TERMINAL_STATUSES } },
-        {
-          $set: {
-            proposed: {
-              outcome: input.outcome,
-              outputs,
-              failedOutputs: input.failedOutputs ?? [],
-              error: input.error,
-            },
-          },
-        },
-      );
-      this.#fault('result-recorded', id);
-    }
-    const request = doc.request as { count: number };
     const capture =
-      input.outcome === 'completed' ? captureFor(doc.price, outputs.length, request.count) : 0;
-    const settlement = await economy.settle({ holdId: id, capture, outcome: input.outcome });
+      input.outcome === 'completed' ? captureFor(base.price, outputs.length, base.count) : 0;
+    const proposed: RecordedResult = {
+      outputs,
+      failedOutputs: input.failedOutputs ?? [],
+      ...(input.error ? { error: input.error } : {}),
+    };
+    const settlement = await economy.settle({
+      holdId: id,
+      capture,
+      outcome: input.outcome,
+      hold: facts.reserved === true ? { accountId: base.accountId, amount: base.price } : undefined,
+      result: proposed,
+    });
     this.#fault('settled', id);
     const outcome = settlement?.outcome ?? input.outcome;
-    const ours = outcome === input.outcome;
-    if (!ours) {
-      await Promise.all(outputs.map((o) => media.delete(o.fileId).catch(() => undefined)));
+    let result: RecordedResult = proposed;
+    if (settlement && !settlement.won) {
+      // Another finish decided first: its result stands (an entry from before results were
+      // recorded with the settle falls back to the generation's own proposal, or none).
+      const recorded = recordedResultOf(settlement.result);
+      if (recorded) result = recorded;
+      else if (outcome !== input.outcome)
+        result = { outputs: [], failedOutputs: [], ...errorOf(cancelledOrFailed(outcome)) };
     }
-    const captured = settlement?.captured ?? 0;
-    const moved = await this.#applyOutcome(
-      id,
-      ours ? { ...input, captured } : { outcome, captured, error: cancelledOrFailed(outcome) },
-    );
-    if (ours && !moved && outputs.length > 0) {
-      // Another run (a stalled job taken over) finished first: its outputs stay, ours go.
-      const kept = new Set(
-        (await models.Generation.findById(id).lean())?.outputs.map((o) => o.fileId),
-      );
+    if (outcome !== 'completed') result = { ...result, outputs: [] };
+    const kept = new Set(result.outputs.map((o) => o.fileId));
+    const orphans = outputs.filter((o) => !kept.has(o.fileId));
+    if (orphans.length > 0)
       await Promise.all(
-        outputs
-          .filter((o) => !kept.has(o.fileId))
-          .map((o) => media.delete(o.fileId).catch(() => undefined)),
+        orphans.map((o) =>
+          media
+            .delete(o.fileId)
+            .catch((e: unknown) =>
+              log.warn({ err: e, fileId: o.fileId }, 'could not delete an unused output'),
+            ),
+        ),
       );
-    }
+    const captured = settlement?.captured ?? 0;
+    const at = settlement?.at ?? new Date();
+    const final: GenerationSummary = {
+      ...base,
+      status: outcome,
+      captured,
+      updatedAt: new Date().toISOString(),
+      outputs: result.outputs,
+      failedOutputs: result.failedOutputs,
+    };
+    delete final.queuePosition;
+    if (result.error) final.error = result.error;
+    else delete final.error;
+    // The delivery carries the finished generation, so it goes out before the status is
+    // written: a crash between the two leaves a generation that is not terminal yet with its
+    // settle entry, which the reconciler finishes (queueing the delivery again is a no-op).
+    if (!input.answered)
+      await queues.enqueueDelivery({
+        v: 2,
+        generationId: id,
+        platform: facts.platform,
+        generation: final,
+      });
+    this.#fault('delivery-queued', id);
+    const set: Record<string, unknown> = {
+      status: outcome,
+      captured,
+      outputs: result.outputs,
+      failedOutputs: result.failedOutputs,
+    };
+    if (result.error) set.error = result.error;
+    if (input.attempt !== undefined) set.attempts = input.attempt;
+    await models.Generation.updateOne(
+      { _id: id },
+      {
+        $set: set,
+        $unset: { proposed: 1 },
+        // The deciding settle's time: a replay adds nothing to the history.
+        $addToSet: { statusHistory: { status: outcome, at } },
+      },
+    );
     this.#fault('status-set', id);
-    if (input.answered) await this.markDelivered(id);
-    else await queues.enqueueDelivery({ v: 1, generationId: id });
-    const final = await this.summary(id);
     log.info(
       {
         status: final.status,
@@ -398,41 +552,28 @@ export class GenerationService {
     return final;
   }
 
-  /** Sets the final status and result; false when the generation had already ended. */
-  async #applyOutcome(id: string, r: FinishInput & { captured: number }): Promise<boolean> {
-    const set: Record<string, unknown> = {
-      captured: r.captured,
-      outputs: r.outcome === 'completed' ? (r.outputs ?? []) : [],
-      failedOutputs: r.failedOutputs ?? [],
-    };
-    if (r.error) set.error = r.error;
-    const moved = await this.#transition(id, r.outcome, set);
-    if (!moved) {
-      // Already terminal (a replay): make sure the recorded capture matches the ledger.
-      await this.#d.models.Generation.updateOne({ _id: id }, { $set: { captured: r.captured } });
-    }
-    await this.#d.models.Generation.updateOne({ _id: id }, { $unset: { proposed: 1 } });
-    return moved;
-  }
-
   /**
-   * Finishes a generation from its recorded proposal or its settle entry; used by the
-   * reconciler after a crash between the writes of `finish`.
+   * Finishes a generation from its settle entry (the result recorded with it), or from a
+   * proposal an older release recorded; used after a crash between the writes of `finish`.
    */
   async resumeFinish(id: string): Promise<void> {
     const raw = await this.#d.models.Generation.findById(id).lean();
     if (!raw) return;
     const settlement = await this.#d.economy.settlement(id);
     const proposed = raw.proposed as FinishInput | undefined;
-    if (proposed) {
-      await this.finish(id, proposed);
-      return;
-    }
     if (settlement) {
+      const recorded = recordedResultOf(settlement.result);
       await this.finish(id, {
         outcome: settlement.outcome,
-        error: cancelledOrFailed(settlement.outcome),
+        ...(recorded ??
+          (proposed && proposed.outcome === settlement.outcome
+            ? proposed
+            : errorOf(cancelledOrFailed(settlement.outcome)))),
       });
+      return;
+    }
+    if (proposed) {
+      await this.finish(id, proposed);
       return;
     }
     await this.finish(id, {
@@ -479,6 +620,12 @@ export class GenerationService {
       );
     }
     await models.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
+    const known = (reserved: KnownGeneration['reserved']): KnownGeneration => ({
+      summary: summarize(doc),
+      platform: platformOf(parseOrigin(doc.origin)),
+      reserved,
+    });
+    const cancelled = { outcome: 'cancelled' as const, ...errorOf(cancelledOrFailed('cancelled')) };
     const job = await queues.generation(doc.provider).getJob(id);
     if (job) {
       const state = await job.getState();
@@ -499,12 +646,12 @@ export class GenerationService {
             'queued job was taken by a worker; aborting it',
           );
         }
-        if (removed)
-          return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+        // A job is added only after its hold: the points are held.
+        if (removed) return this.finish(id, cancelled, known(true));
       }
     } else if (doc.status === 'queued') {
       // No job (the reconciler would re-add it): nothing runs, so cancel right here.
-      return this.finish(id, { outcome: 'cancelled', error: cancelledOrFailed('cancelled') });
+      return this.finish(id, cancelled, known('unknown'));
     }
     await cancelBus.publish(id);
     return this.summary(id);

@@ -6,6 +6,9 @@ import type { Reconciler, ReconcileReport } from './reconciler.js';
 /** Deletes the lock only if it is still ours (it may have expired and been taken since). */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
+/** About how often a sweep also reads the whole ledger for orphaned holds. */
+const HOLD_SWEEP_MS = 3_600_000;
+
 export interface ReconcileLoopOptions {
   reconciler: Reconciler;
   redis: Redis;
@@ -30,6 +33,7 @@ export class ReconcileLoop {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
   #stopped = false;
+  #ticks = 0;
 
   constructor(options: ReconcileLoopOptions) {
     this.#o = options;
@@ -46,7 +50,11 @@ export class ReconcileLoop {
     const taken = await this.#o.redis.set(this.#key, token, 'PX', this.#lockMs, 'NX');
     if (taken !== 'OK') return undefined;
     try {
-      return await this.#o.reconciler.run(this.#o.graceMs);
+      // The ledger-wide hold sweep at the first tick and then about hourly.
+      const every = Math.max(1, Math.round(HOLD_SWEEP_MS / Math.max(1, this.#o.intervalMs)));
+      const holds = this.#ticks % every === 0;
+      this.#ticks += 1;
+      return await this.#o.reconciler.run(this.#o.graceMs, { holds });
     } finally {
       await this.#o.redis
         .eval(RELEASE, 1, this.#key, token)

@@ -1,7 +1,7 @@
 import { isTerminal } from '../core/status.js';
 import type { Economy } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
-import { deliveryJobId } from '../queue/contracts.js';
+import type { Job } from 'bullmq';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationDoc, StoreModels } from '../store/models.js';
 import type { GenerationService } from './generation-service.js';
@@ -19,8 +19,6 @@ export interface ReconcileReport {
   finished: number;
   /** Holds with no generation left, released. */
   orphanHolds: number;
-  /** Finished generations whose delivery was never queued, queued now. */
-  redelivered: number;
 }
 
 /**
@@ -39,7 +37,12 @@ export class Reconciler {
     },
   ) {}
 
-  async run(graceMs: number): Promise<ReconcileReport> {
+  /**
+   * One sweep. `holds` (default true) also reads the whole ledger for holds left open with no
+   * generation to end them, which only a lost document can cause: the periodic loop does that
+   * part at start-up and then hourly, since it reads every reserve and settle entry.
+   */
+  async run(graceMs: number, options: { holds?: boolean } = {}): Promise<ReconcileReport> {
     const { models, economy, generations, logger } = this.deps;
     const cutoff = new Date(Date.now() - graceMs);
     const report: ReconcileReport = {
@@ -49,7 +52,6 @@ export class Reconciler {
       failed: 0,
       finished: 0,
       orphanHolds: 0,
-      redelivered: 0,
     };
 
     const stuck = await models.Generation.find({
@@ -58,6 +60,10 @@ export class Reconciler {
     }).lean();
     for (const doc of stuck) {
       const log = logger.child({ generationId: doc._id });
+      // A job still waiting or running is doing its work: nothing else is looked up for it.
+      const job = await this.deps.queues.generation(doc.provider).getJob(doc._id);
+      const state = job ? await job.getState() : 'missing';
+      if (job && state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
       const settlement = await economy.settlement(doc._id);
       if (doc.proposed !== undefined || settlement) {
         await generations.resumeFinish(doc._id);
@@ -65,7 +71,7 @@ export class Reconciler {
         log.warn('finished a generation whose finish was interrupted');
         continue;
       }
-      if (doc.status === 'pending' && !(await economy.holdOf(doc._id))) {
+      if (!job && !(await economy.holdOf(doc._id))) {
         // The submit stopped before the hold: nothing is held and nothing runs.
         await generations.finish(doc._id, {
           outcome: 'failed',
@@ -78,19 +84,22 @@ export class Reconciler {
         log.warn('failed a generation that never reached the queue');
         continue;
       }
-      const repair = await this.#repairJob(doc);
-      if (repair !== 'running') {
-        report[repair] += 1;
-        log.warn({ repair }, 'repaired a generation whose job was lost or ended');
-      }
+      const repair = await this.#repairJob(doc, job);
+      report[repair] += 1;
+      log.warn({ repair }, 'repaired a generation whose job was lost or ended');
     }
 
-    // Terminal generations whose hold is still open (crash between status and settle is
-    // not possible in finish's order, but a hold can outlive a deleted or refused doc).
-    for (const hold of await economy.openHolds(cutoff)) {
+    // Holds still open with no generation, or whose generation ended without settling
+    // them (a document lost, or one written by an older release).
+    for (const hold of options.holds === false ? [] : await economy.openHolds(cutoff)) {
       const doc = await models.Generation.findById(hold.holdId).lean();
       if (!doc) {
-        await economy.settle({ holdId: hold.holdId, capture: 0, outcome: 'failed' });
+        await economy.settle({
+          holdId: hold.holdId,
+          capture: 0,
+          outcome: 'failed',
+          hold: { accountId: hold.accountId, amount: hold.amount },
+        });
         report.orphanHolds += 1;
         logger.warn(
           { generationId: hold.holdId, amount: hold.amount },
@@ -99,20 +108,6 @@ export class Reconciler {
       } else if (isTerminal(doc.status)) {
         await generations.resumeFinish(doc._id);
         report.finished += 1;
-      }
-    }
-    // Finished, but the delivery job was never added (a crash right after the status).
-    const undelivered = await models.Generation.find({
-      status: { $in: ['completed', 'failed', 'cancelled'] },
-      deliveredAt: { $exists: false },
-      deliveryFailedAt: { $exists: false },
-      updatedAt: { $lte: cutoff, $gte: new Date(cutoff.getTime() - 24 * 3600 * 1000) },
-    }).lean();
-    for (const doc of undelivered) {
-      const job = await this.deps.queues.deliveries().getJob(deliveryJobId(doc._id));
-      if (!job) {
-        await this.deps.queues.enqueueDelivery({ v: 1, generationId: doc._id });
-        report.redelivered += 1;
       }
     }
     if (Object.values(report).some((n) => n > 0)) {
@@ -126,13 +121,17 @@ export class Reconciler {
    * again when the job is gone (its hold is valid: the points are held for it), run once more
    * when the job failed as stalled (its worker died twice), else failed with its points back.
    */
-  async #repairJob(doc: GenerationDoc): Promise<'running' | 'requeued' | 'retried' | 'failed'> {
-    const { queues, generations, models } = this.deps;
-    const job = await queues.generation(doc.provider).getJob(doc._id);
+  async #repairJob(
+    doc: GenerationDoc,
+    job: Job | undefined,
+  ): Promise<'requeued' | 'retried' | 'failed'> {
+    const { generations, models } = this.deps;
     if (job) {
-      const state = await job.getState();
-      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return 'running';
-      if (state === 'failed' && /stalled/i.test(job.failedReason) && (doc.stallRetries ?? 0) < 1) {
+      if (
+        (await job.getState()) === 'failed' &&
+        /stalled/i.test(job.failedReason) &&
+        (doc.stallRetries ?? 0) < 1
+      ) {
         await models.Generation.updateOne({ _id: doc._id }, { $inc: { stallRetries: 1 } });
         await job.retry('failed');
         return 'retried';

@@ -7,7 +7,7 @@ export interface GenerationSummary {
   /** The account that asked (and pays). */
   accountId: string;
   /** The requester's display name, when it was recorded. */
-  requesterName?: string;
+  requesterName?: string | undefined;
   status: GenerationStatus;
   model: string;
   kind: 'image' | 'video';
@@ -21,8 +21,8 @@ export interface GenerationSummary {
   createdAt: string;
   updatedAt: string;
   cancelRequested: boolean;
-  queuePosition?: number;
-  error?: { code: string; message: string };
+  queuePosition?: number | undefined;
+  error?: { code: string; message: string } | undefined;
   outputs: {
     index: number;
     fileId: string;

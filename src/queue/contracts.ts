@@ -18,21 +18,79 @@ export function generationQueueName(provider: string): string {
   return `generate-${provider}`;
 }
 
-export const generationJobSchema = z.object({
+const generationId = z.string().regex(/^[a-z0-9]{8,32}$/);
+
+const generationJobV1 = z.object({
   v: z.literal(1),
-  generationId: z.string().regex(/^[a-z0-9]{8,32}$/),
+  generationId,
   accountId: z.string().min(1),
   provider: z.string().min(1),
   model: z.string().min(1),
   price: z.int().min(0),
   request: resolvedRequestSchema,
 });
-export type GenerationJob = z.output<typeof generationJobSchema>;
 
-export const deliveryJobSchema = z.object({
-  v: z.literal(1),
-  generationId: z.string().regex(/^[a-z0-9]{8,32}$/),
+/**
+ * v2 also carries what the worker needs to finish without reading the generation back: the
+ * platform the result goes to (never its credentials: those stay in MongoDB), who asked, and
+ * when. Its points are held when a v2 job exists (it is added after the hold).
+ */
+const generationJobV2 = generationJobV1.extend({
+  v: z.literal(2),
+  platform: z.string().min(1),
+  kind: z.enum(['image', 'video']),
+  requesterName: z.string().optional(),
+  createdAt: z.iso.datetime(),
 });
+
+/** Jobs queued by the release before v2 still run: the worker reads their generation. */
+export const generationJobSchema = z.discriminatedUnion('v', [generationJobV1, generationJobV2]);
+export type GenerationJob = z.output<typeof generationJobSchema>;
+export type GenerationJobV2 = z.output<typeof generationJobV2>;
+
+export const generationSummarySchema = z.object({
+  id: z.string(),
+  accountId: z.string(),
+  requesterName: z.string().optional(),
+  status: z.enum(GENERATION_STATUSES),
+  model: z.string(),
+  kind: z.enum(['image', 'video']),
+  prompt: z.string(),
+  price: z.number(),
+  captured: z.number(),
+  count: z.number(),
+  seed: z.number(),
+  width: z.number(),
+  height: z.number(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  cancelRequested: z.boolean(),
+  queuePosition: z.number().optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  outputs: z.array(
+    z.object({
+      index: z.number(),
+      fileId: z.string(),
+      mime: z.string(),
+      bytes: z.number(),
+      sha256: z.string(),
+      width: z.number(),
+      height: z.number(),
+      seed: z.number(),
+    }),
+  ),
+  failedOutputs: z.array(z.object({ index: z.number(), code: z.string(), message: z.string() })),
+});
+
+const deliveryJobV1 = z.object({ v: z.literal(1), generationId });
+/** v2 carries the finished generation, so delivery reads at most its origin. */
+const deliveryJobV2 = z.object({
+  v: z.literal(2),
+  generationId,
+  platform: z.string().min(1),
+  generation: generationSummarySchema,
+});
+export const deliveryJobSchema = z.discriminatedUnion('v', [deliveryJobV1, deliveryJobV2]);
 export type DeliveryJob = z.output<typeof deliveryJobSchema>;
 
 /** What a worker publishes with `job.updateProgress`; the notifier and the CLI read it. */

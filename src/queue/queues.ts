@@ -172,11 +172,6 @@ export class Queues {
     );
   }
 
-  /** How many jobs wait before a newly added one: its position in the queue (1-based). */
-  async waitingCount(provider: string): Promise<number> {
-    return this.#produce(() => this.generation(provider).getWaitingCount());
-  }
-
   /** A QueueEvents listener for a provider's queue; the caller closes it. */
   events(provider: string): QueueEvents {
     return new QueueEvents(generationQueueName(provider), {

@@ -30,14 +30,18 @@ export const LEDGER_KINDS = ['grant', 'revoke', 'reserve', 'settle'] as const;
 export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 
 /**
- * One link in an account's chain of balance changes. `(accountId, seq)` is unique, so
- * inserting the next link is the atomic commit point of a change on any MongoDB-protocol
- * server, including ones whose conditional updates are not atomic (FerretDB on SQLite).
+ * One link in an account's chain of balance changes, stored as `_id = "<account>:<seq>"`.
+ * Inserting the next link is the atomic commit point of a change on any MongoDB-protocol
+ * server (a unique `_id` insert), and the head is found by probing `_id`s, the one lookup
+ * every server answers from an index. `key` (unique) makes a repeated change a no-op.
+ * Before this layout an entry's `_id` was its key; `migrateLedger` rewrites those.
  */
 const ledgerEntrySchema = new Schema(
   {
-    /** The idempotency key: the same change asked twice is one entry. */
+    /** `<accountId>:<seq>`: see `linkId`. */
     _id: { type: String, required: true },
+    /** The idempotency key: the same change asked twice is one entry. */
+    key: { type: String, required: true },
     accountId: { type: String, required: true },
     seq: { type: Number, required: true },
     kind: { type: String, enum: LEDGER_KINDS, required: true },
@@ -51,14 +55,19 @@ const ledgerEntrySchema = new Schema(
     holdId: { type: String },
     /** For settle: how the generation ended; the first settle decides it. */
     outcome: { type: String, enum: SETTLE_OUTCOMES },
+    /**
+     * For settle: the result that ending recorded (outputs, failures, error), so a finish cut
+     * short after its settle is completed from the ledger alone.
+     */
+    result: { type: Schema.Types.Mixed, default: undefined },
     reason: { type: String },
     actor: { type: String },
   },
-  { timestamps: true, versionKey: false },
+  { timestamps: true, versionKey: false, minimize: false },
 );
-ledgerEntrySchema.index({ accountId: 1, seq: 1 }, { unique: true });
+// Sparse: entries of the old layout (no `key` yet) may coexist until they are migrated.
+ledgerEntrySchema.index({ key: 1 }, { unique: true, sparse: true });
 ledgerEntrySchema.index({ holdId: 1 });
-ledgerEntrySchema.index({ kind: 1, createdAt: 1 });
 
 const outputSchema = new Schema(
   {

@@ -6,11 +6,20 @@ import type { ProgressEvent } from '../core/progress.js';
 import type { ProviderOutputOk } from '../core/provider.js';
 import { isTerminal } from '../core/status.js';
 import type { Catalog } from '../catalog/catalog.js';
-import type { GenerationService, StoredOutput } from '../generation/generation-service.js';
+import {
+  knownFromJob,
+  knownOf,
+  type FinishInput,
+  type GenerationService,
+  type KnownGeneration,
+  type StoredOutput,
+} from '../generation/generation-service.js';
+import type { GenerationSummary } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { generationJobSchema, type ProgressPayload } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
+import type { ProgressChannel } from '../queue/progress-channel.js';
 
 /** Least time between two previews of one generation. */
 const PREVIEW_INTERVAL_MS = 2000;
@@ -36,7 +45,16 @@ export interface ProcessorDeps {
   logger: Logger;
   /** Least time between two progress writes to Redis; the last step always goes out. */
   progressIntervalMs?: number;
+  /** How long a job runs before it is shown (and recorded) as running; default 1 s. */
+  runningAfterMs?: number;
+  /** Where progress goes (the bot shows it); none: progress is not published. */
+  progress?: ProgressChannel;
+  /** Whether a cancel for this generation arrived before its job started here. */
+  wasCancelled?: (generationId: string) => boolean;
 }
+
+/** A job that ends sooner is never shown as running: it goes from queued to its result. */
+export const RUNNING_AFTER_MS = 1000;
 
 export interface ProcessResult {
   status: 'completed' | 'failed' | 'cancelled';
@@ -74,31 +92,32 @@ export function createProcessor(deps: ProcessorDeps) {
     const log = logger.child({ generationId: id, jobId: job.id });
     const attempt = job.attemptsMade + 1;
 
-    const doc = await generations.find(id);
-    if (!doc) throw new UnrecoverableError(`generation ${id} does not exist`);
-    if (isTerminal(doc.status)) {
-      log.info({ status: doc.status }, 'generation already ended; nothing to do');
-      return { status: doc.status as ProcessResult['status'] };
+    // A first run of a v2 job reads nothing: the job says what to make and for whom, and its
+    // points are held (it was added after the hold). A retry, a stalled job run again or a
+    // job from the release before reads the generation, which may have ended meanwhile.
+    let known: KnownGeneration;
+    if (data.v === 1 || attempt > 1 || (job.stalledCounter ?? 0) > 0) {
+      const doc = await generations.find(id);
+      if (!doc) throw new UnrecoverableError(`generation ${id} does not exist`);
+      if (isTerminal(doc.status)) {
+        // Its worker may have died between the final status and queueing the delivery.
+        await generations.redeliver(doc);
+        log.info({ status: doc.status }, 'generation already ended; nothing to do');
+        return { status: doc.status as ProcessResult['status'] };
+      }
+      if (await generations.resumeIfInterrupted(doc)) {
+        // A worker died inside finish (this is the stalled job run again): complete what it
+        // recorded instead of generating, and charging for, a second result.
+        const resumed = await generations.find(id);
+        log.warn({ status: resumed?.status }, 'resumed an interrupted finish');
+        return { status: (resumed?.status ?? 'failed') as ProcessResult['status'] };
+      }
+      known = knownOf(doc);
+      if (doc.cancelRequested) return cancel(known);
+    } else {
+      known = knownFromJob(data);
     }
-    if (await generations.resumeIfInterrupted(doc)) {
-      // A worker died inside finish (this is the stalled job run again): complete what it
-      // recorded instead of generating, and charging for, a second result.
-      const resumed = await generations.find(id);
-      log.warn({ status: resumed?.status }, 'resumed an interrupted finish');
-      return { status: (resumed?.status ?? 'failed') as ProcessResult['status'] };
-    }
-    if (doc.cancelRequested) {
-      await generations.finish(id, {
-        outcome: 'cancelled',
-        error: {
-          code: 'cancelled',
-          message: memberMessage(
-            new ProviderError('cancelled', { code: 'cancelled', retryable: false }),
-          ),
-        },
-      });
-      return { status: 'cancelled' };
-    }
+    if (deps.wasCancelled?.(id)) return cancel(known);
 
     const model = catalog.find(data.model);
     if (!model || !providers.has(model.provider)) {
@@ -106,144 +125,205 @@ export function createProcessor(deps: ProcessorDeps) {
         code: 'provider_unavailable',
         message: 'This model is no longer available. Your points were returned.',
       };
-      await generations.finish(id, { outcome: 'failed', error });
+      await generations.finish(id, { outcome: 'failed', error }, known);
       throw new UnrecoverableError(`model ${data.model} is not available in this worker`);
-    }
-    if (!(await generations.markProcessing(id, attempt))) {
-      const current = await generations.find(id);
-      return { status: (current?.status ?? 'failed') as ProcessResult['status'] };
     }
 
     let lastWrite = 0;
+    let lastSent = '';
     let lastEvent: ProgressEvent = {};
+    /** Progress is held back until the job has run long enough to be shown as running. */
+    let shown = false;
     const publish = (event: ProgressEvent, force = false): void => {
       const now = Date.now();
       if (event.preview === undefined) lastEvent = event;
-      if (!force && now - lastWrite < interval) return;
-      lastWrite = now;
+      if (!shown || (!force && now - lastWrite < interval)) return;
       const payload: ProgressPayload = {
         ...event,
         generationId: id,
         status: 'processing',
         attempt,
       };
-      job
-        .updateProgress(payload)
+      // Only what changed goes out: a repeated step is not worth a Redis write and an edit.
+      const serialized = JSON.stringify(payload);
+      if (serialized === lastSent) return;
+      lastSent = serialized;
+      lastWrite = now;
+      deps.progress
+        ?.publish(payload)
         .catch((error: unknown) => log.warn({ err: error }, 'progress update failed'));
     };
-    publish({ percent: 0, message: attempt > 1 ? `attempt ${attempt}` : 'started' }, true);
 
-    let lastPreview = 0;
-    let previewing = false;
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new TimeoutAbort(`timed out after ${model.timeoutSeconds}s`)),
-      model.timeoutSeconds * 1000,
-    );
-    const runSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
-    let results;
+    // Running is shown (in the chat, and in the generation for /history) once the job has run
+    // long enough for anyone to see it: an instant job goes from queued to its result, with
+    // no progress message and no extra write.
+    let marked: Promise<void> | undefined;
+    const runningAfter = deps.runningAfterMs ?? RUNNING_AFTER_MS;
+    const showRunning = (): void => {
+      shown = true;
+      const started = { percent: 0, message: attempt > 1 ? `attempt ${attempt}` : 'started' };
+      publish(
+        lastEvent.percent !== undefined || lastEvent.step !== undefined ? lastEvent : started,
+        true,
+      );
+      marked = generations
+        .markProcessing(id, attempt)
+        .catch((error: unknown) =>
+          log.warn({ err: error }, 'could not mark the generation running'),
+        );
+    };
+    // 0 (tests that follow every step): shown at once, before the provider is called.
+    const markTimer = runningAfter > 0 ? setTimeout(showRunning, runningAfter) : undefined;
+    if (!markTimer) {
+      showRunning();
+      await marked;
+    }
+    /** Before the final write: the running mark must never land after it. */
+    const settled = async (): Promise<void> => {
+      clearTimeout(markTimer);
+      await marked;
+    };
+    const end = async (input: FinishInput): Promise<GenerationSummary> => {
+      await settled();
+      return generations.finish(id, { ...input, attempt }, known);
+    };
     try {
-      // Input images were re-encoded and stored by the adapter; the provider gets the bytes.
-      const inputImages = await Promise.all(
-        data.request.inputImages.map(async (ref) => ({
-          data: await media.get(ref.fileId),
-          mime: ref.mime,
-          width: ref.width,
-          height: ref.height,
-        })),
-      );
-      results = await providers.get(model.provider).generate(
-        { generationId: id, model, request: data.request, inputImages, attempt },
+      return await run();
+    } finally {
+      await settled();
+    }
+
+    async function cancel(facts: KnownGeneration): Promise<ProcessResult> {
+      await generations.finish(
+        id,
         {
-          signal: runSignal,
-          onProgress: (event) =>
-            publish(event, event.step !== undefined && event.step === event.steps),
-          onPreview: (image) => {
-            const now = Date.now();
-            if (now - lastPreview < PREVIEW_INTERVAL_MS || previewing) return;
-            lastPreview = now;
-            previewing = true;
-            void shrinkPreview(image.data)
-              .then((preview) => {
-                if (preview && !runSignal.aborted) publish({ ...lastEvent, preview }, true);
-              })
-              .catch((error: unknown) => log.debug({ err: error }, 'preview skipped'))
-              .finally(() => {
-                previewing = false;
-              });
-          },
-        },
-      );
-    } catch (error) {
-      if (signal?.aborted) {
-        log.info('generation cancelled while running');
-        await generations.finish(id, {
           outcome: 'cancelled',
           error: {
             code: 'cancelled',
-            message: 'The generation was cancelled. Your points were returned.',
+            message: memberMessage(
+              new ProviderError('cancelled', { code: 'cancelled', retryable: false }),
+            ),
           },
-        });
-        return { status: 'cancelled' };
-      }
-      if (timeout.signal.aborted) {
-        log.warn({ timeoutSeconds: model.timeoutSeconds }, 'generation timed out');
-        await generations.finish(id, {
-          outcome: 'failed',
-          error: {
-            code: 'timeout',
-            message: `The generator took longer than ${model.timeoutSeconds} seconds. Your points were returned.`,
-          },
-        });
-        throw new UnrecoverableError('timeout');
-      }
-      const retryable = error instanceof ProviderError && error.retryable;
-      const attemptsLeft = (job.opts.attempts ?? 1) - attempt;
-      if (retryable && attemptsLeft > 0) {
-        log.warn({ err: error, attempt, attemptsLeft }, 'retryable provider error; will retry');
-        await generations.markRetrying(id, errorCode(error));
-        throw error;
-      }
-      log.warn({ err: error, attempt }, 'generation failed');
-      await generations.finish(id, {
-        outcome: 'failed',
-        error: {
-          code: errorCode(error),
-          message:
-            error instanceof ProviderError
-              ? memberMessage(error)
-              : 'The generation failed on our side. Your points were returned.',
         },
-      });
-      throw new UnrecoverableError(errorCode(error));
-    } finally {
-      clearTimeout(timer);
+        facts,
+      );
+      return { status: 'cancelled' };
     }
 
-    const outputs: StoredOutput[] = [];
-    const failedOutputs: { index: number; code: string; message: string }[] = [];
-    for (const [index, result] of results.entries()) {
-      if (!result.ok) {
-        failedOutputs.push({ index, code: result.code, message: result.message });
-        continue;
+    async function run(): Promise<ProcessResult> {
+      if (!model) throw new Error('unreachable');
+      let lastPreview = 0;
+      let previewing = false;
+      const timeout = new AbortController();
+      const timer = setTimeout(
+        () => timeout.abort(new TimeoutAbort(`timed out after ${model.timeoutSeconds}s`)),
+        model.timeoutSeconds * 1000,
+      );
+      const runSignal = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+      let results;
+      try {
+        // Input images were re-encoded and stored by the adapter; the provider gets the bytes.
+        const inputImages = await Promise.all(
+          data.request.inputImages.map(async (ref) => ({
+            data: await media.get(ref.fileId),
+            mime: ref.mime,
+            width: ref.width,
+            height: ref.height,
+          })),
+        );
+        results = await providers.get(model.provider).generate(
+          { generationId: id, model, request: data.request, inputImages, attempt },
+          {
+            signal: runSignal,
+            onProgress: (event) =>
+              publish(event, event.step !== undefined && event.step === event.steps),
+            onPreview: (image) => {
+              const now = Date.now();
+              if (now - lastPreview < PREVIEW_INTERVAL_MS || previewing) return;
+              lastPreview = now;
+              previewing = true;
+              void shrinkPreview(image.data)
+                .then((preview) => {
+                  if (preview && !runSignal.aborted) publish({ ...lastEvent, preview }, true);
+                })
+                .catch((error: unknown) => log.debug({ err: error }, 'preview skipped'))
+                .finally(() => {
+                  previewing = false;
+                });
+            },
+          },
+        );
+      } catch (error) {
+        if (signal?.aborted) {
+          log.info('generation cancelled while running');
+          await end({
+            outcome: 'cancelled',
+            error: {
+              code: 'cancelled',
+              message: 'The generation was cancelled. Your points were returned.',
+            },
+          });
+          return { status: 'cancelled' };
+        }
+        if (timeout.signal.aborted) {
+          log.warn({ timeoutSeconds: model.timeoutSeconds }, 'generation timed out');
+          await end({
+            outcome: 'failed',
+            error: {
+              code: 'timeout',
+              message: `The generator took longer than ${model.timeoutSeconds} seconds. Your points were returned.`,
+            },
+          });
+          throw new UnrecoverableError('timeout');
+        }
+        const retryable = error instanceof ProviderError && error.retryable;
+        const attemptsLeft = (job.opts.attempts ?? 1) - attempt;
+        if (retryable && attemptsLeft > 0) {
+          log.warn({ err: error, attempt, attemptsLeft }, 'retryable provider error; will retry');
+          await settled();
+          await generations.markRetrying(id, errorCode(error));
+          throw error;
+        }
+        log.warn({ err: error, attempt }, 'generation failed');
+        await end({
+          outcome: 'failed',
+          error: {
+            code: errorCode(error),
+            message:
+              error instanceof ProviderError
+                ? memberMessage(error)
+                : 'The generation failed on our side. Your points were returned.',
+          },
+        });
+        throw new UnrecoverableError(errorCode(error));
+      } finally {
+        clearTimeout(timer);
       }
-      outputs.push(await store(media, id, index, result));
+
+      const outputs: StoredOutput[] = [];
+      const failedOutputs: { index: number; code: string; message: string }[] = [];
+      for (const [index, result] of results.entries()) {
+        if (!result.ok) {
+          failedOutputs.push({ index, code: result.code, message: result.message });
+          continue;
+        }
+        outputs.push(await store(media, id, index, result));
+      }
+      if (outputs.length === 0) {
+        const first = failedOutputs[0];
+        await end({
+          outcome: 'failed',
+          failedOutputs,
+          error: {
+            code: first?.code ?? 'provider_failed',
+            message: 'The generator could not make any of the images. Your points were returned.',
+          },
+        });
+        throw new UnrecoverableError('no outputs');
+      }
+      const final = await end({ outcome: 'completed', outputs, failedOutputs });
+      return { status: final.status as ProcessResult['status'] };
     }
-    publish({ percent: 100, message: 'saving' }, true);
-    if (outputs.length === 0) {
-      const first = failedOutputs[0];
-      await generations.finish(id, {
-        outcome: 'failed',
-        failedOutputs,
-        error: {
-          code: first?.code ?? 'provider_failed',
-          message: 'The generator could not make any of the images. Your points were returned.',
-        },
-      });
-      throw new UnrecoverableError('no outputs');
-    }
-    const final = await generations.finish(id, { outcome: 'completed', outputs, failedOutputs });
-    return { status: final.status as ProcessResult['status'] };
   };
 }
 

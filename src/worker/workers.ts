@@ -1,4 +1,5 @@
 import { Worker, type Job } from 'bullmq';
+import { LRUCache } from 'lru-cache';
 import { ProviderError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
@@ -41,10 +42,19 @@ export class WorkerPool {
   readonly #options: WorkerPoolOptions;
   readonly #logger: Logger;
 
+  /**
+   * Cancels that reached this process for no job it was running: the job may be about to
+   * start here (taken from the queue just as its cancel went out). Kept for a minute.
+   */
+  readonly #recentCancels = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
+
   constructor(deps: ProcessorDeps, options: WorkerPoolOptions) {
     this.#options = options;
     this.#logger = deps.logger;
-    const processor = createProcessor(deps);
+    const processor = createProcessor({
+      ...deps,
+      wasCancelled: (id) => this.#recentCancels.has(id) || deps.wasCancelled?.(id) === true,
+    });
     for (const provider of options.providers) {
       const limit = options.rateLimits?.[provider];
       // One queue and one worker per provider: a slow or throttled backend only ever holds
@@ -73,11 +83,14 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     await this.#options.cancelBus.subscribe((generationId) => {
+      let running = false;
       for (const worker of this.#workers) {
         if (worker.cancelJob(generationId, 'cancelled by member')) {
+          running = true;
           this.#logger.info({ generationId }, 'aborting running generation');
         }
       }
+      if (!running) this.#recentCancels.set(generationId, true);
     }, this.#logger);
     await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
   }

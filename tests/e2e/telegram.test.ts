@@ -288,7 +288,7 @@ describe('Telegram adapter', () => {
           isModerator: false,
         },
         invocationKey: `history-${i}`,
-        origin: { platform: 'none' },
+        origin: { platform: 'console' },
         request: { prompt: `picture ${i}`, model: 't-steps' },
       });
       expect(generation.status).toBe('queued');
@@ -576,7 +576,7 @@ describe('Telegram adapter', () => {
         isModerator: false,
       },
       invocationKey: `telegram:${botId}:update:80001`,
-      origin: { platform: 'none' },
+      origin: { platform: 'console' },
       request: { prompt: 'made before the upgrade', model: 't-steps' },
     });
     const sentBefore = Math.floor(Date.now() / 1000) - 3600;
@@ -634,8 +634,8 @@ describe('Telegram adapter', () => {
     const group = -500;
     const users = Array.from({ length: 10 }, (_, i) => 200 + i);
     for (const u of users) await fund(u, 20);
-    fake.failNext('editMessageText', 2, 1);
-    fake.failNext('sendPhoto', 1, 1);
+    fake.failNext('editMessageText', 2, 1, group);
+    fake.failNext('sendPhoto', 1, 1, group);
     await Promise.all(
       users.map((u) =>
         command(member(u, group, 'group'), `/generate group picture ${u} --model t-steps`),

@@ -36,6 +36,7 @@ describe('console CLI', () => {
         createApp(config, silentLogger, {
           catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'),
           progressIntervalMs: 0,
+          runningAfterMs: 0,
         }),
       io: { out: (l) => stdout.push(l), err: (l) => stderr.push(l) },
       defaultUser: 'nobody',
@@ -212,6 +213,7 @@ describe('console CLI', () => {
     try {
       await app.models.LedgerEntry.create({
         _id: 'tampered',
+        key: 'tampered',
         accountId: 'acc_tampered',
         seq: 1,
         kind: 'grant',

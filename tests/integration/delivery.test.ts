@@ -99,13 +99,20 @@ describe('progress relay and final delivery', () => {
       true,
     );
     expect(done.status).toBe('completed');
-    // Marked delivered once the sink returned (a write after the hand-over, so wait for it).
-    let doc = await app.generations.find(generation.id);
-    for (let i = 0; i < 400 && !doc?.deliveredAt; i += 1) {
+    // Its delivery job completes once the sink returned: that is the record of delivery (no
+    // MongoDB write), kept a day, so a worker re-run cannot queue it again meanwhile.
+    const job = await app.queues.deliveries().getJob(deliveryJobId(generation.id));
+    let state = await job?.getState();
+    for (let i = 0; i < 400 && state !== 'completed'; i += 1) {
       await new Promise((r) => setTimeout(r, 25));
-      doc = await app.generations.find(generation.id);
+      state = await job?.getState();
     }
-    expect(doc?.deliveredAt).toBeInstanceOf(Date);
+    expect(state).toBe('completed');
+    await app.generations.redeliver((await app.generations.find(generation.id))!);
+    expect(
+      await (await app.queues.deliveries().getJob(deliveryJobId(generation.id)))?.getState(),
+    ).toBe('completed');
+    expect(sink.delivered).toHaveLength(1);
   });
 });
 
@@ -164,7 +171,8 @@ describe('a final delivery the platform keeps refusing', () => {
     // Neither the reconciler nor a restart hands it out again, even once the failed job is
     // gone (BullMQ removes old failed jobs; Redis may lose them).
     await (await app.queues.deliveries().getJob(deliveryJobId(generation.id)))?.remove();
-    expect((await app.reconciler.run(0)).redelivered).toBe(0);
+    await app.reconciler.run(0);
+    expect(await app.queues.deliveries().getJob(deliveryJobId(generation.id))).toBeUndefined();
     expect(attempts).toBe(3);
   });
 });

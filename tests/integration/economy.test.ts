@@ -146,6 +146,7 @@ describe('points ledger', () => {
     });
     await store.models.LedgerEntry.create({
       _id: 'forged-' + account,
+      key: 'forged-' + account,
       accountId: account,
       seq: 2,
       kind: 'grant',

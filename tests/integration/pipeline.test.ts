@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleKey, reserveKey } from '../../src/economy/ledger.js';
+import { RUNNING_AFTER_MS } from '../../src/worker/processor.js';
 import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
 
 describe('the generation pipeline', () => {
@@ -46,12 +47,7 @@ describe('the generation pipeline', () => {
     expect(await app.economy.check()).toEqual([]);
 
     const doc = await app.generations.find(generation!.id);
-    expect(doc?.statusHistory.map((h) => h.status)).toEqual([
-      'pending',
-      'queued',
-      'processing',
-      'completed',
-    ]);
+    expect(doc?.statusHistory.map((h) => h.status)).toEqual(['queued', 'processing', 'completed']);
   });
 
   it('renders the same bytes for the same prompt, model and seed', async () => {
@@ -138,13 +134,12 @@ describe('the generation pipeline', () => {
     expect(done.status).toBe('completed');
     const doc = await app.generations.find(generation!.id);
     expect(doc?.attempts).toBe(2);
-    expect(doc?.statusHistory.map((h) => h.status)).toEqual([
-      'pending',
-      'queued',
-      'processing',
-      'queued',
-      'processing',
-      'completed',
+    expect(doc?.statusHistory.map((h) => [h.status, h.note])).toEqual([
+      ['queued', undefined],
+      ['processing', undefined],
+      ['queued', 'retrying: rate_limited'],
+      ['processing', 'attempt 2'],
+      ['completed', undefined],
     ]);
     const entries = await app.models.LedgerEntry.find({ holdId: generation!.id }).lean();
     expect(entries.map((e) => e.kind).sort()).toEqual(['reserve', 'settle']);
@@ -163,7 +158,7 @@ describe('the generation pipeline', () => {
     const again = await command(app, 'fay', 'generate', { prompt: 'twice' }, key);
     expect(again.data.duplicate).toBe(true);
     expect(await app.models.Generation.countDocuments({ invocationKey: key })).toBe(1);
-    expect(await app.models.LedgerEntry.countDocuments({ _id: reserveKey(a.generation!.id) })).toBe(
+    expect(await app.models.LedgerEntry.countDocuments({ key: reserveKey(a.generation!.id) })).toBe(
       1,
     );
     await waitForStatus(app, a.generation!.id);
@@ -258,7 +253,7 @@ describe('the generation pipeline', () => {
       outcome: 'failed',
       error: { code: 'internal', message: 'x' },
     });
-    expect(await app.models.LedgerEntry.countDocuments({ _id: settleKey(generation!.id) })).toBe(1);
+    expect(await app.models.LedgerEntry.countDocuments({ key: settleKey(generation!.id) })).toBe(1);
     expect((await app.generations.summary(generation!.id)).status).toBe('completed');
     expect(await balanceOf('kim')).toEqual({ available: 16, held: 0 });
   });
@@ -306,5 +301,67 @@ describe('cancelling a queued generation', () => {
     const accountId = await app.economy.findAccount({ platform: 'console', id: 'max' });
     expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
     expect(await app.economy.check()).toEqual([]);
+  });
+});
+
+describe('an instant generation with the production running delay', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    // The default: a job is shown as running only after it has run a second.
+    app = await createTestApp({ overrides: { runningAfterMs: RUNNING_AFTER_MS } });
+    await app.startWorkers();
+  });
+  afterAll(async () => {
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  it('goes from queued to its result with no progress message and no running write', async () => {
+    await fund(app, 'ina', 10);
+    const progress: string[] = [];
+    const subscription = await app.progress.subscribe(
+      (p) => progress.push(p.generationId),
+      app.logger,
+    );
+    try {
+      const { generation } = await command(app, 'ina', 'generate', { prompt: 'at once' });
+      const done = await waitForStatus(app, generation!.id);
+      expect(done.status).toBe('completed');
+      const doc = await app.generations.find(generation!.id);
+      expect(doc?.statusHistory.map((h) => h.status)).toEqual(['queued', 'completed']);
+      expect(doc?.attempts).toBe(1);
+      expect(progress).toEqual([]);
+    } finally {
+      await subscription.close();
+    }
+  });
+
+  it('shows a slow one as running, with its progress, once it has run a second', async () => {
+    await fund(app, 'ivo', 200);
+    const progress: number[] = [];
+    const subscription = await app.progress.subscribe(
+      (p) => progress.push(p.percent ?? -1),
+      app.logger,
+    );
+    try {
+      // 50 steps of 100 ms: about five seconds.
+      const { generation } = await command(app, 'ivo', 'generate', {
+        prompt: 'slowly',
+        model: 't-slow',
+      });
+      const done = await waitForStatus(app, generation!.id);
+      expect(done.status).toBe('completed');
+      const doc = await app.generations.find(generation!.id);
+      expect(doc?.statusHistory.map((h) => h.status)).toEqual([
+        'queued',
+        'processing',
+        'completed',
+      ]);
+      expect(progress.length).toBeGreaterThan(1);
+      // Only changes are published: no two in a row are the same.
+      expect(progress.every((p, i) => i === 0 || p !== progress[i - 1])).toBe(true);
+    } finally {
+      await subscription.close();
+    }
   });
 });

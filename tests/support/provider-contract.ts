@@ -1,11 +1,10 @@
-import { QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ResolvedRequest } from '../../src/core/generation-request.js';
 import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.js';
 import type { Provider, ProviderInputImage, ProviderJob } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
-import { generationQueueName, type ProgressPayload } from '../../src/queue/contracts.js';
+import type { ProgressPayload } from '../../src/queue/contracts.js';
 import type { FakeBackend, Scenario } from '../fakes/providers/fake-backend.js';
 import { command, createTestApp, fund, waitForStatus, type TestApp } from './app.js';
 
@@ -63,7 +62,7 @@ export function contractSuite(spec: AdapterSpec): void {
   describe(`${spec.provider} adapter (contract)`, () => {
     let backend: FakeBackend;
     let app: TestApp;
-    let events: QueueEvents;
+    let events: { close(): Promise<void> } | undefined;
     const progress = new Map<string, ProgressPayload[]>();
     let member = 0;
 
@@ -82,16 +81,11 @@ export function contractSuite(spec: AdapterSpec): void {
         ],
         overrides: { providers: new ProviderRegistry([spec.create(backend, download)]) },
       });
-      events = new QueueEvents(generationQueueName(spec.provider), {
-        connection: app.redis,
-        prefix: app.prefix,
-      });
-      events.on('progress', ({ jobId, data }) => {
-        const list = progress.get(jobId) ?? [];
-        list.push(data as ProgressPayload);
-        progress.set(jobId, list);
-      });
-      await events.waitUntilReady();
+      events = await app.progress.subscribe((payload) => {
+        const list = progress.get(payload.generationId) ?? [];
+        list.push(payload);
+        progress.set(payload.generationId, list);
+      }, app.logger);
       await app.startWorkers();
     });
 

@@ -272,7 +272,6 @@ const REPAIRS: [keyof ReconcileReport, string][] = [
   ['abandoned', 'failed before they started (nothing was held)'],
   ['finished', 'finished from what their interrupted finish recorded'],
   ['orphanHolds', 'holds released that had no generation'],
-  ['redelivered', 'results queued for delivery again'],
 ];
 
 function describeReport(report: ReconcileReport): string {

@@ -1,7 +1,6 @@
 import type { App } from '../../app.js';
 import type { CommandResult } from '../../../commands/index.js';
 import { viewOf, renderText } from '../../delivery/progress-view.js';
-import { progressPayloadSchema } from '../../queue/contracts.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import { saveOutputs, type SavedOutput } from './save-outputs.js';
 
@@ -22,7 +21,8 @@ export interface WaitResult {
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 /**
- * Submits a generation and follows it to the end: progress from QueueEvents as it arrives,
+ * Submits a generation and follows it to the end: progress from the progress channel as it
+ * arrives, job events to look again,
  * the final state from MongoDB. If no worker serves the model's queue, one runs in this
  * process for the duration, so the console works without `npm run dev`.
  */
@@ -46,22 +46,25 @@ export async function waitForGeneration(
       );
       await app.startWorkers();
     }
-    const submitted = await options.submit();
-    const first = submitted.generation;
-    if (!first) throw new Error('generate returned no generation');
-    options.onProgress(renderText(viewOf(first)));
-
+    // Listening before the submit: no progress of this generation can come before it.
+    let first: GenerationSummary | undefined;
     let lastLine = '';
-    events.on('progress', ({ jobId, data }: { jobId: string; data: unknown }) => {
-      if (jobId !== first.id) return;
-      const payload = progressPayloadSchema.safeParse(data);
-      if (!payload.success) return;
-      const line = renderText(viewOf({ ...first, status: 'processing' }, payload.data));
+    const progress = await app.progress.subscribe((payload) => {
+      if (!first || payload.generationId !== first.id) return;
+      const line = renderText(viewOf({ ...first, status: 'processing' }, payload));
       if (line !== lastLine) options.onProgress(line);
       lastLine = line;
-    });
-
-    const final = await untilTerminal(app, first.id, events);
+    }, app.logger);
+    let final: GenerationSummary;
+    try {
+      const submitted = await options.submit();
+      first = submitted.generation;
+      if (!first) throw new Error('generate returned no generation');
+      options.onProgress(renderText(viewOf(first)));
+      final = await untilTerminal(app, first.id, events);
+    } finally {
+      await progress.close();
+    }
     options.onProgress(renderText(viewOf(final)));
     const outputs =
       final.status === 'completed' ? await saveOutputs(app.media, final, options.outDir) : [];

@@ -161,10 +161,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     };
   }
 
-  function chatContext(
-    interaction: RepliableInteraction,
-    origin: Record<string, unknown>,
-  ): ChatContext {
+  function chatContext(interaction: RepliableInteraction, origin?: DiscordOrigin): ChatContext {
     return {
       platform: 'discord',
       actor: {
@@ -197,7 +194,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     interaction: RepliableInteraction,
     command: CommandDefinition,
     raw: Record<string, unknown>,
-    origin: Record<string, unknown> = { platform: 'discord' },
+    origin?: DiscordOrigin,
   ): Promise<CommandResult> {
     return executeCommand(command, chatContext(interaction, origin), raw, services);
   }
@@ -401,7 +398,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
         await interaction.deferReply({ flags: MessageFlags.Ephemeral });
         try {
           // Who may press it is the command layer's rule (the owner; for Cancel, moderators too).
-          const chat = chatContext(interaction, { platform: 'discord' });
+          const chat = chatContext(interaction);
           const prepared = await prepareGenerationAction(action.kind, chat, action.id, services);
           const result = await prepared.run(chat);
           await editReply(

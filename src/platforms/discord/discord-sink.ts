@@ -1,3 +1,4 @@
+import type { DiscordOrigin, Origin } from '../../core/origin.js';
 import { DiscordAPIError, type REST, type RawFile } from 'discord.js';
 import { RESTJSONErrorCodes, Routes, type APIMessage } from 'discord-api-types/v10';
 import type { Redis } from 'ioredis';
@@ -16,45 +17,14 @@ import { renderProgress, type DiscordView } from './render.js';
  * process can post its progress. The interaction token is a short-lived credential (15
  * minutes); it is kept only in the origin and never logged.
  */
-export interface DiscordOrigin {
-  platform: 'discord';
-  applicationId: string;
-  interactionId: string;
-  interactionToken: string;
-  /** When Discord stops accepting the token, in ms since the epoch. */
-  tokenExpiresAt: number;
-  channelId: string;
-  guildId?: string;
-  userId: string;
-  /** The interaction's `attachment_size_limit`, in bytes. */
-  attachmentLimit: number;
-}
+export type { DiscordOrigin };
 
-export function asDiscordOrigin(origin: Record<string, unknown>): DiscordOrigin | undefined {
-  const o = origin as Partial<DiscordOrigin>;
-  if (
-    o.platform !== 'discord' ||
-    typeof o.applicationId !== 'string' ||
-    typeof o.interactionId !== 'string' ||
-    typeof o.interactionToken !== 'string' ||
-    typeof o.tokenExpiresAt !== 'number' ||
-    typeof o.channelId !== 'string' ||
-    typeof o.userId !== 'string'
-  ) {
-    return undefined;
-  }
-  return {
-    platform: 'discord',
-    applicationId: o.applicationId,
-    interactionId: o.interactionId,
-    interactionToken: o.interactionToken,
-    tokenExpiresAt: o.tokenExpiresAt,
-    channelId: o.channelId,
-    userId: o.userId,
-    attachmentLimit:
-      typeof o.attachmentLimit === 'number' ? o.attachmentLimit : DEFAULT_UPLOAD_LIMIT,
-    ...(typeof o.guildId === 'string' ? { guildId: o.guildId } : {}),
-  };
+/** The Discord origin of a generation, with the upload limit older documents lack. */
+export function asDiscordOrigin(
+  origin: Origin,
+): (DiscordOrigin & { attachmentLimit: number }) | undefined {
+  if (origin.platform !== 'discord') return undefined;
+  return { ...origin, attachmentLimit: origin.attachmentLimit ?? DEFAULT_UPLOAD_LIMIT };
 }
 
 /** Discord's upload limit for a server without boosts. */
@@ -132,7 +102,7 @@ export class DiscordSink implements DeliverySink {
   /** The latest preview of each running generation, attached to every progress edit. */
   readonly #previews = new Map<string, RawFile>();
 
-  async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
+  async showProgress(rawOrigin: Origin, view: ProgressView): Promise<void> {
     const origin = asDiscordOrigin(rawOrigin);
     if (!origin) return;
     const id = view.generationId;
@@ -171,7 +141,7 @@ export class DiscordSink implements DeliverySink {
   }
 
   async deliver(
-    rawOrigin: Record<string, unknown>,
+    rawOrigin: Origin,
     generation: GenerationSummary,
     view: ProgressView,
   ): Promise<void> {

@@ -146,7 +146,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     };
   }
 
-  async function chatContext(ctx: Context, origin: Record<string, unknown>): Promise<ChatContext> {
+  async function chatContext(ctx: Context, origin?: TelegramOrigin): Promise<ChatContext> {
     const from = ctx.from;
     if (!from) throw new UserError('invalid_input', 'This command needs a sender.');
     return {
@@ -286,7 +286,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
           text = `${replied.from.id} ${text}`;
         }
         const raw = parseCommandText(name, text);
-        const chat = await chatContext(ctx, { platform: 'telegram' });
+        const chat = await chatContext(ctx);
         if (command.preview) {
           if (replied?.photo) {
             // Refuse before downloading anything when the model cannot use the photo.
@@ -335,7 +335,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
   ): Promise<CommandResult> {
     const command = findCommand(name);
     if (!command) throw new UserError('unknown_command', `Unknown command /${name}. Try /help.`);
-    return executeCommand(command, await chatContext(ctx, { platform: 'telegram' }), raw, services);
+    return executeCommand(command, await chatContext(ctx), raw, services);
   }
 
   /** Cancel, Reroll and Details: the command layer checks who may press them. */
@@ -345,7 +345,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     generationId: string,
     answer: (text?: string, alert?: boolean) => Promise<unknown>,
   ): Promise<void> {
-    const chat = await chatContext(ctx, { platform: 'telegram' });
+    const chat = await chatContext(ctx);
     const prepared = await prepareGenerationAction(kind, chat, generationId, services);
     if (prepared.preview) {
       await answer('Rerolling…');

@@ -1,3 +1,4 @@
+import type { Origin, TelegramOrigin } from '../../core/origin.js';
 import { GrammyError, InputFile, type Api } from 'grammy';
 import { extensionFor } from '../../core/media.js';
 import type { InputMediaPhoto } from 'grammy/types';
@@ -9,24 +10,10 @@ import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { renderCaption, renderStatus, type InlineKeyboard } from './render.js';
 
-export interface TelegramOrigin {
-  platform: 'telegram';
-  chatId: number;
-  /** The status message the bot edits. */
-  messageId: number;
-  /** The member's command message, replied to with the result. */
-  replyTo?: number;
-}
+export type { TelegramOrigin };
 
-function asOrigin(origin: Record<string, unknown>): TelegramOrigin | undefined {
-  const { chatId, messageId, replyTo } = origin;
-  if (typeof chatId !== 'number' || typeof messageId !== 'number') return undefined;
-  return {
-    platform: 'telegram',
-    chatId,
-    messageId,
-    ...(typeof replyTo === 'number' ? { replyTo } : {}),
-  };
+function asOrigin(origin: Origin): TelegramOrigin | undefined {
+  return origin.platform === 'telegram' ? origin : undefined;
 }
 
 /** Whether Telegram refused an edit because nothing changed, which is not a failure. */
@@ -79,13 +66,13 @@ export class TelegramSink implements DeliverySink {
     );
   }
 
-  async showProgress(rawOrigin: Record<string, unknown>, view: ProgressView): Promise<void> {
+  async showProgress(rawOrigin: Origin, view: ProgressView): Promise<void> {
     const origin = asOrigin(rawOrigin);
     if (origin) await this.editStatus(origin, view);
   }
 
   async deliver(
-    rawOrigin: Record<string, unknown>,
+    rawOrigin: Origin,
     generation: GenerationSummary,
     view: ProgressView,
   ): Promise<void> {

@@ -93,7 +93,12 @@ export class FakeTelegram {
 
   readonly #server: TelegramServer;
   readonly #proxy: Server;
-  readonly #failures: { method: string; remaining: number; retryAfter: number }[] = [];
+  readonly #failures: {
+    method: string;
+    remaining: number;
+    retryAfter: number;
+    chatId?: string | undefined;
+  }[] = [];
   readonly #refusals: { method: string; chatId: string; description: string }[] = [];
   readonly #messages = new Map<string, string>();
   #updateSeq = 1000;
@@ -146,9 +151,17 @@ export class FakeTelegram {
     };
   }
 
-  /** The next `times` calls of `method` are answered 429 with `retry_after` seconds. */
-  failNext(method: string, times: number, retryAfterSeconds: number): void {
-    this.#failures.push({ method, remaining: times, retryAfter: retryAfterSeconds });
+  /**
+   * The next `times` calls of `method` (to `chatId`, when given) are answered 429 with
+   * `retry_after` seconds.
+   */
+  failNext(method: string, times: number, retryAfterSeconds: number, chatId?: number): void {
+    this.#failures.push({
+      method,
+      remaining: times,
+      retryAfter: retryAfterSeconds,
+      chatId: chatId === undefined ? undefined : String(chatId),
+    });
   }
 
   callsTo(method: string, chatId?: number | string): RecordedCall[] {
@@ -302,7 +315,12 @@ export class FakeTelegram {
       return send(400, { ok: false, error_code: 400, description: `Bad Request: ${refused}` });
     }
 
-    const failure = this.#failures.find((f) => f.method === method && f.remaining > 0);
+    const failure = this.#failures.find(
+      (f) =>
+        f.method === method &&
+        f.remaining > 0 &&
+        (f.chatId === undefined || f.chatId === call.chatId),
+    );
     if (failure) {
       failure.remaining -= 1;
       call.status = 429;

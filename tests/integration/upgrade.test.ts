@@ -1,0 +1,225 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeliverySink } from '../../src/delivery/sink.js';
+import type { GenerationSummary } from '../../src/generation/summary.js';
+import { linkId, reserveKey } from '../../src/economy/ledger.js';
+import { DELIVER_JOB, deliveryJobId, GENERATE_JOB } from '../../src/queue/contracts.js';
+import { createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
+import { until } from '../support/until.js';
+
+/** Records deliveries, like a platform adapter would receive them. */
+class RecordingSink implements DeliverySink {
+  readonly platform = 'telegram';
+  readonly delivered: { origin: Record<string, unknown>; generation: GenerationSummary }[] = [];
+  async showProgress(): Promise<void> {}
+  async deliver(origin: Record<string, unknown>, generation: GenerationSummary): Promise<void> {
+    this.delivered.push({ origin, generation });
+  }
+}
+
+/** One entry as the release before wrote it: its `_id` was its idempotency key. */
+function oldEntry(
+  key: string,
+  accountId: string,
+  seq: number,
+  change: { kind: string; availableDelta: number; heldDelta: number; holdId?: string },
+  after: { available: number; held: number },
+  extra: Record<string, unknown> = {},
+) {
+  const at = new Date(Date.now() - 3_600_000 + seq * 1000);
+  return {
+    _id: key,
+    accountId,
+    seq,
+    ...change,
+    amount: change.availableDelta + change.heldDelta,
+    availableAfter: after.available,
+    heldAfter: after.held,
+    createdAt: at,
+    updatedAt: at,
+    ...extra,
+  };
+}
+
+describe('data written by the release before this layout', () => {
+  let app: TestApp;
+  const sink = new RecordingSink();
+
+  beforeAll(async () => {
+    app = await createTestApp();
+  });
+  afterAll(async () => {
+    await app.conn.dropDatabase();
+    await app.close();
+  });
+
+  it('migrates a ledger to <account>:<seq> links once, keeping balances and keys', async () => {
+    const ledger = app.models.LedgerEntry.collection;
+    const accountId = 'acc_upgrade_ledger';
+    // The old layout's unique index, which would refuse the new copies.
+    await ledger.createIndex({ accountId: 1, seq: 1 }, { unique: true });
+    await ledger.insertMany([
+      oldEntry(
+        'grant:k1',
+        accountId,
+        1,
+        { kind: 'grant', availableDelta: 50, heldDelta: 0 },
+        { available: 50, held: 0 },
+        { actor: 'mod', reason: 'funds' },
+      ),
+      oldEntry(
+        'hold:gold1:reserve',
+        accountId,
+        2,
+        { kind: 'reserve', availableDelta: -10, heldDelta: 10, holdId: 'gold1' },
+        { available: 40, held: 10 },
+      ),
+      oldEntry(
+        'hold:gold1:settle',
+        accountId,
+        3,
+        { kind: 'settle', availableDelta: 6, heldDelta: -10, holdId: 'gold1' },
+        { available: 46, held: 0 },
+        { outcome: 'completed' },
+      ),
+    ] as never[]);
+    // A migration cut short by a crash: the index is gone, the copy of entry 1 is in, and
+    // its original is not deleted yet.
+    await ledger.dropIndex('accountId_1_seq_1');
+    await ledger.insertOne({
+      ...oldEntry(
+        'grant:k1',
+        accountId,
+        1,
+        { kind: 'grant', availableDelta: 50, heldDelta: 0 },
+        { available: 50, held: 0 },
+        { actor: 'mod', reason: 'funds' },
+      ),
+      _id: linkId(accountId, 1),
+      key: 'grant:k1',
+    } as never);
+
+    expect(await app.economy.migrateLedger()).toBe(3);
+    expect(await ledger.countDocuments({ accountId })).toBe(3);
+    expect(
+      (await ledger.find({ accountId }).sort({ seq: 1 }).toArray()).map((e) => [
+        String(e._id),
+        String(e.key),
+      ]),
+    ).toEqual([
+      [linkId(accountId, 1), 'grant:k1'],
+      [linkId(accountId, 2), 'hold:gold1:reserve'],
+      [linkId(accountId, 3), 'hold:gold1:settle'],
+    ]);
+    expect(await app.economy.balance(accountId)).toEqual({ available: 46, held: 0 });
+    expect(await app.economy.check()).toEqual([]);
+    // Idempotency keys written before the upgrade still hold after it.
+    const again = await app.economy.grant({
+      accountId,
+      amount: 50,
+      key: 'k1',
+      actor: 'mod',
+      reason: 'funds',
+    });
+    expect(again).toEqual({ available: 46, held: 0 });
+    expect(await app.economy.settlement('gold1')).toMatchObject({
+      captured: 4,
+      outcome: 'completed',
+    });
+    // New changes continue the same chain.
+    await app.economy.grant({ accountId, amount: 5, key: 'k2', actor: 'mod', reason: 'more' });
+    expect(await ledger.findOne({ _id: linkId(accountId, 4) } as never)).toMatchObject({
+      key: 'grant:k2',
+      availableAfter: 51,
+    });
+    expect(await app.economy.migrateLedger()).toBe(0);
+    expect(await app.economy.check()).toEqual([]);
+
+    // A ledger still under the old unique (accountId, seq) index: migrating drops the index.
+    await ledger.createIndex({ accountId: 1, seq: 1 }, { unique: true });
+    await ledger.insertOne(
+      oldEntry(
+        'grant:other',
+        'acc_upgrade_other',
+        1,
+        { kind: 'grant', availableDelta: 3, heldDelta: 0 },
+        { available: 3, held: 0 },
+      ) as never,
+    );
+    expect(await app.economy.migrateLedger()).toBe(1);
+    expect((await ledger.indexes()).map((i) => i.name)).not.toContain('accountId_1_seq_1');
+    expect(await app.economy.balance('acc_upgrade_other')).toEqual({ available: 3, held: 0 });
+    expect(await app.economy.check()).toEqual([]);
+  });
+
+  it('runs a generation job and delivers a delivery job queued by the release before', async () => {
+    await app.startDelivery([sink]);
+    await app.startWorkers();
+    // A generation as the old release left it: queued, its points held, a v1 job waiting.
+    const accountId = await fund(app, 'olga', 20);
+    const id = 'oldgen0000000001';
+    const request = {
+      prompt: 'from before the upgrade',
+      model: 't-fast',
+      count: 1,
+      width: 64,
+      height: 64,
+      steps: 4,
+      guidance: 5,
+      seed: 7,
+      inputImages: [],
+    };
+    await app.models.Generation.create({
+      _id: id,
+      accountId,
+      requestedBy: 'telegram:77',
+      requesterName: 'olga',
+      origin: { platform: 'telegram', chatId: 77, messageId: 1 },
+      invocationKey: 'telegram:update:77',
+      request,
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'queued',
+      statusHistory: [
+        { status: 'pending', at: new Date() },
+        { status: 'queued', at: new Date() },
+      ],
+    });
+    await app.economy.reserve({ accountId, amount: 4, holdId: id });
+    await app.queues.generation('local').add(
+      GENERATE_JOB,
+      {
+        v: 1,
+        generationId: id,
+        accountId,
+        provider: 'local',
+        model: 't-fast',
+        price: 4,
+        request,
+      },
+      { jobId: id },
+    );
+    const done = await waitForStatus(app, id);
+    expect(done).toMatchObject({ status: 'completed', captured: 4 });
+    await until('the old job delivered', () => sink.delivered.some((d) => d.generation.id === id));
+    const delivered = sink.delivered.find((d) => d.generation.id === id)!;
+    expect(delivered.origin).toEqual({ platform: 'telegram', chatId: 77, messageId: 1 });
+    expect(delivered.generation.outputs).toHaveLength(1);
+    expect(await app.economy.holdOf(id)).toBe(true);
+    expect(await app.models.LedgerEntry.countDocuments({ key: reserveKey(id) })).toBe(1);
+
+    // A v1 delivery job (id only) of a generation that finished before the upgrade.
+    await app.queues
+      .deliveries()
+      .add(DELIVER_JOB, { v: 1, generationId: id }, { jobId: `${deliveryJobId(id)}-old` });
+    await until(
+      'the v1 delivery',
+      () => sink.delivered.filter((d) => d.generation.id === id).length === 2,
+    );
+    expect(sink.delivered.filter((d) => d.generation.id === id)[1]?.generation.status).toBe(
+      'completed',
+    );
+    expect(await app.economy.check()).toEqual([]);
+  });
+});
