@@ -101,13 +101,23 @@ interface Head {
   seq: number;
   available: number;
   held: number;
+  /** Reserve entries in the chain up to here: the account's generations, in order. */
+  holds: number;
 }
 
-const EMPTY_HEAD: Head = { seq: 0, available: 0, held: 0 };
+const EMPTY_HEAD: Head = { seq: 0, available: 0, held: 0, holds: 0 };
 
 function headOf(entry: LedgerEntryDoc): Head {
-  return { seq: entry.seq, available: entry.availableAfter, held: entry.heldAfter };
+  return {
+    seq: entry.seq,
+    available: entry.availableAfter,
+    held: entry.heldAfter,
+    holds: entry.holds ?? 0,
+  };
 }
+
+/** Entries read at once when walking a chain backwards. */
+const WALK_CHUNK = 32;
 
 /** How many account heads a process remembers (the least recently used are forgotten). */
 const HEAD_CACHE_SIZE = 50_000;
@@ -358,6 +368,74 @@ export class Economy {
     return { ...settlementOf(entry), won: inserted };
   }
 
+  /**
+   * An account's holds (one per generation it paid for), newest first: `skip` of them left
+   * out, at most `limit` returned, and how many there are. The chain is the index: the
+   * newest wanted is found by halving on `holds` (a count every link carries), then links
+   * are read backwards by `_id` until enough reserves are found.
+   */
+  async recentHolds(
+    accountId: string,
+    page: { skip: number; limit: number },
+  ): Promise<{ total: number; holdIds: string[] }> {
+    const head = await this.#head(accountId);
+    const wanted = head.holds - page.skip;
+    if (wanted <= 0 || page.limit <= 0) return { total: head.holds, holdIds: [] };
+    // The first link whose count reaches `wanted` is that reserve.
+    let from = head.seq;
+    if (wanted < head.holds) {
+      let low = 0;
+      let high = head.seq;
+      while (high - low > 1) {
+        const mid = Math.floor((low + high) / 2);
+        const entry = await this.#link(accountId, mid);
+        if ((entry?.holds ?? 0) >= wanted) high = mid;
+        else low = mid;
+      }
+      from = high;
+    }
+    const holdIds: string[] = [];
+    for await (const entry of this.#backwards(accountId, from, page.limit * 3)) {
+      if (entry.kind === 'reserve' && entry.holdId) holdIds.push(entry.holdId);
+      if (holdIds.length >= page.limit) break;
+    }
+    return { total: head.holds, holdIds };
+  }
+
+  /**
+   * Every hold of an account, newest first, with how it ended (undefined: still open), from
+   * one backwards walk of its chain (a settle comes after its reserve, so it is seen first).
+   */
+  async holdOutcomes(accountId: string): Promise<{ holdId: string; outcome?: SettleOutcome }[]> {
+    const head = await this.#head(accountId);
+    const ended = new Map<string, SettleOutcome>();
+    const holds: { holdId: string; outcome?: SettleOutcome }[] = [];
+    for await (const entry of this.#backwards(accountId, head.seq, WALK_CHUNK)) {
+      if (!entry.holdId) continue;
+      if (entry.kind === 'settle') ended.set(entry.holdId, entry.outcome ?? 'failed');
+      if (entry.kind === 'reserve') {
+        const outcome = ended.get(entry.holdId);
+        holds.push(outcome ? { holdId: entry.holdId, outcome } : { holdId: entry.holdId });
+      }
+    }
+    return holds;
+  }
+
+  /** An account's links from `fromSeq` down to 1, read by `_id` a chunk at a time. */
+  async *#backwards(
+    accountId: string,
+    fromSeq: number,
+    firstChunk: number,
+  ): AsyncGenerator<LedgerEntryDoc> {
+    let chunk = Math.max(1, Math.min(WALK_CHUNK, firstChunk));
+    for (let top = fromSeq; top >= 1; top -= chunk, chunk = WALK_CHUNK) {
+      const seqs: number[] = [];
+      for (let seq = top; seq > Math.max(0, top - chunk); seq -= 1) seqs.push(seq);
+      const entries = await Promise.all(seqs.map((seq) => this.#link(accountId, seq)));
+      for (const entry of entries) if (entry) yield entry;
+    }
+  }
+
   /** Whether points are (or were) held for `holdId`: its reserve entry exists. */
   async holdOf(holdId: string): Promise<boolean> {
     return (await this.#byKey(reserveKey(holdId))) !== undefined;
@@ -431,6 +509,7 @@ export class Economy {
         amount: change.availableDelta + change.heldDelta,
         availableAfter: head.available + change.availableDelta,
         heldAfter: head.held + change.heldDelta,
+        holds: head.holds + (change.kind === 'reserve' ? 1 : 0),
         holdId: change.holdId,
         outcome: change.outcome,
         result: change.result,
@@ -502,12 +581,18 @@ export class Economy {
       .find({ key: { $exists: false } })
       .sort({ accountId: 1, seq: 1 })
       .toArray();
+    // Each link also gets its running count of reserves (old entries of an account are all
+    // old: the layout changes with this release, for every account at once).
+    const holds = new Map<string, number>();
     for (const doc of old) {
       const { _id: oldId, ...rest } = doc as unknown as LedgerEntryDoc;
-      const id = linkId(String(rest.accountId), Number(rest.seq));
+      const accountId = String(rest.accountId);
+      const count = (holds.get(accountId) ?? 0) + (rest.kind === 'reserve' ? 1 : 0);
+      holds.set(accountId, count);
+      const id = linkId(accountId, Number(rest.seq));
       if (oldId === id) continue;
       try {
-        await collection.insertOne({ ...rest, _id: id, key: oldId } as never);
+        await collection.insertOne({ ...rest, holds: count, _id: id, key: oldId } as never);
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }

@@ -680,9 +680,33 @@ export class GenerationService {
     accountId: string | undefined,
     options: { page: number; status?: GenerationStatus },
   ): Promise<HistoryPage> {
-    const filter: Record<string, unknown> = { accountId };
-    if (options.status) filter.status = options.status;
-    const total = accountId ? await this.#d.models.Generation.countDocuments(filter) : 0;
+    const { economy } = this.#d;
+    // The member's ledger chain is the index of their generations (a reserve each, newest
+    // last), read by `_id`: a page costs the same with 100 or 100,000 generations stored.
+    let total = 0;
+    let ids: string[] = [];
+    const skip = (Math.max(1, options.page) - 1) * HISTORY_PAGE_SIZE;
+    if (accountId && !options.status) {
+      const recent = await economy.recentHolds(accountId, { skip, limit: HISTORY_PAGE_SIZE });
+      total = recent.total;
+      ids = recent.holdIds;
+    } else if (accountId && options.status) {
+      // One walk of the member's chain: ended holds carry their outcome in their settle
+      // entry; open ones are looked up (at most the member's generations in flight).
+      const status = options.status;
+      const holds = await economy.holdOutcomes(accountId);
+      const open = holds.filter((h) => !h.outcome);
+      const openStatus = new Map(
+        (
+          await Promise.all(
+            open.map(async (h) => [h.holdId, (await this.find(h.holdId))?.status] as const),
+          )
+        ).filter((e): e is readonly [string, GenerationStatus] => e[1] !== undefined),
+      );
+      const matching = holds.filter((h) => (h.outcome ?? openStatus.get(h.holdId)) === status);
+      total = matching.length;
+      ids = matching.slice(skip, skip + HISTORY_PAGE_SIZE).map((h) => h.holdId);
+    }
     const pages = Math.max(1, Math.ceil(total / HISTORY_PAGE_SIZE));
     if (options.page > pages && total > 0) {
       const which = options.status ? `${options.status} generations` : 'history';
@@ -693,23 +717,13 @@ export class GenerationService {
       );
     }
     const page = Math.min(Math.max(1, options.page), pages);
-    if (!accountId)
-      return {
-        items: [],
-        page,
-        pages,
-        total,
-        ...(options.status ? { status: options.status } : {}),
-      };
-    const docs = await this.#d.models.Generation.find(filter)
-      .sort({ createdAt: -1, _id: -1 })
-      .skip((page - 1) * HISTORY_PAGE_SIZE)
-      .limit(HISTORY_PAGE_SIZE)
-      .lean();
-    const result: HistoryPage = { items: docs.map(summarize), page, pages, total };
+    const docs = await Promise.all(ids.map((id) => this.find(id)));
+    const items = docs.filter((d) => d !== undefined).map(summarize);
+    const result: HistoryPage = { items, page, pages, total };
     if (options.status) result.status = options.status;
     return result;
   }
+
 }
 
 /**

@@ -51,6 +51,8 @@ const ledgerEntrySchema = new Schema(
     amount: { type: Number, required: true },
     availableAfter: { type: Number, required: true },
     heldAfter: { type: Number, required: true },
+    /** Reserve entries in the account's chain up to and including this one. */
+    holds: { type: Number, default: 0 },
     /** For reserve and settle: the generation the hold belongs to. */
     holdId: { type: String },
     /** For settle: how the generation ended; the first settle decides it. */

@@ -24,6 +24,54 @@ describe('points ledger', () => {
     expect(await store.models.Account.countDocuments({ _id: ids[0] })).toBe(1);
   });
 
+  it("lists an account's holds newest first, page by page, from its chain", async () => {
+    const account = await economy.ensureAccount(member());
+    await economy.grant({
+      accountId: account,
+      amount: 100,
+      key: 'h-' + account,
+      actor: 'm',
+      reason: 'x',
+    });
+    const ids = Array.from({ length: 12 }, (_, i) => `h${i}-${account}`);
+    for (const [i, id] of ids.entries()) {
+      await economy.reserve({ accountId: account, amount: 1, holdId: id });
+      // Settles, grants and open holds interleave in the chain, as in real use.
+      if (i % 3 === 0) await economy.settle({ holdId: id, capture: 1, outcome: 'completed' });
+      if (i % 4 === 0)
+        await economy.grant({
+          accountId: account,
+          amount: 1,
+          key: `g${i}-${account}`,
+          actor: 'm',
+          reason: 'x',
+        });
+    }
+    const newest = [...ids].reverse();
+    expect(await economy.recentHolds(account, { skip: 0, limit: 5 })).toEqual({
+      total: 12,
+      holdIds: newest.slice(0, 5),
+    });
+    expect((await economy.recentHolds(account, { skip: 5, limit: 5 })).holdIds).toEqual(
+      newest.slice(5, 10),
+    );
+    expect((await economy.recentHolds(account, { skip: 10, limit: 5 })).holdIds).toEqual(
+      newest.slice(10),
+    );
+    expect((await economy.recentHolds(account, { skip: 12, limit: 5 })).holdIds).toEqual([]);
+    const outcomes = await economy.holdOutcomes(account);
+    expect(outcomes.map((h) => h.holdId)).toEqual(newest);
+    expect(outcomes.filter((h) => h.outcome === 'completed').map((h) => h.holdId)).toEqual(
+      newest.filter((_, i) => (11 - i) % 3 === 0),
+    );
+    // Another process, with no remembered head, finds the same.
+    const other = new Economy(store.models, { welcomePoints: 0, maxGrant: 1_000_000 });
+    expect((await other.recentHolds(account, { skip: 5, limit: 2 })).holdIds).toEqual(
+      newest.slice(5, 7),
+    );
+    expect(await other.balance(account)).toEqual(await economy.balance(account));
+  });
+
   it('grants, revokes and refuses to revoke more than is available', async () => {
     const account = await economy.ensureAccount(member());
     await economy.grant({

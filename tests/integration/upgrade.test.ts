@@ -112,6 +112,11 @@ describe('data written by the release before this layout', () => {
     ]);
     expect(await app.economy.balance(accountId)).toEqual({ available: 46, held: 0 });
     expect(await app.economy.check()).toEqual([]);
+    // The chain, with its running count of holds, is the member's /history index.
+    expect(await app.economy.recentHolds(accountId, { skip: 0, limit: 5 })).toEqual({
+      total: 1,
+      holdIds: ['gold1'],
+    });
     // Idempotency keys written before the upgrade still hold after it.
     const again = await app.economy.grant({
       accountId,
