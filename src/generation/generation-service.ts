@@ -723,7 +723,6 @@ export class GenerationService {
     if (options.status) result.status = options.status;
     return result;
   }
-
 }
 
 /**
