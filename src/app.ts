@@ -128,7 +128,14 @@ export async function createApp(
     ...(overrides.randomSeed ? { randomSeed: overrides.randomSeed } : {}),
     ...(overrides.faults ? { faults: overrides.faults } : {}),
   });
-  const reconciler = new Reconciler({ models, economy, generations, queues, logger });
+  const reconciler = new Reconciler({
+    models,
+    economy,
+    generations,
+    queues,
+    logger,
+    providers: catalog.providers(),
+  });
   const closers: (() => Promise<void>)[] = [];
 
   return {

@@ -6,8 +6,8 @@ import type { Reconciler, ReconcileReport } from './reconciler.js';
 /** Deletes the lock only if it is still ours (it may have expired and been taken since). */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
 
-/** About how often a sweep also reads the whole ledger for orphaned holds. */
-const HOLD_SWEEP_MS = 3_600_000;
+/** How often a sweep is a full one (see `Reconciler.run`); the others look at failed jobs. */
+export const FULL_SWEEP_MS = 15 * 60_000;
 
 export interface ReconcileLoopOptions {
   reconciler: Reconciler;
@@ -17,6 +17,8 @@ export interface ReconcileLoopOptions {
   /** Time between sweeps; 0: none after the first. */
   intervalMs: number;
   graceMs: number;
+  /** Time between full sweeps (default a quarter hour). */
+  fullEveryMs?: number;
 }
 
 /**
@@ -33,7 +35,7 @@ export class ReconcileLoop {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | undefined;
   #stopped = false;
-  #ticks = 0;
+  #lastFull: number | undefined;
 
   constructor(options: ReconcileLoopOptions) {
     this.#o = options;
@@ -50,11 +52,12 @@ export class ReconcileLoop {
     const taken = await this.#o.redis.set(this.#key, token, 'PX', this.#lockMs, 'NX');
     if (taken !== 'OK') return undefined;
     try {
-      // The ledger-wide hold sweep at the first tick and then about hourly.
-      const every = Math.max(1, Math.round(HOLD_SWEEP_MS / Math.max(1, this.#o.intervalMs)));
-      const holds = this.#ticks % every === 0;
-      this.#ticks += 1;
-      return await this.#o.reconciler.run(this.#o.graceMs, { holds });
+      // Full at this process's first sweep and then every quarter hour; frequent in between.
+      const full =
+        this.#lastFull === undefined ||
+        Date.now() - this.#lastFull >= (this.#o.fullEveryMs ?? FULL_SWEEP_MS);
+      if (full) this.#lastFull = Date.now();
+      return await this.#o.reconciler.run(this.#o.graceMs, { scope: full ? 'full' : 'recent' });
     } finally {
       await this.#o.redis
         .eval(RELEASE, 1, this.#key, token)

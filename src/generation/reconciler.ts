@@ -6,6 +6,9 @@ import type { Queues } from '../queue/queues.js';
 import type { GenerationDoc, StoreModels } from '../store/models.js';
 import type { GenerationService } from './generation-service.js';
 
+/** How far back a process's first frequent sweep looks for failed jobs. */
+const RECENT_FIRST_WINDOW_MS = 3_600_000;
+
 export interface ReconcileReport {
   /** Generations that never reached the queue and held nothing, failed (nothing to return). */
   abandoned: number;
@@ -34,16 +37,27 @@ export class Reconciler {
       generations: GenerationService;
       queues: Queues;
       logger: Logger;
+      /** The providers whose queues the frequent sweep looks at. */
+      providers: readonly string[];
     },
   ) {}
 
+  /** The end of the last sweep's window: where the next frequent sweep starts. */
+  #sweptTo: number | undefined;
+
   /**
-   * One sweep. `holds` (default true) also reads the whole ledger for holds left open with no
-   * generation to end them, which only a lost document can cause: the periodic loop does that
-   * part at start-up and then hourly, since it reads every reserve and settle entry.
+   * One sweep. `full` (the default; the loop's first sweep, then every quarter hour) reads
+   * every generation that has not ended and every open hold of the ledger: that finds a
+   * submit cut short before its job existed, or a document lost. `recent` looks only at jobs
+   * that failed since the last sweep (a worker that died twice, a finish that threw), by
+   * `_id`: it costs nothing while nothing fails, whatever the size of the history.
    */
-  async run(graceMs: number, options: { holds?: boolean } = {}): Promise<ReconcileReport> {
+  async run(
+    graceMs: number,
+    options: { scope?: 'full' | 'recent' } = {},
+  ): Promise<ReconcileReport> {
     const { models, economy, generations, logger } = this.deps;
+    const scope = options.scope ?? 'full';
     const cutoff = new Date(Date.now() - graceMs);
     const report: ReconcileReport = {
       abandoned: 0,
@@ -54,10 +68,15 @@ export class Reconciler {
       orphanHolds: 0,
     };
 
-    const stuck = await models.Generation.find({
-      status: { $in: ['pending', 'queued', 'processing'] },
-      updatedAt: { $lte: cutoff },
-    }).lean();
+    const from = this.#sweptTo ?? cutoff.getTime() - RECENT_FIRST_WINDOW_MS;
+    this.#sweptTo = Math.max(from, cutoff.getTime());
+    const stuck =
+      scope === 'full'
+        ? await models.Generation.find({
+            status: { $in: ['pending', 'queued', 'processing'] },
+            updatedAt: { $lte: cutoff },
+          }).lean()
+        : await this.#failedRecently(from, cutoff.getTime());
     for (const doc of stuck) {
       const log = logger.child({ generationId: doc._id });
       // A job still waiting or running is doing its work: nothing else is looked up for it.
@@ -91,7 +110,7 @@ export class Reconciler {
 
     // Holds still open with no generation, or whose generation ended without settling
     // them (a document lost, or one written by an older release).
-    for (const hold of options.holds === false ? [] : await economy.openHolds(cutoff)) {
+    for (const hold of scope === 'full' ? await economy.openHolds(cutoff) : []) {
       const doc = await models.Generation.findById(hold.holdId).lean();
       if (!doc) {
         await economy.settle({
@@ -114,6 +133,15 @@ export class Reconciler {
       logger.info(report, 'reconciler repaired interrupted work');
     }
     return report;
+  }
+
+  /** Generations not ended whose job failed in (from, to]: one `_id` read per failed job. */
+  async #failedRecently(from: number, to: number): Promise<GenerationDoc[]> {
+    const ids = new Set<string>();
+    for (const provider of this.deps.providers)
+      for (const id of await this.deps.queues.failedBetween(provider, from, to)) ids.add(id);
+    const docs = await Promise.all([...ids].map((id) => this.deps.generations.find(id)));
+    return docs.filter((d) => d !== undefined && !isTerminal(d.status)) as GenerationDoc[];
   }
 
   /**

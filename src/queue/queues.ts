@@ -172,6 +172,15 @@ export class Queues {
     );
   }
 
+  /**
+   * Ids of a provider's jobs that failed in (fromMs, toMs], from BullMQ's failed set (scored
+   * by when they failed): the reconciler's frequent sweep looks only at these.
+   */
+  async failedBetween(provider: string, fromMs: number, toMs: number): Promise<string[]> {
+    const key = this.generation(provider).toKey('failed');
+    return this.#produce(() => this.#connection.zrangebyscore(key, `(${fromMs}`, toMs));
+  }
+
   /** A QueueEvents listener for a provider's queue; the caller closes it. */
   events(provider: string): QueueEvents {
     return new QueueEvents(generationQueueName(provider), {

@@ -46,6 +46,28 @@ describe('reconciler', () => {
     }
   }
 
+  it('finds a job that failed as stalled in a frequent sweep, by _id, and only once', async () => {
+    const id = await queued('fritz');
+    // A full sweep first: the frequent ones look at what fails after it.
+    await app.reconciler.run(0);
+    await failAsStalled(id);
+    const recent = await app.reconciler.run(0, { scope: 'recent' });
+    expect(recent).toMatchObject({ retried: 1, failed: 0 });
+    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
+    // The same failure is not looked at again.
+    expect(await app.reconciler.run(0, { scope: 'recent' })).toMatchObject({
+      retried: 0,
+      failed: 0,
+    });
+    // A lost job is not a failure: only a full sweep finds it.
+    await (await app.queues.generation('local').getJob(id))!.remove();
+    expect(await app.reconciler.run(0, { scope: 'recent' })).toMatchObject({ requeued: 0 });
+    expect(await app.reconciler.run(0)).toMatchObject({ requeued: 1 });
+    // Out of the way of the next tests, which take the next waiting job.
+    await app.generations.cancel(id, { accountId: undefined, isModerator: true });
+    expect(await balanceOf('fritz')).toEqual({ available: 20, held: 0 });
+  });
+
   it('sweeps in one process at a time', async () => {
     const loop = () =>
       new ReconcileLoop({
@@ -109,6 +131,8 @@ describe('reconciler', () => {
       logger: app.logger,
       intervalMs: 100,
       graceMs: 0,
+      // A lost job is found by a full sweep (by default every quarter hour).
+      fullEveryMs: 300,
     });
     await loop.start();
     try {
