@@ -73,6 +73,8 @@ interface Chain {
   accountId: string;
   seq: number;
   available: number;
+  /** Reserve entries so far (genbot's links carry this running count). */
+  holds: number;
 }
 
 /** Grows genbot's `generations` and `ledger` collections to the given sizes. */
@@ -112,7 +114,7 @@ export class GenbotHistory {
       const identities: Document[] = [];
       for (let a = 0; a < HISTORY_ACCOUNTS; a += 1) {
         const accountId = `acc_${hex(`history:${a}`, 20)}`;
-        this.#chains.push({ accountId, seq: 0, available: 0 });
+        this.#chains.push({ accountId, seq: 0, available: 0, holds: 0 });
         accounts.push({ ...account, _id: accountId, displayName: `h${a}` });
         identities.push({
           ...identity,
@@ -135,6 +137,7 @@ export class GenbotHistory {
       chain.seq += 1;
       // genbot's layout: a link's `_id` is `<account>:<seq>`, its idempotency key a field.
       const { _id: key, ...change } = fields as { _id: string } & Document;
+      if (base.kind === 'reserve') chain.holds += 1;
       ledger.push({
         ...base,
         ...change,
@@ -142,6 +145,7 @@ export class GenbotHistory {
         key,
         accountId: chain.accountId,
         seq: chain.seq,
+        holds: chain.holds,
         createdAt: at,
         updatedAt: at,
       });

@@ -38,6 +38,13 @@ export interface Sweep {
   /** Generations of the member whose page was read. */
   historyTotal: number;
   historyMongo: ProxyStats;
+  historyLastMs?: number;
+  historyLastPage?: number;
+  historyLastMongo?: ProxyStats;
+  /** The frequent sweep (jobs failed since the last one). */
+  recentMs?: number;
+  recentMongo?: ProxyStats;
+  /** The full sweep (every generation not ended, every open hold). */
   reconcileMs?: number;
   reconcileMongo?: ProxyStats;
 }
@@ -429,13 +436,23 @@ export function report(r: Results): string {
           'stored',
           '/history page 1 (member with n generations)',
           'its MongoDB commands (not passed down)',
-          'one reconciler sweep (grace 120 s)',
-          'its MongoDB commands (not passed down)',
+          'last page',
+          'its commands',
+          'frequent reconciler sweep',
+          'its commands',
+          'full reconciler sweep (grace 120 s)',
+          'its commands',
         ],
         r.sweeps.map((w) => [
           w.stored,
           `${ms(w.historyMs)} (n = ${w.historyTotal})`,
           describe(w.historyMongo),
+          w.historyLastMs === undefined
+            ? DASH
+            : `${ms(w.historyLastMs)} (page ${w.historyLastPage})`,
+          describe(w.historyLastMongo),
+          w.recentMs === undefined ? DASH : ms(w.recentMs),
+          describe(w.recentMongo),
           w.reconcileMs === undefined ? 'not run' : ms(w.reconcileMs),
           describe(w.reconcileMongo),
         ]),

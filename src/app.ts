@@ -113,7 +113,6 @@ export async function createApp(
     logger,
     attempts: config.worker.attempts,
     backoffMs: config.worker.backoffMs,
-    ...(overrides.deliveryRetry ? { delivery: overrides.deliveryRetry } : {}),
   });
   const cancelBus = new CancelBus(producer, config.queuePrefix);
   const progress = new ProgressChannel(redis, config.queuePrefix);
@@ -190,6 +189,7 @@ export async function createApp(
       const consumer = new DeliveryConsumer({
         connection: redis,
         prefix: config.queuePrefix,
+        ...(overrides.deliveryRetry ? { retry: overrides.deliveryRetry } : {}),
         generations,
         sinks,
         logger,

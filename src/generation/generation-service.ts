@@ -406,12 +406,13 @@ export class GenerationService {
 
   /**
    * Queues the delivery of a generation that has ended (again: the delivery job's id makes
-   * it a no-op while one exists), for a worker that died between the final status and this.
+   * it a no-op for a day), for a worker that died between the final status and this. False:
+   * nothing was queued (one was already, or it gave up, or the console follows its own).
    */
-  async redeliver(doc: GenerationDoc): Promise<void> {
-    if (!isTerminal(doc.status) || doc.deliveredAt || doc.deliveryFailedAt) return;
+  async redeliver(doc: GenerationDoc): Promise<boolean> {
+    if (!isTerminal(doc.status) || doc.deliveredAt || doc.deliveryFailedAt) return false;
     const origin = parseOrigin(doc.origin);
-    await this.#d.queues.enqueueDelivery({
+    return this.#d.queues.enqueueDelivery({
       v: 2,
       generationId: doc._id,
       platform: platformOf(origin),

@@ -2,10 +2,9 @@ import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isReportedConnectionError } from './redis.js';
+import { addDelivery, deliveryMarkerKey } from './delivery-streams.js';
 import {
-  DELIVER_JOB,
   DELIVERIES_QUEUE,
-  deliveryJobId,
   deliveryJobSchema,
   GENERATE_JOB,
   generationJobSchema,
@@ -19,14 +18,9 @@ export interface QueueOptions {
   logger: Logger;
   attempts: number;
   backoffMs: number;
-  /**
-   * Tries for a final delivery, and the first retry delay (doubling): bounded, so a result a
-   * platform keeps refusing gives up (logged) instead of being retried for ever.
-   */
-  delivery?: { attempts: number; backoffMs: number };
 }
 
-/** Eight tries over about four minutes. */
+/** Eight tries over about a minute and a half (the delay doubles, to at most 30 s). */
 export const DEFAULT_DELIVERY_RETRY = { attempts: 8, backoffMs: 1000 };
 
 /** The producer connection is not connected: the job was not (and will not be) added. */
@@ -138,7 +132,8 @@ export class Queues {
     return this.#queue(generationQueueName(provider));
   }
 
-  deliveries(): Queue {
+  /** The BullMQ deliveries queue of the release before the delivery streams (drained). */
+  legacyDeliveries(): Queue {
     return this.#queue(DELIVERIES_QUEUE);
   }
 
@@ -158,18 +153,22 @@ export class Queues {
     return this.#produce(() => this.generation(data.provider).add(GENERATE_JOB, data, options));
   }
 
-  async enqueueDelivery(payload: DeliveryJob): Promise<Job> {
+  /**
+   * Queues a finished generation's delivery on its platform's delivery stream (see
+   * delivery/delivery-stream.ts); a second call for the same generation within a day is a
+   * no-op. The console follows its own generations: nothing is queued for it.
+   */
+  async enqueueDelivery(payload: DeliveryJob): Promise<boolean> {
     const data = deliveryJobSchema.parse(payload);
-    const retry = this.#options.delivery ?? DEFAULT_DELIVERY_RETRY;
-    return this.#produce(() =>
-      this.deliveries().add(DELIVER_JOB, data, {
-        jobId: deliveryJobId(data.generationId),
-        attempts: retry.attempts,
-        backoff: { type: 'exponential', delay: retry.backoffMs },
-        removeOnComplete: { age: 24 * 3600, count: 5000 },
-        removeOnFail: { age: 7 * 24 * 3600, count: 5000 },
-      }),
-    );
+    if (data.v !== 2) throw new Error('deliveries are queued in the v2 shape');
+    if (data.platform === 'console') return false;
+    return this.#produce(() => addDelivery(this.#connection, this.#options.prefix, data));
+  }
+
+  /** Whether a delivery was queued for the generation (within the last day). */
+  async deliveryQueued(generationId: string): Promise<boolean> {
+    const key = deliveryMarkerKey(this.#options.prefix, generationId);
+    return (await this.#produce(() => this.#connection.exists(key))) === 1;
   }
 
   /**

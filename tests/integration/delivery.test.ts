@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliverySink } from '../../src/delivery/sink.js';
 import type { ProgressView } from '../../src/delivery/progress-view.js';
 import type { GenerationSummary } from '../../src/generation/summary.js';
-import { deliveryJobId } from '../../src/queue/contracts.js';
+import { deliveryStreamKey } from '../../src/queue/delivery-streams.js';
 import { createTestApp, waitForStatus, type TestApp } from '../support/app.js';
 
 /** Records what the bot process hands a platform adapter. */
@@ -99,19 +99,21 @@ describe('progress relay and final delivery', () => {
       true,
     );
     expect(done.status).toBe('completed');
-    // Its delivery job completes once the sink returned: that is the record of delivery (no
-    // MongoDB write), kept a day, so a worker re-run cannot queue it again meanwhile.
-    const job = await app.queues.deliveries().getJob(deliveryJobId(generation.id));
-    let state = await job?.getState();
-    for (let i = 0; i < 400 && state !== 'completed'; i += 1) {
+    // Delivered from its platform's stream, with no MongoDB write; its marker (a day) keeps
+    // a worker's re-run from queueing it again.
+    expect(await app.queues.deliveryQueued(generation.id)).toBe(true);
+    expect(await app.generations.redeliver((await app.generations.find(generation.id))!)).toBe(
+      false,
+    );
+    const stream = deliveryStreamKey(app.prefix, 'telegram');
+    expect(await app.redis.xlen(stream)).toBe(1);
+    // Acknowledged once the sink returned: nothing is left pending.
+    let pending = Number((await app.redis.xpending(stream, 'bots'))[0]);
+    for (let i = 0; i < 400 && pending > 0; i += 1) {
       await new Promise((r) => setTimeout(r, 25));
-      state = await job?.getState();
+      pending = Number((await app.redis.xpending(stream, 'bots'))[0]);
     }
-    expect(state).toBe('completed');
-    await app.generations.redeliver((await app.generations.find(generation.id))!);
-    expect(
-      await (await app.queues.deliveries().getJob(deliveryJobId(generation.id)))?.getState(),
-    ).toBe('completed');
+    expect(pending).toBe(0);
     expect(sink.delivered).toHaveLength(1);
   });
 });
@@ -168,11 +170,12 @@ describe('a final delivery the platform keeps refusing', () => {
     const gaveUp = lines.filter((l) => l.msg.startsWith('delivery gave up'));
     expect(gaveUp).toHaveLength(1);
     expect(gaveUp[0]).toMatchObject({ level: 50, generationId: generation.id });
-    // Neither the reconciler nor a restart hands it out again, even once the failed job is
-    // gone (BullMQ removes old failed jobs; Redis may lose them).
-    await (await app.queues.deliveries().getJob(deliveryJobId(generation.id)))?.remove();
+    // Neither the reconciler nor a worker's re-run hands it out again.
     await app.reconciler.run(0);
-    expect(await app.queues.deliveries().getJob(deliveryJobId(generation.id))).toBeUndefined();
+    expect(await app.generations.redeliver((await app.generations.find(generation.id))!)).toBe(
+      false,
+    );
+    expect(await app.redis.xlen(deliveryStreamKey(app.prefix, 'telegram'))).toBe(1);
     expect(attempts).toBe(3);
   });
 });

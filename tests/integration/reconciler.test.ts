@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ReconcileLoop } from '../../src/generation/reconcile-loop.js';
-import { deliveryJobId, generationQueueName } from '../../src/queue/contracts.js';
+import { generationQueueName } from '../../src/queue/contracts.js';
 import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
 
 /**
@@ -118,7 +118,7 @@ describe('reconciler', () => {
     } finally {
       await pool.close();
     }
-    expect(await app.queues.deliveries().getJob(deliveryJobId(id))).toBeDefined();
+    expect(await app.queues.deliveryQueued(id)).toBe(false);
     expect(await app.reconciler.run(0)).toMatchObject({ requeued: 0, finished: 0, failed: 0 });
   });
 

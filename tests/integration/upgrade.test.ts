@@ -216,7 +216,7 @@ describe('data written by the release before this layout', () => {
 
     // A v1 delivery job (id only) of a generation that finished before the upgrade.
     await app.queues
-      .deliveries()
+      .legacyDeliveries()
       .add(DELIVER_JOB, { v: 1, generationId: id }, { jobId: `${deliveryJobId(id)}-old` });
     await until(
       'the v1 delivery',

@@ -5,6 +5,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Logger } from '../../src/logger.js';
 import type { ModelSpecInput } from '../../src/core/model-spec.js';
 import type { ChatContext } from '../../src/core/chat.js';
+import type { Origin } from '../../src/core/origin.js';
 import { TERMINAL_STATUSES } from '../../src/core/status.js';
 import type { GenerationSummary } from '../../src/generation/summary.js';
 import { generationQueueName } from '../../src/queue/contracts.js';
@@ -97,7 +98,12 @@ export async function createTestApp(
   return Object.assign(app, { prefix: config.queuePrefix });
 }
 
-export function consoleCtx(app: App, name: string, invocationKey?: string): ChatContext {
+export function consoleCtx(
+  app: App,
+  name: string,
+  invocationKey?: string,
+  origin?: Origin,
+): ChatContext {
   return {
     platform: 'console',
     actor: {
@@ -106,7 +112,7 @@ export function consoleCtx(app: App, name: string, invocationKey?: string): Chat
       isModerator: app.config.console.moderators.includes(name),
     },
     invocationKey: invocationKey ?? uniqueName(`console:${name}`),
-    origin: { platform: 'console', user: name },
+    origin: origin ?? { platform: 'console', user: name },
     resolveMember: async (ref) => ({
       identity: { platform: 'console', id: ref.replace(/^@/, '') },
       displayName: ref,
@@ -121,10 +127,12 @@ export async function command(
   name: string,
   raw: Record<string, unknown> = {},
   invocationKey?: string,
+  /** Where its result goes; the console by default (which queues no delivery). */
+  origin?: Origin,
 ): Promise<CommandResult> {
   const def = findCommand(name);
   if (!def) throw new Error(`no command ${name}`);
-  return executeCommand(def, consoleCtx(app, as, invocationKey), raw, {
+  return executeCommand(def, consoleCtx(app, as, invocationKey, origin), raw, {
     generations: app.generations,
     economy: app.economy,
     catalog: app.catalog,

@@ -1,0 +1,64 @@
+import type { Redis } from 'ioredis';
+import type { DeliveryJob } from './contracts.js';
+
+/**
+ * The producer side of the delivery streams (the consumer is delivery/delivery-stream.ts):
+ * one Redis stream of finished generations per platform.
+ */
+
+/** Each platform's stream keeps at most about this many entries (delivered ones included). */
+const MAX_ENTRIES = 100_000;
+/** A marker makes a second add of the same generation's delivery a no-op for a day. */
+const MARKER_SECONDS = 86_400;
+/** The consumer group of the bot processes on each platform's stream. */
+export const DELIVERY_GROUP = 'bots';
+
+/** KEYS: stream, marker; ARGV: generation id, entry JSON, max entries, marker seconds. */
+const ADD_SCRIPT = `
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', tonumber(ARGV[4])) then
+  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'd', ARGV[2])
+end
+return false`;
+
+export function deliveryStreamKey(prefix: string, platform: string): string {
+  return `${prefix}:deliveries:${platform}`;
+}
+
+export function deliveryMarkerKey(prefix: string, generationId: string): string {
+  return `${prefix}:delivery:${generationId}`;
+}
+
+type AddCommand = (
+  stream: string,
+  marker: string,
+  generationId: string,
+  entry: string,
+  maxEntries: number,
+  markerSeconds: number,
+) => Promise<string | null>;
+
+/**
+ * Adds a finished generation's delivery; false when one was already added (a replayed
+ * finish). Runs on the caller's connection: the producer's, which fails fast.
+ */
+export async function addDelivery(
+  connection: Redis,
+  prefix: string,
+  data: Extract<DeliveryJob, { v: 2 }>,
+): Promise<boolean> {
+  const named = connection as unknown as { genbotAddDelivery?: AddCommand };
+  if (!named.genbotAddDelivery)
+    connection.defineCommand('genbotAddDelivery', { numberOfKeys: 2, lua: ADD_SCRIPT });
+  const add = (connection as unknown as { genbotAddDelivery: AddCommand }).genbotAddDelivery.bind(
+    connection,
+  );
+  const id = await add(
+    deliveryStreamKey(prefix, data.platform),
+    deliveryMarkerKey(prefix, data.generationId),
+    data.generationId,
+    JSON.stringify(data),
+    MAX_ENTRIES,
+    MARKER_SECONDS,
+  );
+  return id !== null;
+}
