@@ -87,7 +87,7 @@ describe('delivery streams', () => {
     const key = deliveryStreamKey(prefix, 'telegram');
     let pending = 1;
     for (let i = 0; i < 200 && pending > 0; i += 1) {
-      pending = Number(((await redis.xpending(key, DELIVERY_GROUP)) as unknown[])[0]);
+      pending = Number((await redis.xpending(key, DELIVERY_GROUP))[0]);
       if (pending > 0) await new Promise((r) => setTimeout(r, 10));
     }
     expect(pending).toBe(0);
