@@ -115,7 +115,8 @@ export async function startGenbot(options: {
           isModerator: false,
         },
         invocationKey: `bench:${options.prefix}:${i}`,
-        origin: { platform: 'console' },
+        // A chat like a real one: the result goes through the platform's delivery stream.
+        origin: { platform: 'telegram', chatId: 1_000_000 + i, messageId: i + 1 },
         request: {
           prompt: `bench image ${i}`,
           seed: i,
@@ -128,7 +129,7 @@ export async function startGenbot(options: {
   // A no-op chat: counts what reaches it. The real DeliveryConsumer and ProgressNotifier
   // read and mark the generation as they would for Discord or Telegram.
   const sink: DeliverySink = {
-    platform: 'console',
+    platform: 'telegram',
     showProgress: async () => {
       system.progress += 1;
     },

@@ -14,7 +14,7 @@ const MARKER_SECONDS = 86_400;
 export const DELIVERY_GROUP = 'bots';
 
 /** KEYS: stream, marker; ARGV: generation id, entry JSON, max entries, marker seconds. */
-const ADD_SCRIPT = `
+export const ADD_DELIVERY_SCRIPT = `
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', tonumber(ARGV[4])) then
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'd', ARGV[2])
 end
@@ -48,7 +48,7 @@ export async function addDelivery(
 ): Promise<boolean> {
   const named = connection as unknown as { genbotAddDelivery?: AddCommand };
   if (!named.genbotAddDelivery)
-    connection.defineCommand('genbotAddDelivery', { numberOfKeys: 2, lua: ADD_SCRIPT });
+    connection.defineCommand('genbotAddDelivery', { numberOfKeys: 2, lua: ADD_DELIVERY_SCRIPT });
   const add = (connection as unknown as { genbotAddDelivery: AddCommand }).genbotAddDelivery.bind(
     connection,
   );
