@@ -1,3 +1,4 @@
+import type { Job, Queue } from 'bullmq';
 import { z } from 'zod';
 import { resolvedRequestSchema } from '../core/generation-request.js';
 import { progressEventSchema } from '../core/progress.js';
@@ -47,6 +48,15 @@ const generationJobV2 = generationJobV1.extend({
 export const generationJobSchema = z.discriminatedUnion('v', [generationJobV1, generationJobV2]);
 export type GenerationJob = z.output<typeof generationJobSchema>;
 export type GenerationJobV2 = z.output<typeof generationJobV2>;
+
+/** What a generation job returns to BullMQ: how it ended. */
+export interface GenerationJobResult {
+  status: 'completed' | 'failed' | 'cancelled';
+}
+
+/** A provider's queue and its jobs, typed end to end (the worker still validates `data`). */
+export type GenerationQueue = Queue<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>;
+export type GenerationJobHandle = Job<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>;
 
 export const generationSummarySchema = z.object({
   id: z.string(),

@@ -11,6 +11,7 @@ import {
   generationQueueName,
   type DeliveryJob,
   type GenerationJob,
+  type GenerationQueue,
 } from './contracts.js';
 
 export interface QueueOptions {
@@ -99,8 +100,8 @@ export class Queues {
     }
   }
 
-  #queue(name: string): Queue {
-    let queue = this.#queues.get(name);
+  #queue<Q extends Queue>(name: string): Q {
+    let queue = this.#queues.get(name) as Q | undefined;
     if (!queue) {
       // Checked in the same tick as the Queue's creation, whose set-up then finds the
       // connection ready and does not wait for it.
@@ -123,13 +124,13 @@ export class Queues {
         created.close().catch(() => undefined);
       });
       this.#queues.set(name, created);
-      queue = created;
+      queue = created as Q;
     }
     return queue;
   }
 
-  generation(provider: string): Queue {
-    return this.#queue(generationQueueName(provider));
+  generation(provider: string): GenerationQueue {
+    return this.#queue<GenerationQueue>(generationQueueName(provider));
   }
 
   /** The BullMQ deliveries queue of the release before the delivery streams (drained). */

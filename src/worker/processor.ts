@@ -1,4 +1,4 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { UnrecoverableError } from 'bullmq';
 import sharp from 'sharp';
 import { extensionFor } from '../core/media.js';
 import { ProviderError, errorCode, memberMessage } from '../core/errors.js';
@@ -17,7 +17,12 @@ import {
 import type { GenerationSummary } from '../generation/summary.js';
 import type { Logger } from '../logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
-import { generationJobSchema, type ProgressPayload } from '../queue/contracts.js';
+import {
+  generationJobSchema,
+  type GenerationJobHandle,
+  type GenerationJobResult,
+  type ProgressPayload,
+} from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
 import type { ProgressChannel } from '../queue/progress-channel.js';
 
@@ -56,9 +61,7 @@ export interface ProcessorDeps {
 /** A job that ends sooner is never shown as running: it goes from queued to its result. */
 export const RUNNING_AFTER_MS = 1000;
 
-export interface ProcessResult {
-  status: 'completed' | 'failed' | 'cancelled';
-}
+export type ProcessResult = GenerationJobResult;
 
 /** Why the provider's signal fired: a member's cancel, or the model's time limit. */
 class TimeoutAbort extends Error {
@@ -75,7 +78,7 @@ export function createProcessor(deps: ProcessorDeps) {
   const interval = deps.progressIntervalMs ?? 250;
 
   return async function process(
-    job: Job,
+    job: GenerationJobHandle,
     _token?: string,
     signal?: AbortSignal,
   ): Promise<ProcessResult> {

@@ -1,9 +1,16 @@
-import { Worker, type Job } from 'bullmq';
+import { Worker } from 'bullmq';
 import { LRUCache } from 'lru-cache';
 import { ProviderError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
-import { generationQueueName } from '../queue/contracts.js';
+import type {
+  GENERATE_JOB} from '../queue/contracts.js';
+import {
+  generationQueueName,
+  type GenerationJob,
+  type GenerationJobHandle,
+  type GenerationJobResult,
+} from '../queue/contracts.js';
 import { isConnectionError } from '../queue/redis.js';
 import type { Redis } from 'ioredis';
 import { createProcessor, type ProcessorDeps } from './processor.js';
@@ -36,9 +43,11 @@ export function providerBackoff(baseMs: number) {
   };
 }
 
+type GenerationWorker = Worker<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>;
+
 /** One BullMQ worker per provider queue, plus the cancel-bus subscription that aborts jobs. */
 export class WorkerPool {
-  readonly #workers: Worker[] = [];
+  readonly #workers: GenerationWorker[] = [];
   readonly #options: WorkerPoolOptions;
   readonly #logger: Logger;
 
@@ -59,16 +68,20 @@ export class WorkerPool {
       const limit = options.rateLimits?.[provider];
       // One queue and one worker per provider: a slow or throttled backend only ever holds
       // its own jobs back.
-      const worker = new Worker(generationQueueName(provider), processor, {
-        connection: options.connection,
-        prefix: options.prefix,
-        concurrency: options.providerConcurrency?.[provider] ?? options.concurrency,
-        ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
-        lockDuration: options.lockDurationMs ?? 30_000,
-        settings: { backoffStrategy: providerBackoff(options.backoffMs) },
-        name: `genbot-worker-${provider}`,
-      });
-      worker.on('failed', (job: Job | undefined, error: Error) => {
+      const worker = new Worker<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>(
+        generationQueueName(provider),
+        processor,
+        {
+          connection: options.connection,
+          prefix: options.prefix,
+          concurrency: options.providerConcurrency?.[provider] ?? options.concurrency,
+          ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
+          lockDuration: options.lockDurationMs ?? 30_000,
+          settings: { backoffStrategy: providerBackoff(options.backoffMs) },
+          name: `genbot-worker-${provider}`,
+        },
+      );
+      worker.on('failed', (job: GenerationJobHandle | undefined, error: Error) => {
         this.#logger.debug({ jobId: job?.id, err: error }, 'job attempt failed');
       });
       worker.on('error', (error: Error) => {

@@ -19,7 +19,7 @@ import {
  */
 describe('stalled-job recovery', () => {
   let app: TestApp;
-  const workers: Worker[] = [];
+  const workers: { close(force?: boolean): Promise<void> }[] = [];
 
   beforeAll(async () => {
     app = await createTestApp({
