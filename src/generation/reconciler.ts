@@ -46,7 +46,7 @@ export class Reconciler {
   #sweptTo: number | undefined;
 
   /**
-   * One sweep. `full` (the default; the loop's first sweep, then every quarter hour) reads
+   * One sweep. `full` (the default; the loop's first sweep, then hourly) reads
    * every generation that has not ended and every open hold of the ledger: that finds a
    * submit cut short before its job existed, or a document lost. `recent` looks only at jobs
    * that failed since the last sweep (a worker that died twice, a finish that threw), by
@@ -72,10 +72,7 @@ export class Reconciler {
     this.#sweptTo = Math.max(from, cutoff.getTime());
     const stuck =
       scope === 'full'
-        ? await models.Generation.find({
-            status: { $in: ['pending', 'queued', 'processing'] },
-            updatedAt: { $lte: cutoff },
-          }).lean()
+        ? await this.#notEnded(cutoff)
         : await this.#failedRecently(from, cutoff.getTime());
     for (const doc of stuck) {
       const log = logger.child({ generationId: doc._id });
@@ -133,6 +130,19 @@ export class Reconciler {
       logger.info(report, 'reconciler repaired interrupted work');
     }
     return report;
+  }
+
+  /**
+   * Generations not ended, older than `cutoff`: ids first (the embedded server reads the
+   * collection either way; only the few that match travel in full), then each by `_id`.
+   */
+  async #notEnded(cutoff: Date): Promise<GenerationDoc[]> {
+    const ids = await this.deps.models.Generation.find(
+      { status: { $in: ['pending', 'queued', 'processing'] }, updatedAt: { $lte: cutoff } },
+      { _id: 1 },
+    ).lean();
+    const docs = await Promise.all(ids.map((d) => this.deps.generations.find(d._id)));
+    return docs.filter((d) => d !== undefined && !isTerminal(d.status)) as GenerationDoc[];
   }
 
   /** Generations not ended whose job failed in (from, to]: one `_id` read per failed job. */

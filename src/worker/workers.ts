@@ -3,8 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { ProviderError } from '../core/errors.js';
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
-import type {
-  GENERATE_JOB} from '../queue/contracts.js';
+import type { GENERATE_JOB } from '../queue/contracts.js';
 import {
   generationQueueName,
   type GenerationJob,
