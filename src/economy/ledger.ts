@@ -312,15 +312,20 @@ export class Economy {
   async reserve(input: { accountId: string; amount: number; holdId: string }): Promise<void> {
     if (!Number.isInteger(input.amount) || input.amount < 0)
       throw new Error(`bad hold amount ${input.amount}`);
-    await this.#append(input.accountId, reserveKey(input.holdId), (head) => {
-      if (head.available < input.amount) throw notEnoughPoints(input.amount, head);
-      return {
-        kind: 'reserve',
-        availableDelta: -input.amount,
-        heldDelta: input.amount,
-        holdId: input.holdId,
-      };
-    });
+    await this.#append(
+      input.accountId,
+      reserveKey(input.holdId),
+      (head) => {
+        if (head.available < input.amount) throw notEnoughPoints(input.amount, head);
+        return {
+          kind: 'reserve',
+          availableDelta: -input.amount,
+          heldDelta: input.amount,
+          holdId: input.holdId,
+        };
+      },
+      false,
+    );
   }
 
   /**
@@ -465,11 +470,12 @@ export class Economy {
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
+    replayable = true,
   ): Promise<{ entry: LedgerEntryDoc; inserted: boolean }> {
     // Changes to one account from this process queue up here instead of racing each other
     // in the database; the unique `_id` still decides between processes.
     const previous = this.#tails.get(accountId) ?? Promise.resolve();
-    const run = previous.then(() => this.#appendNow(accountId, key, build));
+    const run = previous.then(() => this.#appendNow(accountId, key, build, replayable));
     const tail = run.then(
       () => undefined,
       () => undefined,
@@ -485,6 +491,7 @@ export class Economy {
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
+    replayable: boolean,
   ): Promise<{ entry: LedgerEntryDoc; inserted: boolean }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
       const head = await this.#head(accountId);
@@ -492,8 +499,10 @@ export class Economy {
       try {
         change = build(head);
       } catch (refusal) {
-        // A change already made is not refused now that its effect is in the balance.
-        const done = await this.#byKey(key);
+        // A change already made is not refused now that its effect is in the balance. A hold
+        // is never asked twice (its generation's insert decided who holds), so a refused hold
+        // (a member out of points, the common refusal) costs no lookup by key.
+        const done = replayable ? await this.#byKey(key) : undefined;
         if (done) return { entry: done, inserted: false };
         throw refusal;
       }
