@@ -70,8 +70,24 @@ export class HttpClient {
 
   async call<T>(call: CallOptions<T>): Promise<T> {
     const { provider } = this.options;
-    const timeout = AbortSignal.timeout(this.options.timeoutMs ?? 60_000);
-    const signal = AbortSignal.any([call.signal, timeout]);
+    // One controller per call, its timer cleared and its listener removed when the call ends:
+    // a worker polling a thousand jobs makes about a thousand calls a second, and a timeout
+    // signal per call (AbortSignal.timeout) kept a timer pending for its full minute after the
+    // call had ended, tied to the job's signal (AbortSignal.any).
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error('timeout'));
+    }, this.options.timeoutMs ?? 60_000);
+    const forward = (): void => controller.abort(call.signal.reason);
+    if (call.signal.aborted) forward();
+    else call.signal.addEventListener('abort', forward, { once: true });
+    const done = (): void => {
+      clearTimeout(timer);
+      call.signal.removeEventListener('abort', forward);
+    };
     const headers: Record<string, string> = { accept: 'application/json', ...this.options.headers };
     let body: string | FormData | undefined;
     if (call.json !== undefined) {
@@ -95,13 +111,15 @@ export class HttpClient {
       raw = await response.text();
     } catch (error) {
       if (call.signal.aborted) throw abortError(call.signal);
-      if (timeout.aborted)
+      if (timedOut)
         throw unavailable(
           provider,
           `no answer within ${this.options.timeoutMs ?? 60_000} ms`,
           error,
         );
       throw unavailable(provider, `could not connect (${(error as Error).message})`, error);
+    } finally {
+      done();
     }
     let parsed: unknown;
     try {
