@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config.js';
 import type { DeliverySink } from '../src/delivery/sink.js';
 import { ProviderRegistry } from '../src/providers/registry.js';
 import { FalProvider } from '../src/providers/remote/fal.js';
+import { fundMembers } from './support.js';
 import { provisionServices, type Services } from '../scripts/services/provision.js';
 import { forkSlowBackend, type SlowBackendHandle, type SlowBackendStats } from './slow-backend.js';
 
@@ -272,19 +273,7 @@ async function run(services: Services, backend: SlowBackendHandle, key: string):
       },
     };
 
-    for (let m = 0; m < MEMBERS; m += 1) {
-      const accountId = await app.economy.ensureAccount(
-        { platform: 'console', id: `m${m}` },
-        `m${m}`,
-      );
-      await app.economy.grant({
-        accountId,
-        amount: N,
-        key: `inflight-fund-${m}`,
-        actor: 'bench',
-        reason: 'bench',
-      });
-    }
+    await fundMembers(app, MEMBERS, N, 'inflight-fund');
     await app.startDelivery([sink]);
     await app.startWorkers();
     log(

@@ -32,3 +32,25 @@ export async function benchApp(services: Services): Promise<App> {
   ]);
   return createApp(config, pino({ level: 'silent' }), { catalog });
 }
+
+/** Console members `m0` .. `m<count-1>`, each with an account granted `points`. */
+export async function fundMembers(
+  app: App,
+  count: number,
+  points: number,
+  keyPrefix: string,
+): Promise<void> {
+  for (let m = 0; m < count; m += 1) {
+    const accountId = await app.economy.ensureAccount(
+      { platform: 'console', id: `m${m}` },
+      `m${m}`,
+    );
+    await app.economy.grant({
+      accountId,
+      amount: points,
+      key: `${keyPrefix}-${m}`,
+      actor: 'bench',
+      reason: 'bench',
+    });
+  }
+}

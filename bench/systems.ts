@@ -8,6 +8,7 @@ import { Catalog } from '../src/catalog/catalog.js';
 import { loadConfig } from '../src/config.js';
 import type { DeliverySink } from '../src/delivery/sink.js';
 import { renderStill } from '../src/providers/local/render.js';
+import { fundMembers } from './support.js';
 
 /**
  * The three systems `npm run bench` runs side by side on the same servers: genbot as it is
@@ -137,19 +138,7 @@ export async function startGenbot(options: {
       done.mark();
     },
   };
-  for (let m = 0; m < MEMBERS; m += 1) {
-    const accountId = await app.economy.ensureAccount(
-      { platform: 'console', id: `m${m}` },
-      `m${m}`,
-    );
-    await app.economy.grant({
-      accountId,
-      amount: FUNDS,
-      key: `bench-fund-${m}`,
-      actor: 'bench',
-      reason: 'bench',
-    });
-  }
+  await fundMembers(app, MEMBERS, FUNDS, 'bench-fund');
   await app.startDelivery([sink]);
   await app.startWorkers();
   return system;

@@ -61,6 +61,11 @@ export function notEnoughPoints(price: number, balance: Balance): UserError {
   );
 }
 
+/** MongoDB's "ns not found": the collection does not exist yet (a new database). */
+const NAMESPACE_NOT_FOUND = 26;
+/** The `migrations` marker of the move to `<account>:<seq>` links. */
+const LEDGER_MIGRATION = 'ledger-links-v2';
+
 /** How many times a change is retried when other changes to the same account win the race. */
 const MAX_ATTEMPTS = 100;
 const DUPLICATE_KEY = 11000;
@@ -582,10 +587,27 @@ export class Economy {
    */
   async migrateLedger(): Promise<number> {
     const collection = this.#m.LedgerEntry.collection;
-    // The old unique (accountId, seq) index would refuse the new copy of each entry.
-    const indexes = await collection.indexes().catch(() => []);
-    if (indexes.some((i) => i.name === 'accountId_1_seq_1'))
+    // Cheap when there is nothing to do (every start-up but the first after the upgrade): an
+    // old ledger still has the old layout's unique (accountId, seq) index, which would refuse
+    // the new copy of each entry and is dropped first; a migration cut short after that left
+    // its marker behind. Neither: no old entries, and no scan of the ledger.
+    const markers = this.#m.LedgerEntry.db.collection<{ _id: string; done: boolean }>('migrations');
+    const indexes = await collection.indexes().catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === NAMESPACE_NOT_FOUND) return [];
+      throw error;
+    });
+    const oldIndex = indexes.some((i) => i.name === 'accountId_1_seq_1');
+    if (!oldIndex) {
+      const marker = await markers.findOne({ _id: LEDGER_MIGRATION });
+      if (!marker || marker.done) return 0;
+    } else {
+      await markers.updateOne(
+        { _id: LEDGER_MIGRATION },
+        { $set: { done: false } },
+        { upsert: true },
+      );
       await collection.dropIndex('accountId_1_seq_1');
+    }
     const old = await collection
       .find({ key: { $exists: false } })
       .sort({ accountId: 1, seq: 1 })
@@ -607,6 +629,7 @@ export class Economy {
       }
       await collection.deleteOne({ _id: oldId } as never);
     }
+    await markers.updateOne({ _id: LEDGER_MIGRATION }, { $set: { done: true } });
     this.#heads.clear();
     return old.length;
   }

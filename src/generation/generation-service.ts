@@ -114,13 +114,15 @@ export function platformOf(origin: Origin | undefined): string {
   return origin?.platform ?? 'console';
 }
 
-/** What a generation's worker knows of it from its document (its points are held). */
-export function knownOf(doc: GenerationDoc): KnownGeneration {
-  return {
-    summary: summarize(doc),
-    platform: platformOf(parseOrigin(doc.origin)),
-    reserved: true,
-  };
+/**
+ * What a generation's document says for `finish`: `reserved` true when its points are known
+ * to be held (a worker has its job), 'unknown' when the ledger must be asked.
+ */
+export function knownOf(
+  doc: GenerationDoc,
+  reserved: KnownGeneration['reserved'] = true,
+): KnownGeneration {
+  return { summary: summarize(doc), platform: platformOf(parseOrigin(doc.origin)), reserved };
 }
 
 /** What a worker knows of a generation from its v2 job alone: enough to finish it. */
@@ -149,7 +151,7 @@ export function knownFromJob(job: GenerationJobV2): KnownGeneration {
 }
 
 /** The job of a generation: everything its worker needs, so it reads nothing back. */
-function jobOf(doc: GenerationDoc, platform: string): GenerationJob {
+function jobOf(doc: GenerationDoc): GenerationJob {
   return {
     v: 2,
     generationId: doc._id,
@@ -158,7 +160,7 @@ function jobOf(doc: GenerationDoc, platform: string): GenerationJob {
     model: doc.model,
     price: doc.price,
     request: resolvedRequestSchema.parse(doc.request),
-    platform,
+    platform: platformOf(parseOrigin(doc.origin)),
     kind: doc.kind,
     ...(doc.requesterName ? { requesterName: doc.requesterName } : {}),
     createdAt: new Date(doc.createdAt).toISOString(),
@@ -279,7 +281,7 @@ export class GenerationService {
     // No queue count is asked for: a position told once at submit goes stale at once (the
     // fair queue of issue 12 keeps one up to date).
     try {
-      await queues.enqueueGeneration(jobOf(inserted, platformOf(input.origin)));
+      await queues.enqueueGeneration(jobOf(inserted));
     } catch (error) {
       log.error({ err: error }, 'could not queue the generation');
       const message = 'The generation queue is unavailable right now. Your points were returned.';
@@ -369,7 +371,7 @@ export class GenerationService {
    */
   async requeue(doc: GenerationDoc): Promise<void> {
     if (doc.status !== 'queued') await this.#setStatus(doc._id, 'queued', {}, 'requeued');
-    await this.#d.queues.enqueueGeneration(jobOf(doc, platformOf(parseOrigin(doc.origin))));
+    await this.#d.queues.enqueueGeneration(jobOf(doc));
   }
 
   /**
@@ -411,12 +413,12 @@ export class GenerationService {
    */
   async redeliver(doc: GenerationDoc): Promise<boolean> {
     if (!isTerminal(doc.status) || doc.deliveredAt || doc.deliveryFailedAt) return false;
-    const origin = parseOrigin(doc.origin);
+    const { platform, summary } = knownOf(doc);
     return this.#d.queues.enqueueDelivery({
       v: 2,
       generationId: doc._id,
-      platform: platformOf(origin),
-      generation: summarize(doc),
+      platform,
+      generation: summary,
     });
   }
 
@@ -452,11 +454,7 @@ export class GenerationService {
     if (!facts) {
       const doc = await models.Generation.findById(id).lean();
       if (!doc) throw new Error(`generation ${id} not found`);
-      facts = {
-        summary: summarize(doc),
-        platform: platformOf(parseOrigin(doc.origin)),
-        reserved: 'unknown',
-      };
+      facts = knownOf(doc, 'unknown');
     }
     const base = facts.summary;
     const log = logger.child({ generationId: id });
@@ -621,11 +619,6 @@ export class GenerationService {
       );
     }
     await models.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
-    const known = (reserved: KnownGeneration['reserved']): KnownGeneration => ({
-      summary: summarize(doc),
-      platform: platformOf(parseOrigin(doc.origin)),
-      reserved,
-    });
     const cancelled = { outcome: 'cancelled' as const, ...errorOf(cancelledOrFailed('cancelled')) };
     const job = await queues.generation(doc.provider).getJob(id);
     if (job) {
@@ -648,11 +641,11 @@ export class GenerationService {
           );
         }
         // A job is added only after its hold: the points are held.
-        if (removed) return this.finish(id, cancelled, known(true));
+        if (removed) return this.finish(id, cancelled, knownOf(doc, true));
       }
     } else if (doc.status === 'queued') {
       // No job (the reconciler would re-add it): nothing runs, so cancel right here.
-      return this.finish(id, cancelled, known('unknown'));
+      return this.finish(id, cancelled, knownOf(doc, 'unknown'));
     }
     await cancelBus.publish(id);
     return this.summary(id);
@@ -686,6 +679,8 @@ export class GenerationService {
     // last), read by `_id`: a page costs the same with 100 or 100,000 generations stored.
     let total = 0;
     let ids: string[] = [];
+    /** Generations already read on the way (not read again for the page). */
+    const read = new Map<string, GenerationDoc>();
     const skip = (Math.max(1, options.page) - 1) * HISTORY_PAGE_SIZE;
     if (accountId && !options.status) {
       const recent = await economy.recentHolds(accountId, { skip, limit: HISTORY_PAGE_SIZE });
@@ -696,15 +691,11 @@ export class GenerationService {
       // entry; open ones are looked up (at most the member's generations in flight).
       const status = options.status;
       const holds = await economy.holdOutcomes(accountId);
-      const open = holds.filter((h) => !h.outcome);
-      const openStatus = new Map(
-        (
-          await Promise.all(
-            open.map(async (h) => [h.holdId, (await this.find(h.holdId))?.status] as const),
-          )
-        ).filter((e): e is readonly [string, GenerationStatus] => e[1] !== undefined),
+      const open = await Promise.all(
+        holds.filter((h) => !h.outcome).map((h) => this.find(h.holdId)),
       );
-      const matching = holds.filter((h) => (h.outcome ?? openStatus.get(h.holdId)) === status);
+      for (const doc of open) if (doc) read.set(doc._id, doc);
+      const matching = holds.filter((h) => (h.outcome ?? read.get(h.holdId)?.status) === status);
       total = matching.length;
       ids = matching.slice(skip, skip + HISTORY_PAGE_SIZE).map((h) => h.holdId);
     }
@@ -718,7 +709,12 @@ export class GenerationService {
       );
     }
     const page = Math.min(Math.max(1, options.page), pages);
-    const docs = await Promise.all(ids.map((id) => this.find(id)));
+    const docs = await Promise.all(
+      ids.map((id) => {
+        const known = read.get(id);
+        return known ? Promise.resolve(known) : this.find(id);
+      }),
+    );
     const items = docs.filter((d) => d !== undefined).map(summarize);
     const result: HistoryPage = { items, page, pages, total };
     if (options.status) result.status = options.status;

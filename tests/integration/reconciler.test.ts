@@ -118,7 +118,10 @@ describe('reconciler', () => {
     } finally {
       await pool.close();
     }
-    expect(await app.queues.deliveryQueued(id)).toBe(false);
+    // Run once, paid once: the requeued job settled the hold it found, and nothing was left.
+    expect(await app.models.LedgerEntry.countDocuments({ holdId: id, kind: 'settle' })).toBe(1);
+    expect((await balanceOf('rudi')).held).toBe(0);
+    expect(await app.economy.check()).toEqual([]);
     expect(await app.reconciler.run(0)).toMatchObject({ requeued: 0, finished: 0, failed: 0 });
   });
 

@@ -82,8 +82,11 @@ describe('data written by the release before this layout', () => {
         { outcome: 'completed' },
       ),
     ] as never[]);
-    // A migration cut short by a crash: the index is gone, the copy of entry 1 is in, and
-    // its original is not deleted yet.
+    // A migration cut short by a crash: its marker says so, the index is gone, the copy of
+    // entry 1 is in, and its original is not deleted yet.
+    await app.conn
+      .collection<{ _id: string; done: boolean }>('migrations')
+      .insertOne({ _id: 'ledger-links-v2', done: false });
     await ledger.dropIndex('accountId_1_seq_1');
     await ledger.insertOne({
       ...oldEntry(
