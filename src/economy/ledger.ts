@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { UserError } from '../core/errors.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import type { LedgerEntryDoc, StoreModels } from '../store/models.js';
@@ -142,6 +143,11 @@ export class Economy {
   readonly #options: EconomyOptions;
   /** Per account, the last queued change of this process. */
   readonly #tails = new Map<string, Promise<void>>();
+  /**
+   * Identity to account, as found: an identity's account never changes once made, so a
+   * submit does not read it again (kept ten minutes, for when accounts can be linked).
+   */
+  readonly #accounts = new LRUCache<string, string>({ max: 50_000, ttl: 600_000 });
   /** Per account, the newest head this process has seen (a hint: always confirmed). */
   readonly #heads = new Map<string, Head>();
 
@@ -187,7 +193,11 @@ export class Economy {
 
   /** The account of an identity, without creating one. */
   async findAccount(identity: Identity): Promise<string | undefined> {
-    const doc = await this.#m.Identity.findById(identityKey(identity)).lean();
+    const key = identityKey(identity);
+    const known = this.#accounts.get(key);
+    if (known) return known;
+    const doc = await this.#m.Identity.findById(key).lean();
+    if (doc) this.#accounts.set(key, doc.accountId);
     return doc?.accountId;
   }
 
