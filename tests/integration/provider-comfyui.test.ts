@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressEvent } from '../../src/core/progress.js';
 import type { ProviderOutputOk } from '../../src/core/provider.js';
-import { fillTemplate } from '../../src/providers/http/shared.js';
+import { fillTemplate } from '../../src/providers/http/template.js';
 import { ComfyUiProvider } from '../../src/providers/remote/comfyui/comfyui.js';
 import { fakeComfyUi } from '../fakes/providers/comfyui.js';
 import { samplePng, type FakeBackend } from '../fakes/providers/fake-backend.js';

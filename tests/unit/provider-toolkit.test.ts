@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { isPublicAddress, sniffMime } from '../../src/providers/http/download.js';
 import { abortError, httpError, parseRetryAfter } from '../../src/providers/http/errors.js';
-import { fillTemplate, progressFromLogs } from '../../src/providers/http/shared.js';
+import { progressFromLogs } from '../../src/providers/http/log-progress.js';
+import { fillTemplate } from '../../src/providers/http/template.js';
 import { openAiSize } from '../../src/providers/remote/openai.js';
 
 const headers = (h: Record<string, string> = {}) => ({

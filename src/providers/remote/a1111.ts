@@ -8,7 +8,8 @@ import type {
 import { ProviderError } from '../../core/errors.js';
 import { HttpClient, splitAuth } from '../http/client.js';
 import { malformed, tooLarge } from '../http/errors.js';
-import { fromBase64, pause, toOutput } from '../http/shared.js';
+import { fromBase64, toOutput } from '../http/output.js';
+import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
 

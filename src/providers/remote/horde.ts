@@ -8,7 +8,9 @@ import type {
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, malformed, refused } from '../http/errors.js';
-import { fromBase64, pause, retryRead, toOutput } from '../http/shared.js';
+import { fromBase64, toOutput } from '../http/output.js';
+import { pause } from '../http/pause.js';
+import { retryRead } from '../http/retry-read.js';
 import { sniffMime } from '../http/download.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
 

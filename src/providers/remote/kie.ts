@@ -8,7 +8,10 @@ import type {
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, httpError, looksLikeRefusal, malformed, refused } from '../http/errors.js';
-import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../http/shared.js';
+import { toOutput } from '../http/output.js';
+import { pause } from '../http/pause.js';
+import { retryRead } from '../http/retry-read.js';
+import { fillTemplate, templateValues } from '../http/template.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
 
 /** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */

@@ -8,7 +8,7 @@ import type {
 import { FormData, HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, malformed, refused, tooLarge } from '../http/errors.js';
-import { fromBase64, toOutput } from '../http/shared.js';
+import { fromBase64, toOutput } from '../http/output.js';
 import type { RemoteOptions } from './options.js';
 
 const images = z.object({

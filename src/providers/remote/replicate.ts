@@ -8,14 +8,11 @@ import type {
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
-import {
-  fillTemplate,
-  pause,
-  progressFromLogs,
-  retryRead,
-  templateValues,
-  toOutput,
-} from '../http/shared.js';
+import { progressFromLogs } from '../http/log-progress.js';
+import { toOutput } from '../http/output.js';
+import { pause } from '../http/pause.js';
+import { retryRead } from '../http/retry-read.js';
+import { fillTemplate, templateValues } from '../http/template.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
 
 const prediction = z.object({

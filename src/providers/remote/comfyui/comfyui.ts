@@ -12,7 +12,10 @@ import { ProviderError } from '../../../core/errors.js';
 import { FormData, HttpClient, splitAuth } from '../../http/client.js';
 import { downloadOutput } from '../../http/download.js';
 import { failed, malformed, unavailable } from '../../http/errors.js';
-import { fillTemplate, pause, retryRead, templateValues, toOutput } from '../../http/shared.js';
+import { toOutput } from '../../http/output.js';
+import { pause } from '../../http/pause.js';
+import { retryRead } from '../../http/retry-read.js';
+import { fillTemplate, templateValues } from '../../http/template.js';
 import { DEFAULT_POLL_MS, type RemoteOptions } from '../options.js';
 
 const DEFAULT_WORKFLOW = new URL('./default-workflow.json', import.meta.url);
