@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { PROVIDER_MODULES } from './providers/index.js';
+import type { ProvidersConfig } from './providers/providers-config.js';
 
 const list = z
   .string()
@@ -17,6 +19,14 @@ const optionalString = z
   .string()
   .optional()
   .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
+
+/**
+ * Every provider's own variables (REPLICATE_API_TOKEN, COMFYUI_URL...), as its module declares
+ * them; a test keeps each name in exactly one module.
+ */
+const providerEnv: z.ZodRawShape = Object.fromEntries(
+  PROVIDER_MODULES.flatMap((m) => Object.entries(m.env.shape)),
+);
 
 /**
  * Every environment variable the bot reads, in one place. `.env.example` documents each;
@@ -65,19 +75,7 @@ export const envSchema = z.object({
   TELEGRAM_MODERATORS: list,
   TELEGRAM_ADMIN_GROUPS: list,
 
-  REPLICATE_API_TOKEN: optionalString,
-  REPLICATE_API_URL: z.url({ error: 'must be a URL' }).default('https://api.replicate.com'),
-  FAL_KEY: optionalString,
-  FAL_QUEUE_URL: z.url({ error: 'must be a URL' }).default('https://queue.fal.run'),
-  OPENAI_API_KEY: optionalString,
-  OPENAI_BASE_URL: z.url({ error: 'must be a URL' }).default('https://api.openai.com/v1'),
-  COMFYUI_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
-  COMFYUI_WORKFLOWS_DIR: optionalString,
-  A1111_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
-  HORDE_API_KEY: optionalString,
-  HORDE_API_URL: z.url({ error: 'must be a URL' }).default('https://aihorde.net/api'),
-  KIE_API_KEY: optionalString,
-  KIE_API_URL: z.url({ error: 'must be a URL' }).default('https://api.kie.ai'),
+  ...providerEnv,
   OUTPUT_MAX_MB: int(50, 1, 1024),
   PROVIDER_CONCURRENCY: list.pipe(
     z.array(z.string().regex(/^[a-z0-9-]+=\d{1,3}$/, { error: 'entries look like comfyui=1' })),
@@ -133,28 +131,6 @@ export interface Config {
   /** Present when DISCORD_TOKEN is set. */
   discord: DiscordConfig | undefined;
   providers: ProvidersConfig;
-}
-
-export interface RemoteProviderConfig {
-  url: string;
-  key?: string | undefined;
-}
-
-/** Generation backends; each is enabled only when its key (or URL) is set. */
-export interface ProvidersConfig {
-  replicate: RemoteProviderConfig | undefined;
-  fal: RemoteProviderConfig | undefined;
-  openai: RemoteProviderConfig | undefined;
-  comfyui: (RemoteProviderConfig & { workflowsDir: string | undefined }) | undefined;
-  a1111: RemoteProviderConfig | undefined;
-  horde: RemoteProviderConfig | undefined;
-  kie: RemoteProviderConfig | undefined;
-  /** Largest output accepted from any backend. */
-  outputMaxBytes: number;
-  /** Jobs one worker process runs at once for a provider (else WORKER_CONCURRENCY). */
-  concurrency: Record<string, number>;
-  /** At most `max` jobs per `durationMs` for a provider, across all workers (BullMQ limiter). */
-  rateLimits: Record<string, { max: number; durationMs: number }>;
 }
 
 export interface DiscordConfig {
@@ -248,46 +224,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
       }
     : undefined;
-  const keyed = (key: string | undefined, url: string) => (key ? { url, key } : undefined);
-  const providers: ProvidersConfig = {
-    replicate: keyed(e.REPLICATE_API_TOKEN, e.REPLICATE_API_URL),
-    fal: keyed(e.FAL_KEY, e.FAL_QUEUE_URL),
-    openai: keyed(e.OPENAI_API_KEY, e.OPENAI_BASE_URL),
-    comfyui: e.COMFYUI_URL
-      ? { url: e.COMFYUI_URL, workflowsDir: e.COMFYUI_WORKFLOWS_DIR }
-      : undefined,
-    a1111: e.A1111_URL ? { url: e.A1111_URL } : undefined,
-    horde: keyed(e.HORDE_API_KEY, e.HORDE_API_URL),
-    kie: keyed(e.KIE_API_KEY, e.KIE_API_URL),
-    outputMaxBytes: e.OUTPUT_MAX_MB * 1024 * 1024,
-    // A self-hosted ComfyUI or A1111 is one GPU that reports progress and takes interrupts for
-    // whatever it runs: one job at a time per worker unless the operator says otherwise.
-    concurrency: {
-      comfyui: 1,
-      a1111: 1,
-      ...Object.fromEntries(
-        e.PROVIDER_CONCURRENCY.map((entry) => {
-          const [name, n] = entry.split('=');
-          return [name ?? '', Math.max(1, Number(n))];
-        }),
-      ),
-    },
-    rateLimits: Object.fromEntries(
-      e.PROVIDER_RATE_LIMIT.map((entry) => {
-        const [name, rule] = entry.split('=');
-        const m = /^(\d+)\/(\d+)(ms|s|m)$/.exec(rule ?? '');
-        const unit = m?.[3] === 'm' ? 60_000 : m?.[3] === 's' ? 1000 : 1;
-        return [
-          name ?? '',
-          { max: Math.max(1, Number(m?.[1])), durationMs: Number(m?.[2]) * unit },
-        ];
-      }),
-    ),
-  };
   return {
     telegram,
     discord,
-    providers,
+    providers: providersConfig(e),
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
     role: e.ROLE,
@@ -308,6 +248,50 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     startupRetryMs: e.STARTUP_RETRY_SECONDS * 1000,
+  };
+}
+
+/**
+ * Each provider module's settings from its own parsed variables (only configured ones are
+ * kept), and the limits they share. A module's default concurrency (ComfyUI and A1111: one
+ * GPU, one job at a time) holds until PROVIDER_CONCURRENCY names the provider.
+ */
+function providersConfig(e: z.output<typeof envSchema>): ProvidersConfig {
+  // The providers' variables are parsed too; the type, built from a loose shape, omits them.
+  const parsed: Record<string, unknown> = e;
+  const settings = Object.fromEntries(
+    PROVIDER_MODULES.flatMap((module) => {
+      const own = Object.fromEntries(Object.keys(module.env.shape).map((k) => [k, parsed[k]]));
+      const configured = module.settings(own);
+      return configured ? [[module.id, configured]] : [];
+    }),
+  );
+  const defaultConcurrency = PROVIDER_MODULES.flatMap(({ id, defaults }) =>
+    defaults.concurrency === undefined ? [] : [[id, defaults.concurrency] as const],
+  );
+  return {
+    settings,
+    outputMaxBytes: e.OUTPUT_MAX_MB * 1024 * 1024,
+    concurrency: {
+      ...Object.fromEntries(defaultConcurrency),
+      ...Object.fromEntries(
+        e.PROVIDER_CONCURRENCY.map((entry) => {
+          const [name, n] = entry.split('=');
+          return [name ?? '', Math.max(1, Number(n))];
+        }),
+      ),
+    },
+    rateLimits: Object.fromEntries(
+      e.PROVIDER_RATE_LIMIT.map((entry) => {
+        const [name, rule] = entry.split('=');
+        const m = /^(\d+)\/(\d+)(ms|s|m)$/.exec(rule ?? '');
+        const unit = m?.[3] === 'm' ? 60_000 : m?.[3] === 's' ? 1000 : 1;
+        return [
+          name ?? '',
+          { max: Math.max(1, Number(m?.[1])), durationMs: Number(m?.[2]) * unit },
+        ];
+      }),
+    ),
   };
 }
 

@@ -58,7 +58,7 @@ describe('model catalog', () => {
     const createProviders = (await import('../../src/providers/registry.js')).createProviders;
     const registry = createProviders({
       outputMaxBytes: 1024,
-      fal: { url: 'https://queue.fal.run', key: 'k' },
+      settings: { local: {}, fal: { apiUrl: 'https://queue.fal.run', apiKey: 'k' } },
     });
     expect(registry.ids().sort()).toEqual(['fal', 'local']);
     // Every model that takes an input image says how many.

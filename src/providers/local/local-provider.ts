@@ -8,6 +8,7 @@ import type {
   ProviderOutput,
   ProviderRunContext,
 } from '../../core/provider.js';
+import { defineProvider } from '../provider-module.js';
 import { renderAnimation, renderStill } from './render.js';
 
 /**
@@ -184,3 +185,15 @@ export class LocalProvider implements Provider {
     return outputs;
   }
 }
+
+/**
+ * The demo renderer is always configured: it needs no variable, and a first run, the tests
+ * and the benchmarks rely on it.
+ */
+export const localModule = defineProvider({
+  id: 'local',
+  env: z.object({}),
+  defaults: {},
+  settings: () => ({}),
+  create: () => new LocalProvider(),
+});

@@ -11,7 +11,9 @@ import { malformed, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+import { optionalUrl } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
 
 const generated = z.object({
   images: z.array(z.string()),
@@ -241,3 +243,22 @@ export class A1111Provider implements Provider {
     }
   }
 }
+
+/**
+ * A self-hosted Automatic1111 or Forge, on once A1111_URL is set. It is one GPU that reports
+ * progress and takes interrupts for whatever it runs: one job at a time per worker unless
+ * PROVIDER_CONCURRENCY says otherwise.
+ */
+export const a1111Module = defineProvider({
+  id: 'a1111',
+  env: z.object({
+    A1111_URL: optionalUrl.describe(
+      'Automatic1111 or Forge started with --api (http://user:pass@host:7860 with --api-auth); set, it enables A1111',
+    ),
+  }),
+  defaults: { concurrency: 1 },
+  settings: (env): Pick<RemoteSettings, 'apiUrl'> | undefined =>
+    env.A1111_URL ? { apiUrl: env.A1111_URL } : undefined,
+  create: (settings, shared) =>
+    new A1111Provider({ ...settings, download: downloadPolicy(shared, 'private') }),
+});

@@ -13,7 +13,9 @@ import { toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+import { optionalString, urlOr } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
 
 const submitted = z.object({
   request_id: z.string(),
@@ -170,3 +172,17 @@ export class FalProvider implements Provider {
     );
   }
 }
+
+/** fal, on once FAL_KEY is set. */
+export const falModule = defineProvider({
+  id: 'fal',
+  env: z.object({
+    FAL_KEY: optionalString.describe('fal key (id:secret); set, it enables fal'),
+    FAL_QUEUE_URL: urlOr('https://queue.fal.run').describe('fal queue API base URL'),
+  }),
+  defaults: {},
+  settings: (env): RemoteSettings | undefined =>
+    env.FAL_KEY ? { apiUrl: env.FAL_QUEUE_URL, apiKey: env.FAL_KEY } : undefined,
+  create: (settings, shared) =>
+    new FalProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+});

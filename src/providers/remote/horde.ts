@@ -12,7 +12,9 @@ import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
 import { sniffMime } from '../http/download.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+import { optionalString, urlOr } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
 
 const accepted = z.object({
   id: z.string(),
@@ -199,3 +201,19 @@ export class HordeProvider implements Provider {
     return results;
   }
 }
+
+/** AI Horde, on once HORDE_API_KEY is set (the anonymous key counts). */
+export const hordeModule = defineProvider({
+  id: 'horde',
+  env: z.object({
+    HORDE_API_KEY: optionalString.describe(
+      'AI Horde API key, or 0000000000 to generate anonymously; set, it enables AI Horde',
+    ),
+    HORDE_API_URL: urlOr('https://aihorde.net/api').describe('AI Horde API base URL'),
+  }),
+  defaults: {},
+  settings: (env): RemoteSettings | undefined =>
+    env.HORDE_API_KEY ? { apiUrl: env.HORDE_API_URL, apiKey: env.HORDE_API_KEY } : undefined,
+  create: (settings, shared) =>
+    new HordeProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+});

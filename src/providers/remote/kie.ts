@@ -12,7 +12,9 @@ import { toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+import { optionalString, urlOr } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
 
 /** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */
 const envelope = <T extends z.ZodType>(data: T) =>
@@ -200,3 +202,17 @@ export class KieProvider implements Provider {
     throw failed(this.label, reason);
   }
 }
+
+/** Kie.ai, on once KIE_API_KEY is set. */
+export const kieModule = defineProvider({
+  id: 'kie',
+  env: z.object({
+    KIE_API_KEY: optionalString.describe('Kie.ai API key; set, it enables Kie.ai'),
+    KIE_API_URL: urlOr('https://api.kie.ai').describe('Kie.ai API base URL'),
+  }),
+  defaults: {},
+  settings: (env): RemoteSettings | undefined =>
+    env.KIE_API_KEY ? { apiUrl: env.KIE_API_URL, apiKey: env.KIE_API_KEY } : undefined,
+  create: (settings, shared) =>
+    new KieProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+});

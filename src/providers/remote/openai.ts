@@ -9,7 +9,9 @@ import { FormData, HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
-import type { RemoteOptions } from './options.js';
+import { optionalString, urlOr } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const images = z.object({
   created: z.number().optional(),
@@ -189,3 +191,19 @@ function editForm(
   form.append('image', new Blob([data], { type: mime }), 'input.png');
   return form;
 }
+
+/** OpenAI Images, on once OPENAI_API_KEY is set. */
+export const openAiModule = defineProvider({
+  id: 'openai',
+  env: z.object({
+    OPENAI_API_KEY: optionalString.describe('OpenAI API key; set, it enables OpenAI Images'),
+    OPENAI_BASE_URL: urlOr('https://api.openai.com/v1').describe(
+      'OpenAI API base URL (an OpenAI-compatible proxy works)',
+    ),
+  }),
+  defaults: {},
+  settings: (env): RemoteSettings | undefined =>
+    env.OPENAI_API_KEY ? { apiUrl: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY } : undefined,
+  create: (settings, shared) =>
+    new OpenAiProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+});

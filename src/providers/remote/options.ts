@@ -1,6 +1,6 @@
 import type { DownloadPolicy } from '../http/download.js';
 
-/** What every remote adapter is built with; the registry fills it from the configuration. */
+/** What every remote adapter is built with; its module fills it from the configuration. */
 export interface RemoteOptions {
   apiUrl: string;
   apiKey?: string | undefined;
@@ -10,5 +10,8 @@ export interface RemoteOptions {
   /** Limit of one HTTP call (the model's timeout bounds the whole generation). */
   callTimeoutMs?: number;
 }
+
+/** A remote provider's settings: where its API is and, for a hosted one, the key. */
+export type RemoteSettings = Pick<RemoteOptions, 'apiUrl' | 'apiKey'>;
 
 export const DEFAULT_POLL_MS = 1000;

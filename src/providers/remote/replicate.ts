@@ -13,7 +13,9 @@ import { toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from './options.js';
+import { optionalString, urlOr } from '../provider-env.js';
+import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
 
 const prediction = z.object({
   id: z.string(),
@@ -137,3 +139,19 @@ export class ReplicateProvider implements Provider {
       .catch(() => undefined);
   }
 }
+
+/** Replicate, on once REPLICATE_API_TOKEN is set. */
+export const replicateModule = defineProvider({
+  id: 'replicate',
+  env: z.object({
+    REPLICATE_API_TOKEN: optionalString.describe('Replicate API token; set, it enables Replicate'),
+    REPLICATE_API_URL: urlOr('https://api.replicate.com').describe('Replicate API base URL'),
+  }),
+  defaults: {},
+  settings: (env): RemoteSettings | undefined =>
+    env.REPLICATE_API_TOKEN
+      ? { apiUrl: env.REPLICATE_API_URL, apiKey: env.REPLICATE_API_TOKEN }
+      : undefined,
+  create: (settings, shared) =>
+    new ReplicateProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+});

@@ -16,7 +16,9 @@ import { toOutput } from '../../http/output.js';
 import { pause } from '../../http/pause.js';
 import { retryRead } from '../../http/retry-read.js';
 import { fillTemplate, templateValues } from '../../http/template.js';
-import { DEFAULT_POLL_MS, type RemoteOptions } from '../options.js';
+import { optionalString, optionalUrl } from '../../provider-env.js';
+import { defineProvider, downloadPolicy } from '../../provider-module.js';
+import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from '../options.js';
 
 const DEFAULT_WORKFLOW = new URL('./default-workflow.json', import.meta.url);
 
@@ -56,7 +58,7 @@ const uploaded = z.object({
 
 export interface ComfyOptions extends RemoteOptions {
   /** Where `options.workflowFile` of a model is looked up. */
-  workflowDir?: string | undefined;
+  workflowsDir?: string | undefined;
 }
 
 /** The exception message of a failed run, from the history entry's status messages. */
@@ -135,7 +137,7 @@ export class ComfyUiProvider implements Provider {
       typeof file === 'string'
         ? isAbsolute(file)
           ? file
-          : resolve(this.options.workflowDir ?? '.', file)
+          : resolve(this.options.workflowsDir ?? '.', file)
         : DEFAULT_WORKFLOW;
     const key = String(url);
     if (!this.#workflows.has(key)) {
@@ -353,3 +355,30 @@ export class ComfyUiProvider implements Provider {
       .catch(() => undefined);
   }
 }
+
+/** ComfyUI's settings: its URL, and where models' workflow files are. */
+export type ComfyUiSettings = Pick<RemoteSettings, 'apiUrl'> & Pick<ComfyOptions, 'workflowsDir'>;
+
+/**
+ * A self-hosted ComfyUI, on once COMFYUI_URL is set. It is one GPU that reports progress and
+ * takes interrupts for whatever it runs: one job at a time per worker unless
+ * PROVIDER_CONCURRENCY says otherwise.
+ */
+export const comfyUiModule = defineProvider({
+  id: 'comfyui',
+  env: z.object({
+    COMFYUI_URL: optionalUrl.describe(
+      'A self-hosted ComfyUI (may be on a private address); set, it enables ComfyUI',
+    ),
+    COMFYUI_WORKFLOWS_DIR: optionalString.describe(
+      "Where models' workflowFile templates live (API-format JSON with {{prompt}}, {{seed}}... placeholders)",
+    ),
+  }),
+  defaults: { concurrency: 1 },
+  settings: (env): ComfyUiSettings | undefined =>
+    env.COMFYUI_URL
+      ? { apiUrl: env.COMFYUI_URL, workflowsDir: env.COMFYUI_WORKFLOWS_DIR }
+      : undefined,
+  create: (settings, shared) =>
+    new ComfyUiProvider({ ...settings, download: downloadPolicy(shared, 'private') }),
+});
