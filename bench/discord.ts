@@ -46,7 +46,7 @@ try {
       moderatorRoles: [],
       manageGuildModerates: false,
     },
-    services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+    services: app.services,
     media: app.media,
     redis: app.redis,
     keyPrefix: config.queuePrefix,

@@ -5,6 +5,7 @@ export const balance = defineCommand({
   name: 'balance',
   description: 'Show your points',
   options: z.object({}),
+  syntax: {},
   role: 'member',
   private: true,
   usage: '/balance',

@@ -15,6 +15,7 @@ export const cancel = defineCommand({
       })
       .describe('The generation id, as /history shows it'),
   }),
+  syntax: { id: { positional: true, example: 'k3v9q2m7x1c8ab', placeholder: 'generation id' } },
   role: 'member',
   private: true,
   usage: '/cancel <generation-id>',

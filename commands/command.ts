@@ -1,53 +1,135 @@
 import type { z } from 'zod';
 import type { Catalog } from '../src/catalog/catalog.js';
+import type { ButtonRef } from '../src/core/buttons.js';
 import type { ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
 import { zodToUserError } from '../src/core/validation.js';
 import type { Economy } from '../src/economy/ledger.js';
 import type { GenerationService, HistoryPage } from '../src/generation/generation-service.js';
+import type { QueueBoard } from '../src/generation/queue-board.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
-import type { ProgressView } from '../src/delivery/progress-view.js';
 
 /** What commands may use. Built by the composition root; commands never construct services. */
 export interface CommandServices {
   generations: GenerationService;
   economy: Economy;
   catalog: Catalog;
+  queue: QueueBoard;
 }
 
-/** A command's answer, for every surface: text for chat, data for `--json` and buttons. */
+/**
+ * A command's answer, for every surface: `text` is always a complete answer (the console
+ * prints it, chat sends it); `data` is the same as JSON; the rest lets a richer surface show
+ * more (an embed, buttons).
+ */
 export interface CommandResult {
   text: string;
   data: Record<string, unknown>;
-  /** Shown only to the member (ephemeral on Discord). */
+  /** Shown only to the member (ephemeral on Discord, a direct message on Telegram). */
   private?: boolean;
+  /**
+   * The generation the command started or acted on. When the invocation opened a status
+   * message (`ctx.openStatus`), the surface shows this generation's state there.
+   */
   generation?: GenerationSummary;
+  /** Show `generation` as its details card rather than as text. */
+  details?: boolean;
   history?: HistoryPage;
+  /** Buttons under the answer (history pages). */
+  buttons?: readonly ButtonRef[];
 }
 
 export type Role = 'member' | 'moderator';
 
+/**
+ * How one option is written where a command is typed as a line (Telegram, the console) and
+ * what a surface with pickers offers for it (Discord). Types, bounds, choices, required-ness
+ * and descriptions come from the option's zod schema.
+ */
+export interface OptionSyntax {
+  /** Taken from the leading words, in the order of `syntax`. */
+  positional?: boolean;
+  /** Takes the words left over (one option per command). */
+  rest?: boolean;
+  /** Flag names, long first: `['model', 'm']` is `--model` and `-m`. */
+  flags?: readonly string[];
+  /** A sample value: error messages say `e.g. --seed 7`. */
+  example?: string;
+  /** What the typed usage calls the value: `<generation id>`, `[--status completed|failed]`. */
+  placeholder?: string;
+  /** Whether the typed usage shows this flag with its example (default: yes). */
+  inUsage?: boolean;
+  /** What the value names, for a surface with a picker or completion for it. */
+  picks?: 'member' | 'model' | 'aspect-ratio';
+  /** Never typed: filled from the images attached to the invocation (`ctx.attachments`). */
+  attached?: boolean;
+  /** On Telegram, the member a message replies to fills it when the words leave it out. */
+  fromReply?: boolean;
+}
+
+/** Who may press an action's button. */
+export type ActionRule =
+  /** Anyone who sees it: the answer is private and shows only what is public already. */
+  | 'anyone'
+  /** The member the button was made for (its `for` argument is their platform id). */
+  | 'addressee'
+  /** The member whose generation it is. */
+  | 'owner'
+  /** The owner, or a moderator. */
+  | 'owner-or-moderator';
+
+/**
+ * A follow-up a command owns, offered as a button (Reroll, Details, Cancel, history pages).
+ * Its arguments are the button's data after its name, strictly parsed.
+ */
+export interface ActionDefinition<A extends z.ZodObject = z.ZodObject> {
+  name: string;
+  /** Argument names in the order the button data carries them. */
+  args: readonly (keyof z.input<A> & string)[];
+  schema: A;
+  who: ActionRule;
+  /** For the `addressee` rule: the refusal a press by anyone else gets. */
+  notForYou?: string;
+  /**
+   * How a surface answers a press: a new public message (a generation's status), privately
+   * to whoever pressed, or by replacing the message the button is on.
+   */
+  answer: 'public' | 'private' | 'update';
+  /** For `owner` rules: the generation the arguments name (a UserError if there is none). */
+  subject?(args: z.output<A>, services: CommandServices): Promise<GenerationSummary>;
+  run(
+    ctx: ChatContext,
+    args: z.output<A>,
+    services: CommandServices,
+    subject: GenerationSummary | undefined,
+  ): Promise<CommandResult>;
+}
+
 export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
   name: string;
+  /** Other names a typed command answers to (Telegram's `/start` is /help); never published. */
+  aliases?: readonly string[];
   description: string;
-  /** Options with per-option descriptions; adapters build slash commands and flags from it. */
+  /** Options with per-option descriptions; every surface derives its form from these. */
   options: S;
+  /** How each option is typed, in the order a typed command takes them. */
+  syntax: { [K in keyof S['shape']]?: OptionSyntax };
   role: Role;
+  /**
+   * The services it reads, when not all of them: a surface may open only those (the console
+   * answers /help and /models without Redis or MongoDB).
+   */
+  uses?: readonly (keyof CommandServices)[];
   /**
    * The answer is for the member alone: ephemeral on Discord; on Telegram, sent as a direct
    * message when asked in a group (never posted to the group).
    */
   private?: boolean;
-  /**
-   * For a command that starts a generation: what its status message shows before anything
-   * is submitted (the price is a pure quote). Surfaces that must post the status message
-   * first (Telegram) show this, so the very first message already carries the price. Throws
-   * the same refusal `run` would for an unknown model or bad options.
-   */
-  preview?(ctx: ChatContext, input: z.output<S>, services: CommandServices): ProgressView;
   /** Shown by /help and in error messages: the form that works. */
   usage: string;
   examples: readonly string[];
+  /** The buttons this command's answers carry. */
+  actions?: readonly ActionDefinition[];
   run(ctx: ChatContext, input: z.output<S>, services: CommandServices): Promise<CommandResult>;
 }
 
@@ -79,8 +161,14 @@ export function defineCommand<S extends z.ZodObject>(
   return definition;
 }
 
+export function defineAction<A extends z.ZodObject>(
+  definition: ActionDefinition<A>,
+): ActionDefinition<A> {
+  return definition;
+}
+
 /**
- * Runs a command for an adapter: checks the role, validates the raw options into the
+ * Runs a command for a surface: checks the role, validates the raw options into the
  * command's input (a bad option becomes one clear sentence), then runs it.
  */
 export async function executeCommand(

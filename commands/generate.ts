@@ -1,10 +1,15 @@
 import { z } from 'zod';
-import { generationRequestSchema, resolveRequest } from '../src/core/generation-request.js';
+import { statusOrigin } from '../src/core/chat.js';
+import { UserError } from '../src/core/errors.js';
+import {
+  generationRequestSchema,
+  inputImageRefusal,
+  resolveRequest,
+} from '../src/core/generation-request.js';
 import { quote } from '../src/core/pricing.js';
-import { pendingView } from '../src/delivery/progress-view.js';
 import { generationIdFor } from '../src/generation/ids.js';
-import { originOf } from '../src/core/chat.js';
 import { defineCommand } from './command.js';
+import { GENERATION_ACTIONS } from './generation-actions.js';
 import { describeGeneration } from './format.js';
 
 const r = generationRequestSchema.shape;
@@ -28,31 +33,51 @@ export const generate = defineCommand({
   name: 'generate',
   description: 'Generate an image or animation from a prompt',
   options: generateOptions,
+  syntax: {
+    prompt: { rest: true, example: 'a red fox' },
+    model: { flags: ['model', 'm'], example: 'local-sketch', picks: 'model' },
+    aspectRatio: { flags: ['ar'], example: '16:9', picks: 'aspect-ratio' },
+    seed: { flags: ['seed'], example: '7' },
+    count: { flags: ['count', 'n'], example: '2' },
+    negativePrompt: { flags: ['neg'], example: 'blurry' },
+    steps: { flags: ['steps'], example: '20', inUsage: false },
+    guidance: { flags: ['guidance', 'cfg'], example: '7', inUsage: false },
+    width: { flags: ['width'], example: '768', inUsage: false },
+    height: { flags: ['height'], example: '512', inUsage: false },
+    seconds: { flags: ['seconds'], example: '2', inUsage: false },
+    inputImages: { attached: true },
+  },
   role: 'member',
   usage: '/generate <prompt> [--model id] [--ar 16:9] [--seed n] [--count 1-4] [--neg text]',
   examples: [
     '/generate a red fox in the snow',
     '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2',
   ],
-  preview(ctx, input, { catalog }) {
+  actions: GENERATION_ACTIONS,
+  async run(ctx, input, { catalog, generations }) {
     const model = catalog.get(input.model);
-    // The seed does not change the price; the real one is drawn at submit.
-    const request = resolveRequest(model, input, () => 0);
-    return pendingView({
+    // The price is a pure quote (the seed does not change it; the real one is drawn at
+    // submit), so a bad option is refused here, before any image is downloaded.
+    const quoted = resolveRequest(model, input, () => 0);
+    const request = { ...input };
+    if (ctx.attachments && ctx.attachments.count > 0) {
+      if (!model.capabilities.img2img)
+        throw new UserError('invalid_input', inputImageRefusal(model.id));
+      request.inputImages = [...(input.inputImages ?? []), ...(await ctx.attachments.store())];
+    }
+    const origin = await statusOrigin(ctx, {
       generationId: generationIdFor(ctx.invocationKey),
       model: model.id,
-      prompt: request.prompt,
-      price: quote(model, request).total,
-      count: request.count,
+      prompt: quoted.prompt,
+      price: quote(model, quoted).total,
+      count: quoted.count,
     });
-  },
-  async run(ctx, input, { generations }) {
     const { generation, duplicate } = await generations.submit({
       requester: ctx.actor,
       invocationKey: ctx.invocationKey,
       legacyInvocation: ctx.legacyInvocation,
-      origin: originOf(ctx),
-      request: input,
+      origin,
+      request,
     });
     const where = generation.queuePosition
       ? `, position ${generation.queuePosition} in the queue`

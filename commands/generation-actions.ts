@@ -1,105 +1,102 @@
-import { originOf, type ChatContext } from '../src/core/chat.js';
+import { z } from 'zod';
+import { statusOrigin, type ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
-import { pendingView, type ProgressView } from '../src/delivery/progress-view.js';
-import { notYours } from '../src/generation/generation-service.js';
 import { generationIdFor } from '../src/generation/ids.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
-import type { CommandResult, CommandServices } from './command.js';
+import { defineAction, type CommandResult, type CommandServices } from './command.js';
 
-/**
- * The buttons a generation's messages carry, and who may press them. This is the one place
- * the rule lives: every surface asks `prepareGenerationAction`, so a stranger's press is
- * refused the same way everywhere, before anything is posted, held or queued.
- */
-export const GENERATION_ACTIONS = {
-  /** The owner, or a moderator (who may stop anything). */
-  cancel: { who: 'owner-or-moderator', verb: 'cancel' },
-  /** The owner only: a reroll is charged to whoever presses it. */
-  reroll: { who: 'owner', verb: 'reroll' },
-  /** Anyone: the answer is private and shows what the public message already shows. */
-  details: { who: 'anyone', verb: 'see' },
-} as const;
+const byId = z.object({
+  id: z.string().regex(/^[a-z0-9]{8,32}$/, { error: 'not a generation id' }),
+});
 
-export type GenerationActionName = keyof typeof GENERATION_ACTIONS;
-
-export interface PreparedAction {
-  /** For an action that starts a generation: its status message before it is submitted. */
-  preview?: ProgressView;
-  /** Runs it; `ctx` may carry an origin completed since (the status message's id). */
-  run(ctx: ChatContext): Promise<CommandResult>;
-}
-
-/**
- * Looks the generation up, checks the action's ownership rule for the member pressing it,
- * and returns what to show first and how to run it. A refusal throws a UserError naming
- * whose generation it is.
- */
-export async function prepareGenerationAction(
-  name: GenerationActionName,
-  ctx: ChatContext,
-  generationId: string,
-  services: CommandServices,
-): Promise<PreparedAction> {
-  const { generations, economy } = services;
-  const generation = await generations.summary(generationId).catch((error: unknown) => {
+/** The generation a button names; a stale button says so in words. */
+async function subject(
+  { id }: z.output<typeof byId>,
+  { generations }: CommandServices,
+): Promise<GenerationSummary> {
+  return generations.summary(id).catch((error: unknown) => {
     if (error instanceof UserError && error.code === 'not_found')
-      throw new UserError('not_found', `There is no generation with the id ${generationId}.`, {
+      throw new UserError('not_found', `There is no generation with the id ${id}.`, {
         cause: error,
       });
     throw error;
   });
-  const rule = GENERATION_ACTIONS[name];
-  if (rule.who !== 'anyone') {
-    const accountId = await economy.findAccount(ctx.actor.identity);
-    const owner = accountId !== undefined && accountId === generation.accountId;
-    const allowed = owner || (rule.who === 'owner-or-moderator' && ctx.actor.isModerator);
-    if (!allowed) throw notYours(generation, rule.verb, rule.who === 'owner-or-moderator');
-  }
-  switch (name) {
-    case 'details':
-      return { run: () => Promise.resolve(detailsResult(generation)) };
-    case 'cancel':
-      return { run: (c) => cancelGeneration(c, generation.id, services) };
-    case 'reroll':
-      return {
-        preview: pendingView({
-          generationId: generationIdFor(ctx.invocationKey),
-          model: generation.model,
-          prompt: generation.prompt,
-          price: generation.price,
-          count: generation.count,
-        }),
-        run: async (c) => {
-          const { generation: next, duplicate } = await generations.reroll(generation.id, {
-            requester: c.actor,
-            invocationKey: c.invocationKey,
-            origin: originOf(c),
-          });
-          return {
-            text: duplicate
-              ? `Already rerolling this: ${next.id}.`
-              : `Rerolling as ${next.id} on ${next.model} for ${next.price} points.`,
-            data: { generation: next, duplicate },
-            generation: next,
-          };
-        },
-      };
-  }
 }
 
-function detailsResult(g: GenerationSummary): CommandResult {
-  return {
-    text: [
-      `Generation ${g.id}`,
-      `Prompt: ${g.prompt}`,
-      `Model: ${g.model} · ${g.width}x${g.height} · seed ${g.seed}`,
-      `Status: ${g.status} · price ${g.price} · charged ${g.captured}`,
-    ].join('\n'),
-    data: { generation: g },
-    generation: g,
-    private: true,
-  };
-}
+/**
+ * The buttons a generation's messages carry, and who may press them. Every surface runs a
+ * press through `executeAction`, which checks `who` before `run`: a stranger's press is
+ * refused the same way everywhere, before anything is posted, held or queued.
+ */
+export const cancelAction = defineAction({
+  name: 'cancel',
+  args: ['id'],
+  schema: byId,
+  // A moderator may stop anything.
+  who: 'owner-or-moderator',
+  answer: 'private',
+  subject,
+  run: (ctx, { id }, services) => cancelGeneration(ctx, id, services),
+});
+
+export const rerollAction = defineAction({
+  name: 'reroll',
+  args: ['id'],
+  schema: byId,
+  // A reroll is charged to whoever presses it.
+  who: 'owner',
+  answer: 'public',
+  subject,
+  async run(ctx, _args, { generations }, previous) {
+    if (!previous) throw new Error('reroll runs with its subject');
+    const origin = await statusOrigin(ctx, {
+      generationId: generationIdFor(ctx.invocationKey),
+      model: previous.model,
+      prompt: previous.prompt,
+      price: previous.price,
+      count: previous.count,
+    });
+    const { generation, duplicate } = await generations.reroll(previous.id, {
+      requester: ctx.actor,
+      invocationKey: ctx.invocationKey,
+      origin,
+    });
+    return {
+      text: duplicate
+        ? `Already rerolling this: ${generation.id}.`
+        : `Rerolling as ${generation.id} on ${generation.model} for ${generation.price} points.`,
+      data: { generation, duplicate },
+      generation,
+    };
+  },
+});
+
+export const detailsAction = defineAction({
+  name: 'details',
+  args: ['id'],
+  schema: byId,
+  // The answer is private and shows what the public message already shows.
+  who: 'anyone',
+  answer: 'private',
+  subject,
+  async run(_ctx, _args, _services, g) {
+    if (!g) throw new Error('details runs with its subject');
+    return {
+      text: [
+        `Generation ${g.id}`,
+        `Prompt: ${g.prompt}`,
+        `Model: ${g.model} · ${g.width}x${g.height} · seed ${g.seed}`,
+        `Status: ${g.status} · price ${g.price} · charged ${g.captured}`,
+      ].join('\n'),
+      data: { generation: g },
+      generation: g,
+      details: true,
+      private: true,
+    };
+  },
+});
+
+export const GENERATION_ACTIONS = [cancelAction, rerollAction, detailsAction] as const;
 
 /**
  * Cancels a generation and says what is true. A queued one ends at once. A running one is

@@ -5,9 +5,13 @@ import { defineCommand, type CommandDefinition } from './command.js';
 export function createHelp(list: () => readonly CommandDefinition[]) {
   return defineCommand({
     name: 'help',
+    // Telegram sends /start when a member opens the bot.
+    aliases: ['start'],
     description: 'What this bot can do',
     options: z.object({}),
+    syntax: {},
     role: 'member',
+    uses: [],
     private: true,
     usage: '/help',
     examples: ['/help'],

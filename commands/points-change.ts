@@ -27,12 +27,14 @@ const WORDS = {
     done: 'Granted',
     preposition: 'to',
     example: '/grant bob 100 --reason "event prize"',
+    points: '100',
   },
   revoke: {
     description: 'Take points from a member (moderators)',
     done: 'Revoked',
     preposition: 'from',
     example: '/revoke bob 20 --reason "duplicate grant"',
+    points: '20',
   },
 } as const;
 
@@ -43,6 +45,11 @@ export function pointsChangeCommand(kind: 'grant' | 'revoke') {
     name: kind,
     description: words.description,
     options,
+    syntax: {
+      member: { positional: true, example: '123456789', picks: 'member', fromReply: true },
+      points: { positional: true, example: words.points },
+      reason: { rest: true, flags: ['reason'], example: '"event prize"' },
+    },
     role: 'moderator',
     usage: `/${kind} <member> <points> [--reason text]`,
     examples: [words.example],

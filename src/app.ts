@@ -1,4 +1,5 @@
 import type { Connection } from 'mongoose';
+import type { CommandServices } from '../commands/index.js';
 import type { Redis } from 'ioredis';
 import {
   BUILTIN_CATALOG_URL,
@@ -14,6 +15,7 @@ import type { DeliverySink } from './delivery/sink.js';
 import { Economy } from './economy/ledger.js';
 import type { FaultHook } from './generation/faults.js';
 import { GenerationService } from './generation/generation-service.js';
+import { QueueBoard } from './generation/queue-board.js';
 import { Reconciler } from './generation/reconciler.js';
 import type { Logger } from './logger.js';
 import { createProviders, type ProviderRegistry } from './providers/registry.js';
@@ -53,6 +55,8 @@ export interface App {
   queues: Queues;
   generations: GenerationService;
   reconciler: Reconciler;
+  /** What the commands use, for every surface. */
+  services: CommandServices;
   /** Workers' progress, for whoever shows it (the bot's notifier, the console). */
   progress: ProgressChannel;
   /** Starts the provider workers of this process (the `worker` role). */
@@ -135,6 +139,7 @@ export async function createApp(
     logger,
     providers: catalog.providers(),
   });
+  const queue = new QueueBoard({ queues, redis, catalog, economy, generations });
   const closers: (() => Promise<void>)[] = [];
 
   return {
@@ -150,6 +155,7 @@ export async function createApp(
     queues,
     generations,
     reconciler,
+    services: { generations, economy, catalog, queue },
     progress,
     async startWorkers() {
       const pool = new WorkerPool(

@@ -43,11 +43,10 @@ export async function start(
   let delivery: { close(): Promise<void> } | undefined;
   if (config.role === 'bot' || config.role === 'all') {
     const sinks: DeliverySink[] = [];
-    const services = { generations: app.generations, economy: app.economy, catalog: app.catalog };
     if (config.discord) {
       discord = createDiscordAdapter({
         config: config.discord,
-        services,
+        services: app.services,
         media: app.media,
         redis: app.redis,
         keyPrefix: config.queuePrefix,
@@ -58,7 +57,7 @@ export async function start(
     if (config.telegram) {
       telegram = createTelegramAdapter({
         config: config.telegram,
-        services,
+        services: app.services,
         media: app.media,
         redis: app.redis,
         keyPrefix: config.queuePrefix,

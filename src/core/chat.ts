@@ -1,3 +1,4 @@
+import type { InputImageRef } from './generation-request.js';
 import type { Identity, Platform } from './identity.js';
 import type { Origin } from './origin.js';
 
@@ -40,6 +41,40 @@ export interface ChatContext {
   origin?: Origin | undefined;
   /** Finds another member named in a command (`/grant @bob 10`) on this platform. */
   resolveMember(reference: string): Promise<MemberRef | undefined>;
+  /**
+   * Images the member attached to this invocation (a Discord attachment, the photo a
+   * Telegram message replies to). Nothing is downloaded until a command asks.
+   */
+  attachments?: AttachedImages | undefined;
+  /**
+   * Shows the status message of a generation this invocation is about to submit, already
+   * carrying its price, and returns the origin its progress and result report to. A surface
+   * whose message exists already (Discord's deferred reply) just returns it.
+   */
+  openStatus?(preview: GenerationPreview): Promise<Origin>;
+}
+
+export interface AttachedImages {
+  count: number;
+  /** Checks, downloads and stores them; a refusal is a UserError naming the image. */
+  store(): Promise<InputImageRef[]>;
+}
+
+/** A generation about to be submitted: what, on which model, for how much (a pure quote). */
+export interface GenerationPreview {
+  generationId: string;
+  model: string;
+  prompt: string;
+  price: number;
+  count: number;
+}
+
+/**
+ * Opens the status message of a generation and returns where it reports back: the surface's
+ * status message where it has one, else the invocation's origin.
+ */
+export function statusOrigin(ctx: ChatContext, preview: GenerationPreview): Promise<Origin> {
+  return ctx.openStatus ? ctx.openStatus(preview) : Promise.resolve(originOf(ctx));
 }
 
 /**

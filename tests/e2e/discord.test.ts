@@ -141,7 +141,7 @@ describe('Discord adapter', () => {
     });
     adapter = createDiscordAdapter({
       config: { ...config, token: fake.token, apiUrl: fake.apiUrl },
-      services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+      services: app.services,
       media: app.media,
       redis: app.redis,
       keyPrefix: app.prefix,
@@ -167,6 +167,7 @@ describe('Discord adapter', () => {
     expect(names).toEqual([
       'generate',
       'history',
+      'queue',
       'balance',
       'cancel',
       'models',
@@ -620,7 +621,7 @@ describe('Discord adapter', () => {
   it('registers the commands per guild when guild ids are configured', async () => {
     const second = createDiscordAdapter({
       config: { ...config, token: fake.token, apiUrl: fake.apiUrl, guildIds: [GUILD] },
-      services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+      services: app.services,
       media: app.media,
       redis: app.redis,
       keyPrefix: app.prefix,

@@ -142,7 +142,7 @@ describe('Telegram adapter', () => {
     };
     adapter = createTelegramAdapter({
       config,
-      services: { generations: app.generations, economy: app.economy, catalog: app.catalog },
+      services: app.services,
       media: app.media,
       redis: app.redis,
       keyPrefix: app.prefix,
@@ -151,6 +151,8 @@ describe('Telegram adapter', () => {
     });
     await app.startDelivery([adapter.sink]);
     await app.startWorkers();
+    // The moderator has opened a chat with the bot: its menu there can be published.
+    fake.started.add(String(MOD));
     await adapter.start();
   });
 
@@ -165,12 +167,25 @@ describe('Telegram adapter', () => {
     expect(fake.myCommands.map((c) => c.command)).toEqual([
       'generate',
       'history',
-      'cancel',
+      'queue',
       'balance',
+      'cancel',
       'models',
       'help',
     ]);
     expect(fake.webhook).toEqual({ url: webhookUrl, secret: SECRET });
+  });
+
+  it('shows moderators their commands in their own chat and to the admins of the admin group only', () => {
+    const names = (scope: string) => fake.commandMenus.get(scope)?.map((c) => c.command);
+    expect(names('default')).not.toContain('grant');
+    expect(names(`chat:${MOD}`)).toEqual(expect.arrayContaining(['generate', 'grant', 'revoke']));
+    expect(names(`chat_administrators:${ADMIN_GROUP}`)).toEqual(
+      expect.arrayContaining(['generate', 'grant', 'revoke']),
+    );
+    expect([...fake.commandMenus.keys()].sort()).toEqual(
+      ['default', `chat:${MOD}`, `chat_administrators:${ADMIN_GROUP}`].sort(),
+    );
   });
 
   it('rejects webhook requests without the secret token', async () => {

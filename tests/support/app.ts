@@ -132,11 +132,7 @@ export async function command(
 ): Promise<CommandResult> {
   const def = findCommand(name);
   if (!def) throw new Error(`no command ${name}`);
-  return executeCommand(def, consoleCtx(app, as, invocationKey, origin), raw, {
-    generations: app.generations,
-    economy: app.economy,
-    catalog: app.catalog,
-  });
+  return executeCommand(def, consoleCtx(app, as, invocationKey, origin), raw, app.services);
 }
 
 export async function fund(app: App, member: string, points: number): Promise<string> {

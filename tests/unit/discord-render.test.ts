@@ -1,10 +1,10 @@
 import sharp from 'sharp';
 import { ApplicationCommandOptionType } from 'discord-api-types/v10';
 import { describe, expect, it } from 'vitest';
-import { COMMANDS, findCommand } from '../../commands/index.js';
+import { COMMANDS, findAction, findCommand } from '../../commands/index.js';
+import { actionData, generationButtons } from '../../src/core/buttons.js';
 import { fitAttachment } from '../../src/platforms/discord/fit-attachment.js';
 import { isDiscordModerator } from '../../src/platforms/discord/moderators.js';
-import { customId, parseCustomId } from '../../src/platforms/discord/render.js';
 import { optionKey, slashCommand } from '../../src/platforms/discord/slash-commands.js';
 
 describe('Discord slash commands from the command schemas', () => {
@@ -68,20 +68,40 @@ describe('Discord slash commands from the command schemas', () => {
   });
 });
 
-describe('Discord custom ids', () => {
+describe('Button data (Discord custom ids, Telegram callback data)', () => {
+  const named = (data: string) => {
+    const found = findAction(data);
+    return found ? { action: found.action.name, args: found.args } : undefined;
+  };
+
   it('round-trips the ids the bot makes', () => {
-    expect(parseCustomId(customId.cancel('k3v9q2m7x1c8ab'))).toEqual({
-      kind: 'cancel',
-      id: 'k3v9q2m7x1c8ab',
+    const [cancel] = generationButtons('k3v9q2m7x1c8ab', ['cancel']);
+    expect(named(cancel!.data)).toEqual({ action: 'cancel', args: { id: 'k3v9q2m7x1c8ab' } });
+    expect(named(actionData('history', [3, 'failed', '123456789012345678']))).toEqual({
+      action: 'history',
+      args: { page: '3', status: 'failed', for: '123456789012345678' },
     });
-    expect(parseCustomId(customId.history('123456789012345678', 3, 'failed'))).toEqual({
-      kind: 'history',
-      userId: '123456789012345678',
-      page: 3,
-      status: 'failed',
+    expect(named(actionData('history', [1, undefined, '123456789012345678']))).toMatchObject({
+      args: { status: undefined },
     });
-    expect(parseCustomId(customId.history('123456789012345678', 1, undefined))).toMatchObject({
-      status: undefined,
+  });
+
+  it('reads the buttons of messages posted before the command layer', () => {
+    expect(named('gen:reroll:k3v9q2m7x1c8ab')).toEqual({
+      action: 'reroll',
+      args: { id: 'k3v9q2m7x1c8ab' },
+    });
+    expect(named('hist:123456789012345678:3:failed')).toEqual({
+      action: 'history',
+      args: { page: '3', status: 'failed', for: '123456789012345678' },
+    });
+    expect(named('d:k3v9q2m7x1c8ab')).toEqual({
+      action: 'details',
+      args: { id: 'k3v9q2m7x1c8ab' },
+    });
+    expect(named('h:2:-:42')).toEqual({
+      action: 'history',
+      args: { page: '2', status: undefined, for: '42' },
     });
   });
 
@@ -91,11 +111,12 @@ describe('Discord custom ids', () => {
       'gen:delete:k3v9q2m7x1c8ab',
       'hist:123:0:-',
       'hist:123:2:everything',
-      'hist:abc:2:-',
+      'history:2:-:../x',
       `gen:reroll:${'a'.repeat(40)}`,
+      'cancel:k3v9q2m7x1c8ab:extra',
       '',
     ])
-      expect(parseCustomId(forged)).toBeUndefined();
+      expect(named(forged)).toBeUndefined();
   });
 });
 

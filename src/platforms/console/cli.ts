@@ -1,17 +1,20 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import {
   COMMANDS,
-  findCommand,
   executeCommand,
-  type CommandResult,
+  type CommandDefinition,
   type CommandServices,
 } from '../../../commands/index.js';
 import type { App } from '../../app.js';
+import type { Catalog } from '../../catalog/catalog.js';
+import type { Config } from '../../config.js';
+import { originOf } from '../../core/chat.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { randomInvocationKey } from '../../generation/ids.js';
 import type { ReconcileReport } from '../../generation/reconciler.js';
+import { addChatCommand } from './chat-commands.js';
 import { consoleContext } from './console-context.js';
-import { waitForGeneration } from './wait.js';
+import { GenerationFollower } from './wait.js';
 
 export interface CliIo {
   out(line: string): void;
@@ -27,7 +30,7 @@ export interface CliDeps {
   defaultUser: string;
 }
 
-function int(name: string) {
+function wholeNumber(name: string) {
   return (value: string): number => {
     if (!/^-?\d+$/.test(value.trim()))
       throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
@@ -35,27 +38,37 @@ function int(name: string) {
   };
 }
 
-function num(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n))
-      throw new InvalidArgumentError(`${name} must be a number (got "${value}").`);
-    return n;
-  };
-}
-
-/** Commands that read only the config and the catalog. */
-const CATALOG_ONLY = new Set(['help', 'models']);
-
 interface GlobalOptions {
   as?: string;
   json?: boolean;
   key?: string;
+  wait?: boolean;
+  out: string;
+}
+
+/** Services for a command that reads only the catalog: the rest are never opened. */
+function catalogOnly(catalog: Catalog): CommandServices {
+  const closed = (name: string): never => {
+    throw new Error(`${name} is not opened for a command that reads only the catalog`);
+  };
+  return {
+    catalog,
+    get generations() {
+      return closed('generations');
+    },
+    get economy() {
+      return closed('economy');
+    },
+    get queue() {
+      return closed('queue');
+    },
+  };
 }
 
 /**
  * The console surface: `npm run cli -- <command>`. It drives the same platform-neutral
- * commands as Discord and Telegram, as the member named by `--as`. Returns the exit code.
+ * commands as Discord and Telegram, as the member named by `--as`, each derived from its
+ * declaration; `--wait` follows a generation a command starts. Returns the exit code.
  */
 export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
   const { io } = deps;
@@ -75,148 +88,58 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       '--key <idempotency-key>',
       'idempotency key of this invocation (the same key twice is one action)',
     )
+    .option(
+      '--wait',
+      'when the command starts a generation, wait for it, printing progress, and save its outputs',
+    )
+    .option('--out <dir>', 'where --wait saves outputs', 'output')
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError(false);
 
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
-  const print = (result: CommandResult, data?: Record<string, unknown>): void => {
-    if (globals().json) io.out(JSON.stringify(data ?? result.data));
-    else io.out(result.text);
+  /** What a command reads: the catalog alone where it declares so, else the whole app. */
+  const open = async (
+    command: CommandDefinition,
+  ): Promise<{ config: Config; services: CommandServices; full?: App }> => {
+    if (deps.catalog && command.uses?.every((s) => s === 'catalog')) {
+      const { config, catalog } = await deps.catalog();
+      return { config, services: catalogOnly(catalog) };
+    }
+    const full = await openApp();
+    return { config: full.config, services: full.services, full };
   };
+  let follower: GenerationFollower | undefined;
 
-  const run = async (name: string, raw: Record<string, unknown>): Promise<CommandResult> => {
-    const light = deps.catalog && CATALOG_ONLY.has(name) ? await deps.catalog() : undefined;
-    const full = light ? undefined : await openApp();
-    const a = light ?? full!;
-    const command = findCommand(name);
-    if (!command) throw new UserError('unknown_command', `Unknown command ${name}.`);
+  const run = async (command: CommandDefinition, raw: Record<string, unknown>): Promise<void> => {
+    const { config, services, full } = await open(command);
     const g = globals();
     const ctx = consoleContext({
       as: g.as ?? deps.defaultUser,
-      moderators: a.config.console.moderators,
+      moderators: config.console.moderators,
       invocationKey: g.key ? `console:${g.key}` : randomInvocationKey('console'),
     });
-    const services: CommandServices = full
-      ? { generations: full.generations, economy: full.economy, catalog: full.catalog }
-      : ({ catalog: a.catalog } as CommandServices); // CATALOG_ONLY commands read nothing else
-    return executeCommand(command, ctx, raw, services);
+    if (full && g.wait)
+      ctx.openStatus = async (preview) => {
+        follower ??= await GenerationFollower.open(full, preview.model, {
+          onProgress: (line) => (g.json ? io.err(line) : io.out(line)),
+          onNote: (line) => io.err(line),
+        });
+        return originOf(ctx);
+      };
+    const result = await executeCommand(command, ctx, raw, services);
+    if (follower && result.generation) {
+      const waited = await follower.follow(result.generation, g.out);
+      io.out(g.json ? JSON.stringify(waited.json) : waited.text);
+      if (waited.json.status !== 'completed') exitCode = 1;
+      return;
+    }
+    io.out(g.json ? JSON.stringify(result.data) : result.text);
   };
 
-  const simple =
-    (name: string, toRaw: (...args: unknown[]) => Record<string, unknown>) =>
-    async (...args: unknown[]): Promise<void> => {
-      print(await run(name, toRaw(...args)));
-    };
-
-  program
-    .command('generate')
-    .description('generate an image or animation')
-    .argument('<prompt...>', 'what to generate')
-    .option('--model <id>', 'model id (see `models`)')
-    .option('--neg <text>', 'negative prompt: what to keep out')
-    .option('--ar <ratio>', 'aspect ratio, e.g. 16:9')
-    .option('--width <px>', 'width in pixels', int('--width'))
-    .option('--height <px>', 'height in pixels', int('--height'))
-    .option('--steps <n>', 'sampling steps', int('--steps'))
-    .option('--guidance <x>', 'guidance scale', num('--guidance'))
-    .option('--seed <n>', 'seed for a repeatable result', int('--seed'))
-    .option('--count <n>', 'how many images, 1-4', int('--count'))
-    .option('--seconds <s>', 'length of an animation', num('--seconds'))
-    .option('--wait', 'wait for the result, printing progress, and save the outputs')
-    .option('--out <dir>', 'where --wait saves outputs', 'output')
-    .action(async (words: string[], o: Record<string, unknown>) => {
-      const raw: Record<string, unknown> = { prompt: words.join(' ') };
-      const map: Record<string, string> = { neg: 'negativePrompt', ar: 'aspectRatio' };
-      for (const key of [
-        'model',
-        'neg',
-        'ar',
-        'width',
-        'height',
-        'steps',
-        'guidance',
-        'seed',
-        'count',
-        'seconds',
-      ]) {
-        if (o[key] !== undefined) raw[map[key] ?? key] = o[key];
-      }
-      if (!o.wait) {
-        print(await run('generate', raw));
-        return;
-      }
-      const a = await openApp();
-      const result = await waitForGeneration(a, {
-        submit: () => run('generate', raw),
-        model: typeof raw.model === 'string' ? raw.model : undefined,
-        outDir: String(o.out),
-        onProgress: (line) => (globals().json ? io.err(line) : io.out(line)),
-        onNote: (line) => io.err(line),
-      });
-      if (globals().json) io.out(JSON.stringify(result.json));
-      else io.out(result.text);
-      if (result.json.status !== 'completed') exitCode = 1;
-    });
-
-  program
-    .command('balance')
-    .description('show your points')
-    .action(simple('balance', () => ({})));
-
-  program
-    .command('history')
-    .description('your generations, newest first, 5 per page')
-    .argument('[page]', 'page number', int('page'))
-    .option('--page <n>', 'page number', int('--page'))
-    .addOption(new Option('--status <status>', 'only this status'))
-    .action(
-      simple('history', (page: unknown, o: unknown) => {
-        const opts = o as { page?: number; status?: string };
-        const raw: Record<string, unknown> = {};
-        const p = opts.page ?? page;
-        if (p !== undefined) raw.page = p;
-        if (opts.status !== undefined) raw.status = opts.status;
-        return raw;
-      }),
-    );
-
-  program
-    .command('cancel')
-    .description('cancel a generation that has not finished')
-    .argument('<generation-id>')
-    .action(simple('cancel', (id: unknown) => ({ id })));
-
-  program
-    .command('models')
-    .description('models and prices')
-    .action(simple('models', () => ({})));
-
   program.helpCommand(false);
-  program
-    .command('help')
-    .description('the chat commands, as members see them (`--help` lists the console options)')
-    .action(simple('help', () => ({})));
-
-  for (const name of ['grant', 'revoke'] as const) {
-    program
-      .command(name)
-      .description(
-        name === 'grant'
-          ? 'give a member points (moderators)'
-          : 'take points from a member (moderators)',
-      )
-      .argument('<member>')
-      .argument('<points>', 'whole number above zero', int('points'))
-      .option('--reason <text>', 'why; kept in the ledger')
-      .action(
-        simple(name, (member: unknown, points: unknown, o: unknown) => {
-          const reason = (o as { reason?: string }).reason;
-          return reason === undefined ? { member, points } : { member, points, reason };
-        }),
-      );
-  }
+  for (const command of COMMANDS) addChatCommand(program, command, run);
 
   const ledger = program.command('ledger').description('points ledger tools (operators)');
   ledger
@@ -240,7 +163,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       '--grace <seconds>',
       'leave work younger than this alone (0 or more)',
       (value: string): number => {
-        const n = int('--grace')(value);
+        const n = wholeNumber('--grace')(value);
         if (n < 0)
           throw new InvalidArgumentError(
             `--grace is a number of seconds, 0 or more (got ${value}).`,
@@ -259,6 +182,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   } catch (error) {
     exitCode = reportError(error, io, globals().json === true);
   } finally {
+    await follower?.close();
     if (app) await app.close();
   }
   return exitCode;

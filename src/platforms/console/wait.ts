@@ -1,7 +1,7 @@
 import type { App } from '../../app.js';
-import type { CommandResult } from '../../../commands/index.js';
 import { viewOf, renderText } from '../../delivery/progress-view.js';
 import type { GenerationSummary } from '../../generation/summary.js';
+import type { ProgressPayload } from '../../queue/contracts.js';
 import { saveOutputs, type SavedOutput } from './save-outputs.js';
 
 export interface WaitResult {
@@ -20,54 +20,69 @@ export interface WaitResult {
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
+export interface FollowHooks {
+  onProgress: (line: string) => void;
+  onNote: (line: string) => void;
+}
+
 /**
- * Submits a generation and follows it to the end: progress from the progress channel as it
- * arrives, job events to look again,
- * the final state from MongoDB. If no worker serves the model's queue, one runs in this
+ * Follows a generation to its end for `--wait`: progress from the progress channel as it
+ * arrives, job events to look again, the final state from MongoDB. `open` runs when the
+ * command opens the generation's status, before it is submitted, so no progress can come
+ * before the console listens; if no worker serves the model's queue, one runs in this
  * process for the duration, so the console works without `npm run dev`.
  */
-export async function waitForGeneration(
-  app: App,
-  options: {
-    submit: () => Promise<CommandResult>;
-    model: string | undefined;
-    outDir: string;
-    onProgress: (line: string) => void;
-    onNote: (line: string) => void;
-  },
-): Promise<WaitResult> {
-  const provider = app.catalog.get(options.model).provider;
-  const events = app.queues.events(provider);
-  await events.waitUntilReady();
-  try {
-    if ((await app.queues.generation(provider).getWorkersCount()) === 0) {
-      options.onNote(
-        `no worker serves the ${provider} queue; running one in this process (start one with npm run dev)`,
-      );
-      await app.startWorkers();
-    }
-    // Listening before the submit: no progress of this generation can come before it.
-    let first: GenerationSummary | undefined;
-    let lastLine = '';
-    const progress = await app.progress.subscribe((payload) => {
-      if (!first || payload.generationId !== first.id) return;
-      const line = renderText(viewOf({ ...first, status: 'processing' }, payload));
-      if (line !== lastLine) options.onProgress(line);
-      lastLine = line;
-    }, app.logger);
-    let final: GenerationSummary;
+export class GenerationFollower {
+  #first: GenerationSummary | undefined;
+  #lastLine = '';
+
+  private constructor(
+    private readonly app: App,
+    private readonly hooks: FollowHooks,
+    private readonly events: ReturnType<App['queues']['events']>,
+    private readonly progress: { close(): Promise<void> },
+  ) {}
+
+  static async open(app: App, model: string, hooks: FollowHooks): Promise<GenerationFollower> {
+    const provider = app.catalog.get(model).provider;
+    const events = app.queues.events(provider);
     try {
-      const submitted = await options.submit();
-      first = submitted.generation;
-      if (!first) throw new Error('generate returned no generation');
-      options.onProgress(renderText(viewOf(first)));
-      final = await untilTerminal(app, first.id, events);
-    } finally {
-      await progress.close();
+      await events.waitUntilReady();
+      if ((await app.queues.generation(provider).getWorkersCount()) === 0) {
+        hooks.onNote(
+          `no worker serves the ${provider} queue; running one in this process (start one with npm run dev)`,
+        );
+        await app.startWorkers();
+      }
+      const made: { follower?: GenerationFollower } = {};
+      const progress = await app.progress.subscribe((payload) => {
+        if (made.follower) made.follower.#onProgress(payload);
+      }, app.logger);
+      made.follower = new GenerationFollower(app, hooks, events, progress);
+      return made.follower;
+    } catch (error) {
+      await events.close();
+      throw error;
     }
-    options.onProgress(renderText(viewOf(final)));
+  }
+
+  #onProgress(payload: ProgressPayload): void {
+    const first = this.#first;
+    if (!first || payload.generationId !== first.id) return;
+    const line = renderText(viewOf({ ...first, status: 'processing' }, payload));
+    if (line !== this.#lastLine) this.hooks.onProgress(line);
+    this.#lastLine = line;
+  }
+
+  /** Waits for the submitted generation to end and saves its outputs into `outDir`. */
+  async follow(first: GenerationSummary, outDir: string): Promise<WaitResult> {
+    this.#first = first;
+    this.hooks.onProgress(renderText(viewOf(first)));
+    const final = await untilTerminal(this.app, first.id, this.events);
+    await this.close();
+    this.hooks.onProgress(renderText(viewOf(final)));
     const outputs =
-      final.status === 'completed' ? await saveOutputs(app.media, final, options.outDir) : [];
+      final.status === 'completed' ? await saveOutputs(this.app.media, final, outDir) : [];
     const json: WaitResult['json'] = {
       id: final.id,
       status: final.status,
@@ -88,8 +103,15 @@ export async function waitForGeneration(
           ].join('\n')
         : (final.error?.message ?? `The generation ${final.status}.`);
     return { text, json };
-  } finally {
-    await events.close();
+  }
+
+  #closed = false;
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.progress.close();
+    await this.events.close();
   }
 }
 

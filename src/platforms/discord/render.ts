@@ -6,7 +6,8 @@ import {
   type APIEmbed,
 } from 'discord-api-types/v10';
 import { chargeLabel } from '../../../commands/format.js';
-import { GENERATION_STATUSES, type GenerationStatus } from '../../core/status.js';
+import { generationButtons, type ButtonRef } from '../../core/buttons.js';
+import type { GenerationStatus } from '../../core/status.js';
 import { clip, oneLine } from '../../core/text.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
 import type { HistoryPage } from '../../generation/generation-service.js';
@@ -29,42 +30,6 @@ const COLORS: Record<GenerationStatus, number> = {
   failed: 0xe74c3c,
   cancelled: 0x7f8c8d,
 };
-
-/**
- * Custom ids of our buttons. Discord hands them back verbatim from any client, so each is
- * parsed strictly; anything else gets a polite refusal.
- */
-export const customId = {
-  cancel: (id: string) => `gen:cancel:${id}`,
-  reroll: (id: string) => `gen:reroll:${id}`,
-  details: (id: string) => `gen:details:${id}`,
-  history: (userId: string, page: number, status: GenerationStatus | undefined) =>
-    `hist:${userId}:${page}:${status ?? '-'}`,
-};
-
-export type ButtonAction =
-  | { kind: 'cancel' | 'reroll' | 'details'; id: string }
-  | { kind: 'history'; userId: string; page: number; status: GenerationStatus | undefined };
-
-export function parseCustomId(id: string): ButtonAction | undefined {
-  const gen = /^gen:(cancel|reroll|details):([a-z0-9]{8,32})$/.exec(id);
-  if (gen) return { kind: gen[1] as 'cancel' | 'reroll' | 'details', id: gen[2] ?? '' };
-  const hist = /^hist:(\d{1,20}):(\d{1,5}):([a-z]+|-)$/.exec(id);
-  if (hist) {
-    const status = hist[3] === '-' ? undefined : hist[3];
-    if (status !== undefined && !(GENERATION_STATUSES as readonly string[]).includes(status))
-      return undefined;
-    const page = Number(hist[2]);
-    if (page < 1) return undefined;
-    return {
-      kind: 'history',
-      userId: hist[1] ?? '',
-      page,
-      status: status as GenerationStatus | undefined,
-    };
-  }
-  return undefined;
-}
 
 function statusLine(view: ProgressView): { title: string; line: string } {
   switch (view.status) {
@@ -122,32 +87,36 @@ export function renderProgress(view: ProgressView, imageName?: string): DiscordV
     footer: { text: view.generationId },
     ...(imageName ? { image: { url: `attachment://${imageName}` } } : {}),
   };
-  const buttons: APIButtonComponentWithCustomId[] = [];
-  if (view.actions.includes('cancel'))
-    buttons.push(button('Cancel', customId.cancel(view.generationId), ButtonStyle.Danger));
-  if (view.actions.includes('reroll'))
-    buttons.push(button('Reroll', customId.reroll(view.generationId), ButtonStyle.Primary, '🎲'));
-  if (view.actions.includes('details'))
-    buttons.push(button('Details', customId.details(view.generationId), ButtonStyle.Secondary));
   return {
     embeds: [embed],
-    components: buttons.length > 0 ? [{ type: ComponentType.ActionRow, components: buttons }] : [],
+    components: buttonRows(generationButtons(view.generationId, view.actions)),
   };
 }
 
-function button(
-  label: string,
-  id: string,
-  style: ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Danger,
-  emoji?: string,
-): APIButtonComponentWithCustomId {
-  return {
-    type: ComponentType.Button,
-    custom_id: id,
-    label,
-    style,
-    ...(emoji ? { emoji: { name: emoji } } : {}),
-  };
+const STYLES: Record<
+  ButtonRef['style'],
+  ButtonStyle.Primary | ButtonStyle.Secondary | ButtonStyle.Danger
+> = {
+  primary: ButtonStyle.Primary,
+  secondary: ButtonStyle.Secondary,
+  danger: ButtonStyle.Danger,
+};
+
+/** Buttons in one action row (Discord allows five a row); the button data is the custom id. */
+export function buttonRows(buttons: readonly ButtonRef[]): ButtonRow[] {
+  if (buttons.length === 0) return [];
+  return [
+    {
+      type: ComponentType.ActionRow,
+      components: buttons.slice(0, 5).map((b): APIButtonComponentWithCustomId => ({
+        type: ComponentType.Button,
+        custom_id: b.data,
+        label: b.label,
+        style: STYLES[b.style],
+        ...(b.emoji ? { emoji: { name: b.emoji } } : {}),
+      })),
+    },
+  ];
 }
 
 /** A plain answer (balance, models, help, grants): one embed, split into fields if long. */
@@ -167,33 +136,17 @@ export function renderText(
   };
 }
 
-export function renderHistory(text: string, page: HistoryPage, userId: string): DiscordView {
-  const lines = text.split('\n');
-  const header = lines[0] ?? '';
+export function renderHistory(
+  text: string,
+  page: HistoryPage,
+  buttons: readonly ButtonRef[],
+): DiscordView {
+  const header = text.split('\n')[0] ?? '';
   const body = page.items.map((g) => {
     const when = `<t:${Math.floor(Date.parse(g.createdAt) / 1000)}:R>`;
     const charge = chargeLabel(g);
     return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${clip(oneLine(g.prompt), 80)}`;
   });
-  const buttons: APIButtonComponentWithCustomId[] = [];
-  if (page.page > 1)
-    buttons.push(
-      button(
-        'Newer',
-        customId.history(userId, page.page - 1, page.status),
-        ButtonStyle.Secondary,
-        '◀',
-      ),
-    );
-  if (page.page < page.pages)
-    buttons.push(
-      button(
-        'Older',
-        customId.history(userId, page.page + 1, page.status),
-        ButtonStyle.Secondary,
-        '▶',
-      ),
-    );
   return {
     embeds: [
       {
@@ -203,7 +156,7 @@ export function renderHistory(text: string, page: HistoryPage, userId: string): 
         ...(page.total > 0 ? { footer: { text: `${page.total} generations in all` } } : {}),
       },
     ],
-    components: buttons.length > 0 ? [{ type: ComponentType.ActionRow, components: buttons }] : [],
+    components: buttonRows(buttons),
   };
 }
 

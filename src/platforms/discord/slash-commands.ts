@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import {
   ApplicationCommandOptionType,
   ApplicationCommandType,
@@ -6,100 +5,76 @@ import {
   type APIApplicationCommandBasicOption,
   type RESTPostAPIChatInputApplicationCommandsJSONBody,
 } from 'discord-api-types/v10';
-import type { CommandDefinition } from '../../../commands/index.js';
+import {
+  commandOptions,
+  type CommandDefinition,
+  type OptionSpec,
+} from '../../../commands/index.js';
 import { clip } from '../../core/text.js';
 
-/** The slash option that carries an input image: an attachment, stored before the command runs. */
+/** The slash option that carries attached images: an attachment, stored when the command asks. */
 export const IMAGE_OPTION = 'image';
 
-interface JsonProperty {
-  type?: string;
-  description?: string;
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  minLength?: number;
-  maxLength?: number;
-  default?: unknown;
-}
-
 /** camelCase keys of a command's schema become Discord's lower-case option names. */
-export function optionName(key: string): string {
-  return key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+export function optionName(option: Pick<OptionSpec, 'key' | 'syntax'>): string {
+  if (option.syntax.attached) return IMAGE_OPTION;
+  return option.key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
-
-const SAFE = Number.MAX_SAFE_INTEGER;
 
 export interface SlashBuildOptions {
   /** Aspect ratios offered as choices for `aspect_ratio` (at most 25 are kept). */
   aspectRatios?: readonly string[];
 }
 
+function slashOption(o: OptionSpec, build: SlashBuildOptions): APIApplicationCommandBasicOption {
+  const base = {
+    name: optionName(o),
+    description: clip(o.description, 100),
+    required: o.required,
+  };
+  if (o.syntax.attached)
+    return {
+      ...base,
+      description: 'An input image, for models that take one',
+      type: ApplicationCommandOptionType.Attachment,
+    };
+  if (o.syntax.picks === 'member') return { ...base, type: ApplicationCommandOptionType.User };
+  if (o.type === 'integer' || o.type === 'number') {
+    const bounds = {
+      ...(o.min !== undefined ? { min_value: o.min } : {}),
+      ...(o.max !== undefined ? { max_value: o.max } : {}),
+    };
+    return o.type === 'integer'
+      ? { ...base, ...bounds, type: ApplicationCommandOptionType.Integer }
+      : { ...base, ...bounds, type: ApplicationCommandOptionType.Number };
+  }
+  if (o.type === 'boolean') return { ...base, type: ApplicationCommandOptionType.Boolean };
+  const text = {
+    ...base,
+    type: ApplicationCommandOptionType.String as const,
+    ...(o.minLength !== undefined && o.minLength > 0 ? { min_length: o.minLength } : {}),
+    ...(o.maxLength !== undefined ? { max_length: Math.min(o.maxLength, 6000) } : {}),
+  };
+  if (o.syntax.picks === 'model') return { ...text, autocomplete: true };
+  const choices =
+    o.choices ??
+    (o.syntax.picks === 'aspect-ratio' && build.aspectRatios?.length
+      ? build.aspectRatios.slice(0, 25)
+      : undefined);
+  return choices ? { ...text, choices: choices.map((v) => ({ name: v, value: v })) } : text;
+}
+
 /**
- * One slash command from a command's zod schema: types, descriptions, required-ness,
- * choices, min/max and lengths come from the schema, so Discord's client refuses what the
- * command would refuse. Three options are Discord-specific: `model` autocompletes from the
- * catalog, `member` is a user picker, and an input image list becomes one attachment option.
+ * One slash command from a command's declaration: types, descriptions, required-ness,
+ * choices, min/max and lengths come from its schema, so Discord's client refuses what the
+ * command would refuse; what an option picks (a member, a model, an aspect ratio) and an
+ * attached image become Discord's user picker, autocomplete, choices and attachment.
  */
 export function slashCommand(
   command: CommandDefinition,
   build: SlashBuildOptions = {},
 ): RESTPostAPIChatInputApplicationCommandsJSONBody {
-  const schema = z.toJSONSchema(command.options, { io: 'input', unrepresentable: 'any' }) as {
-    properties?: Record<string, JsonProperty>;
-    required?: string[];
-  };
-  const required = new Set(schema.required ?? []);
-  const options: APIApplicationCommandBasicOption[] = [];
-  for (const [key, p] of Object.entries(schema.properties ?? {})) {
-    const description = clip(p.description ?? key, 100);
-    const base = { name: optionName(key), description, required: required.has(key) };
-    if (p.type === 'array') {
-      options.push({
-        ...base,
-        name: IMAGE_OPTION,
-        description: 'An input image, for models that take one',
-        type: ApplicationCommandOptionType.Attachment,
-      });
-    } else if (key === 'member') {
-      options.push({ ...base, type: ApplicationCommandOptionType.User });
-    } else if (p.type === 'integer' || p.type === 'number') {
-      const integer = p.type === 'integer';
-      let min = p.minimum ?? (p.exclusiveMinimum !== undefined ? p.exclusiveMinimum : undefined);
-      if (integer && p.minimum === undefined && p.exclusiveMinimum !== undefined)
-        min = p.exclusiveMinimum + 1;
-      const max = p.maximum !== undefined && p.maximum < SAFE ? p.maximum : undefined;
-      const bounds = {
-        ...(min !== undefined && min > -SAFE ? { min_value: min } : {}),
-        ...(max !== undefined ? { max_value: max } : {}),
-      };
-      options.push(
-        integer
-          ? { ...base, ...bounds, type: ApplicationCommandOptionType.Integer }
-          : { ...base, ...bounds, type: ApplicationCommandOptionType.Number },
-      );
-    } else if (p.type === 'boolean') {
-      options.push({ ...base, type: ApplicationCommandOptionType.Boolean });
-    } else {
-      const choices =
-        p.enum?.map((v) => ({ name: String(v), value: String(v) })) ??
-        (key === 'aspectRatio' && build.aspectRatios?.length
-          ? build.aspectRatios.slice(0, 25).map((r) => ({ name: r, value: r }))
-          : undefined);
-      const text = {
-        ...base,
-        type: ApplicationCommandOptionType.String as const,
-        ...(p.minLength !== undefined && p.minLength > 0 ? { min_length: p.minLength } : {}),
-        ...(p.maxLength !== undefined ? { max_length: Math.min(p.maxLength, 6000) } : {}),
-      };
-      options.push(
-        key === 'model'
-          ? { ...text, autocomplete: true }
-          : { ...text, ...(choices ? { choices } : {}) },
-      );
-    }
-  }
+  const options = commandOptions(command).map((o) => slashOption(o, build));
   // Discord wants required options first.
   options.sort((a, b) => Number(b.required) - Number(a.required));
   return {
@@ -115,5 +90,5 @@ export function slashCommand(
 
 /** The option key of a command's schema that a Discord option name stands for. */
 export function optionKey(command: CommandDefinition, name: string): string | undefined {
-  return Object.keys(command.options.shape).find((key) => optionName(key) === name);
+  return commandOptions(command).find((o) => optionName(o) === name)?.key;
 }

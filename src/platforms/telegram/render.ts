@@ -1,4 +1,4 @@
-import type { HistoryPage } from '../../generation/generation-service.js';
+import { buttonText, generationButtons, type ButtonRef } from '../../core/buttons.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
 import { clip } from '../../core/text.js';
@@ -16,37 +16,10 @@ export interface TelegramText {
 
 const CAPTION_PROMPT = 300;
 
-/** Callback data: short (Telegram allows 64 bytes) and parsed back by `parseCallback`. */
-export const callbackData = {
-  cancel: (id: string) => `c:${id}`,
-  reroll: (id: string) => `r:${id}`,
-  details: (id: string) => `d:${id}`,
-  history: (page: number, status: string | undefined, userId: string) =>
-    `h:${page}:${status ?? '-'}:${userId}`,
-};
-
-export type Callback =
-  | { kind: 'cancel' | 'reroll' | 'details'; id: string }
-  | { kind: 'history'; page: number; status: string | undefined; userId: string };
-
-export function parseCallback(data: string): Callback | undefined {
-  const simple = /^([crd]):([a-z0-9]{8,32})$/.exec(data);
-  if (simple) {
-    const kind = ({ c: 'cancel', r: 'reroll', d: 'details' } as const)[
-      simple[1] as 'c' | 'r' | 'd'
-    ];
-    return { kind, id: simple[2] ?? '' };
-  }
-  const history = /^h:(\d{1,5}):([a-z]+|-):(\d{1,20})$/.exec(data);
-  if (history) {
-    return {
-      kind: 'history',
-      page: Number(history[1]),
-      status: history[2] === '-' ? undefined : history[2],
-      userId: history[3] ?? '',
-    };
-  }
-  return undefined;
+/** Buttons as an inline keyboard, in one row; the button data is the callback data. */
+export function keyboardOf(buttons: readonly ButtonRef[]): InlineKeyboard {
+  if (buttons.length === 0) return [];
+  return [buttons.map((b) => ({ text: buttonText(b), callback_data: b.data }))];
 }
 
 /** The member's status message: what, for how much, and how far along. */
@@ -82,15 +55,7 @@ export function renderStatus(view: ProgressView): TelegramText {
       line = `Cancelled · ${view.price} points returned`;
       break;
   }
-  const keyboard: InlineKeyboard = [];
-  const row: InlineButton[] = [];
-  if (view.actions.includes('cancel'))
-    row.push({ text: 'Cancel', callback_data: callbackData.cancel(view.generationId) });
-  if (view.actions.includes('reroll'))
-    row.push({ text: '🎲 Reroll', callback_data: callbackData.reroll(view.generationId) });
-  if (view.actions.includes('details'))
-    row.push({ text: 'Details', callback_data: callbackData.details(view.generationId) });
-  if (row.length > 0) keyboard.push(row);
+  const keyboard = keyboardOf(generationButtons(view.generationId, view.actions));
   return { text: `${head}\n${line}`, keyboard };
 }
 
@@ -111,19 +76,4 @@ export function renderDetails(g: GenerationSummary): string {
     `Created: ${g.createdAt.replace('T', ' ').slice(0, 19)} UTC`,
   ];
   return clip(lines.join('\n'), 4000);
-}
-
-export function historyKeyboard(page: HistoryPage, userId: string): InlineKeyboard {
-  const row: InlineButton[] = [];
-  if (page.page > 1)
-    row.push({
-      text: '◀ Newer',
-      callback_data: callbackData.history(page.page - 1, page.status, userId),
-    });
-  if (page.page < page.pages)
-    row.push({
-      text: 'Older ▶',
-      callback_data: callbackData.history(page.page + 1, page.status, userId),
-    });
-  return row.length > 0 ? [row] : [];
 }

@@ -87,7 +87,8 @@ export class FakeTelegram {
   /** Writes a group may receive per window before the fake answers 429, like Telegram. */
   groupLimit: { count: number; windowMs: number } | undefined;
   webhook: { url: string; secret: string | undefined } | undefined;
-  myCommands: { command: string; description: string }[] = [];
+  /** The command menus published with setMyCommands, by scope (`default`, `chat:<id>`, ...). */
+  readonly commandMenus = new Map<string, { command: string; description: string }[]>();
   /** Users who opened a private chat with the bot; Telegram refuses to write to anyone else. */
   readonly started = new Set<string>();
 
@@ -388,6 +389,43 @@ export class FakeTelegram {
     }
   }
 
+  /**
+   * setMyCommands as the Bot API documents it: at most 100 commands, each 1-32 of a-z, 0-9
+   * and _, with a description of 1-256 characters; a scope of a documented type, with a
+   * chat_id where it names one chat. A chat the bot cannot see is refused ("chat not found").
+   */
+  #setMyCommands(
+    commands: { command: string; description: string }[],
+    scope: { type?: string; chat_id?: unknown } | undefined,
+  ): true {
+    if (commands.length > 100) throw new Error('BOT_COMMANDS_TOO_MUCH');
+    for (const c of commands) {
+      if (!/^[a-z0-9_]{1,32}$/.test(c.command)) throw new Error('BOT_COMMAND_INVALID');
+      if (c.description.length < 1 || c.description.length > 256)
+        throw new Error('BOT_COMMAND_DESCRIPTION_INVALID');
+    }
+    const type = scope?.type ?? 'default';
+    const global = ['default', 'all_private_chats', 'all_group_chats', 'all_chat_administrators'];
+    const perChat = ['chat', 'chat_administrators', 'chat_member'];
+    if (!global.includes(type) && !perChat.includes(type)) throw new Error('invalid scope type');
+    let key = type;
+    if (perChat.includes(type)) {
+      const chat = String(scope?.chat_id ?? '');
+      if (chat === '') throw new Error('chat_id is required for this scope');
+      const group = chat.startsWith('-');
+      if (type !== 'chat' && !group) throw new Error('chat not found');
+      if (!group && !this.started.has(chat)) throw new Error('chat not found');
+      key = `${type}:${chat}`;
+    }
+    this.commandMenus.set(key, commands);
+    return true;
+  }
+
+  /** The menu everyone sees (the default scope). */
+  get myCommands(): { command: string; description: string }[] {
+    return this.commandMenus.get('default') ?? [];
+  }
+
   #newMessage(
     chatId: string,
     text: string,
@@ -446,9 +484,15 @@ export class FakeTelegram {
       }
       case 'sendChatAction':
         return true;
-      case 'setMyCommands':
-        this.myCommands = (body.commands ?? []) as { command: string; description: string }[];
-        return true;
+      case 'setMyCommands': {
+        const commands = parseMaybeJson(body.commands) as {
+          command: string;
+          description: string;
+        }[];
+        const scope = parseMaybeJson(body.scope) as
+          { type?: string; chat_id?: unknown } | undefined;
+        return this.#setMyCommands(commands ?? [], scope);
+      }
       case 'getChatMember': {
         const admins = this.admins.get(chatId ?? '') ?? new Set<number>();
         const userId = Number(body.user_id);

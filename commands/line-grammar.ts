@@ -1,0 +1,152 @@
+import { UserError } from '../src/core/errors.js';
+import type { CommandDefinition } from './command.js';
+import { commandOptions, type OptionSpec } from './options.js';
+
+/**
+ * The grammar of a command typed as one line (Telegram; any text surface), derived from the
+ * command's declaration: `/generate a red fox --model fast --ar 16:9 --seed 7`. Positional
+ * options take the leading words in order, flags (`--name value`, `-n value`) go anywhere,
+ * and the rest of the words fill the command's `rest` option.
+ */
+
+/** Splits on spaces, keeping "quoted phrases" (straight or curly quotes) together. */
+export function tokenize(text: string): string[] {
+  const tokens: string[] = [];
+  const re = /"([^"]*)"|“([^”]*)”|(\S+)/g;
+  for (const m of text.matchAll(re)) tokens.push(m[1] ?? m[2] ?? m[3] ?? '');
+  return tokens;
+}
+
+const INTEGER = /^-?\d+$/;
+const NUMBER = /^-?\d+(\.\d+)?$/;
+
+function fits(raw: string, option: OptionSpec): boolean {
+  if (option.type === 'integer') return INTEGER.test(raw);
+  if (option.type === 'number') return NUMBER.test(raw);
+  return true;
+}
+
+function flagToken(flag: string): string {
+  return flag.length === 1 ? `-${flag}` : `--${flag}`;
+}
+
+/** What the typed usage calls an option's value. */
+function placeholderOf(o: OptionSpec): string {
+  if (o.syntax.placeholder) return o.syntax.placeholder;
+  if (o.syntax.picks === 'member')
+    return o.syntax.fromReply ? 'user id, or reply to them' : 'user id';
+  return o.key;
+}
+
+/**
+ * The form a member types, what error messages show as the usage: positionals and the rest
+ * by name (a required rest by its example), flags by their placeholder or example.
+ */
+export function typedUsage(command: CommandDefinition): string {
+  const parts = [`/${command.name}`];
+  for (const o of commandOptions(command)) {
+    const { rest, positional, flags, example, inUsage, placeholder } = o.syntax;
+    const name = placeholderOf(o);
+    if (rest) parts.push(o.required ? (example ?? `<${name}>`) : `[${name}]`);
+    else if (positional) parts.push(o.required ? `<${name}>` : `[${name}]`);
+    else if (flags?.[0] && placeholder) parts.push(`[${flagToken(flags[0])} ${placeholder}]`);
+    else if (flags?.[0] && example !== undefined && inUsage !== false)
+      parts.push(`${flagToken(flags[0])} ${example}`);
+  }
+  return parts.join(' ');
+}
+
+export interface LineContext {
+  /** The platform id of the member the message replies to, for options filled from a reply. */
+  replyAuthor?: string | undefined;
+}
+
+/**
+ * Turns the text after a command into raw options for the command's own validation. An
+ * unknown option or a value of the wrong form is refused here, naming it and showing the
+ * right form; everything else is the command's schema's to judge.
+ */
+export function parseLine(
+  command: CommandDefinition,
+  text: string,
+  context: LineContext = {},
+): Record<string, unknown> {
+  const options = commandOptions(command).filter((o) => !o.syntax.attached);
+  const usage = typedUsage(command);
+  const positionals = options.filter((o) => o.syntax.positional);
+  const rest = options.find((o) => o.syntax.rest);
+  const flags = options.flatMap((o) => (o.syntax.flags ?? []).map((flag) => ({ flag, o })));
+
+  const convert = (raw: string, o: OptionSpec, name: string, example: string) => {
+    if (o.type !== 'integer' && o.type !== 'number') return raw;
+    if (!fits(raw, o)) {
+      const what = o.type === 'integer' ? 'a whole number' : 'a number';
+      throw new UserError(
+        'invalid_input',
+        `${name} must be ${what} (got "${raw}"), e.g. ${example}. Usage: ${usage}`,
+      );
+    }
+    return Number(raw);
+  };
+
+  const tokens = tokenize(text);
+  const raw: Record<string, unknown> = {};
+  const words: string[] = [];
+  for (let i = 0; i < tokens.length; i += 1) {
+    const token = tokens[i] ?? '';
+    const name = /^--?([a-z][a-z-]*)$/i.exec(token)?.[1]?.toLowerCase();
+    if (name === undefined || /^-?\d/.test(token)) {
+      words.push(token);
+      continue;
+    }
+    const found = flags.find((f) => f.flag === name);
+    if (!found) {
+      const known = flags.map((f) => flagToken(f.flag));
+      const hint = known.length > 0 ? ` Options: ${known.join(', ')}.` : '';
+      throw new UserError(
+        'invalid_input',
+        `Unknown option ${token} for /${command.name}.${hint} Usage: ${usage}`,
+      );
+    }
+    const example = `${flagToken(found.flag)} ${found.o.syntax.example ?? '…'}`;
+    const value = tokens[i + 1];
+    if (value === undefined || /^--[a-z]/i.test(value))
+      throw new UserError(
+        'invalid_input',
+        `${token} needs a value, e.g. ${example}. Usage: ${usage}`,
+      );
+    raw[found.o.key] = convert(value, found.o, token, example);
+    i += 1;
+  }
+  fillFromReply(positionals, words, context.replyAuthor);
+  positionals.forEach((o, index) => {
+    const word = words.shift();
+    if (word === undefined) return;
+    const sample = positionals
+      .slice(0, index + 1)
+      .map((p) => p.syntax.example ?? p.key)
+      .join(' ');
+    raw[o.key] = convert(word, o, o.key, `/${command.name} ${sample}`);
+  });
+  if (rest && words.length > 0 && raw[rest.key] === undefined) raw[rest.key] = words.join(' ');
+  else if (words.length > 0 && !rest)
+    throw new UserError(
+      'invalid_input',
+      `/${command.name} does not take "${words.join(' ')}". Usage: ${usage}`,
+    );
+  return raw;
+}
+
+/**
+ * On a reply, the replied-to member fills the positional declared `fromReply` when the
+ * words start with what belongs after it: `/grant 50 welcome` answering Bob is
+ * `/grant <Bob> 50 welcome`, while `/grant 107 50` still names member 107.
+ */
+function fillFromReply(positionals: OptionSpec[], words: string[], author: string | undefined) {
+  const index = positionals.findIndex((o) => o.syntax.fromReply);
+  const next = positionals[index + 1];
+  if (author === undefined || index !== 0 || !next || next.type === 'string') return;
+  const [first, second] = words;
+  if (first !== undefined && fits(first, next) && (second === undefined || !fits(second, next)))
+    words.unshift(author);
+}

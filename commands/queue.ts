@@ -1,0 +1,42 @@
+import { z } from 'zod';
+import type { OpenGeneration, ProviderLine } from '../src/generation/queue-board.js';
+import { defineCommand } from './command.js';
+
+function providerLine(p: ProviderLine): string {
+  const idle = p.running === 0 && p.waiting === 0;
+  return `${p.provider}: ${idle ? 'idle' : `${p.running} running, ${p.waiting} waiting`} (${p.models.join(', ')})`;
+}
+
+function mineLine(g: OpenGeneration): string {
+  const where =
+    g.status === 'processing'
+      ? 'running now'
+      : g.position !== undefined
+        ? `position ${g.position} of the ${g.provider} queue`
+        : 'waiting to be retried';
+  return `${g.id}  ${g.model}  ${where}`;
+}
+
+export const queue = defineCommand({
+  name: 'queue',
+  description: 'What runs and waits on each generator, and where yours stand',
+  options: z.object({}),
+  syntax: {},
+  role: 'member',
+  private: true,
+  usage: '/queue',
+  examples: ['/queue'],
+  async run(ctx, _input, { economy, queue: board }) {
+    const accountId = await economy.findAccount(ctx.actor.identity);
+    const overview = await board.overview(accountId);
+    const mine =
+      overview.mine.length === 0
+        ? ['You have nothing waiting or running. Try /generate a red fox in the snow.']
+        : [`Yours (${overview.mine.length}):`, ...overview.mine.map(mineLine)];
+    return {
+      text: ['Queues:', ...overview.providers.map(providerLine), ...mine].join('\n'),
+      data: { ...overview },
+      private: true,
+    };
+  },
+});

@@ -1,0 +1,114 @@
+import type { Redis } from 'ioredis';
+import type { Catalog } from '../catalog/catalog.js';
+import type { Economy } from '../economy/ledger.js';
+import type { Queues } from '../queue/queues.js';
+import type { GenerationService } from './generation-service.js';
+
+/** How many of a member's latest generations /queue looks at for ones still open. */
+export const QUEUE_LOOKBACK = 10;
+
+export interface ProviderLine {
+  provider: string;
+  /** Jobs a worker is running now. */
+  running: number;
+  /** Jobs waiting for a worker (including ones waiting to be retried). */
+  waiting: number;
+  models: string[];
+}
+
+export interface OpenGeneration {
+  id: string;
+  model: string;
+  provider: string;
+  status: 'queued' | 'processing';
+  /** 1 = next to start on its provider's queue; undefined while running or retrying. */
+  position?: number;
+  createdAt: string;
+}
+
+export interface QueueOverview {
+  providers: ProviderLine[];
+  /** The member's generations waiting or running, oldest first. */
+  mine: OpenGeneration[];
+}
+
+/**
+ * What runs and waits on each provider's queue, and where a member's own generations
+ * stand: the read side behind /queue. Counts come from BullMQ; a position is the job's place
+ * in its queue's wait list counted from the end workers take from.
+ */
+export interface QueueBoardDeps {
+  queues: Queues;
+  /** The connection the queues' lists are read with. */
+  redis: Redis;
+  catalog: Catalog;
+  economy: Economy;
+  generations: GenerationService;
+}
+
+export class QueueBoard {
+  readonly #d: QueueBoardDeps;
+
+  constructor(deps: QueueBoardDeps) {
+    this.#d = deps;
+  }
+
+  async overview(accountId: string | undefined): Promise<QueueOverview> {
+    const { catalog } = this.#d;
+    const byProvider = new Map<string, string[]>();
+    for (const model of catalog.list())
+      byProvider.set(model.provider, [...(byProvider.get(model.provider) ?? []), model.id]);
+    const [providers, mine] = await Promise.all([
+      Promise.all([...byProvider].map(([provider, models]) => this.#line(provider, models))),
+      accountId ? this.#open(accountId) : Promise.resolve([]),
+    ]);
+    return { providers, mine };
+  }
+
+  async #line(provider: string, models: string[]): Promise<ProviderLine> {
+    const counts = await this.#d.queues
+      .generation(provider)
+      .getJobCounts('active', 'waiting', 'prioritized', 'delayed');
+    return {
+      provider,
+      running: counts.active ?? 0,
+      waiting: (counts.waiting ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0),
+      models,
+    };
+  }
+
+  /** The member's open generations: none to look for when nothing of theirs is held. */
+  async #open(accountId: string): Promise<OpenGeneration[]> {
+    const { economy, generations } = this.#d;
+    const { held } = await economy.balance(accountId);
+    if (held === 0) return [];
+    const { holdIds } = await economy.recentHolds(accountId, { skip: 0, limit: QUEUE_LOOKBACK });
+    const docs = await Promise.all(holdIds.map((id) => generations.find(id)));
+    const open: OpenGeneration[] = [];
+    for (const doc of docs.reverse()) {
+      if (!doc || (doc.status !== 'queued' && doc.status !== 'processing')) continue;
+      const provider = doc.provider;
+      const entry: OpenGeneration = {
+        id: doc._id,
+        model: doc.model,
+        provider,
+        status: doc.status,
+        createdAt: doc.createdAt.toISOString(),
+      };
+      if (doc.status === 'queued') {
+        const position = await this.#position(provider, doc._id);
+        if (position !== undefined) entry.position = position;
+      }
+      open.push(entry);
+    }
+    return open;
+  }
+
+  async #position(provider: string, id: string): Promise<number | undefined> {
+    const key = this.#d.queues.generation(provider).toKey('wait');
+    const { redis } = this.#d;
+    const [index, length] = await Promise.all([redis.lpos(key, id), redis.llen(key)]);
+    // Workers take from the right end of the wait list: the last element starts next.
+    return index === null ? undefined : length - index;
+  }
+}
