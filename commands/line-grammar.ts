@@ -78,6 +78,15 @@ export function parseLine(
   const flags = options.flatMap((o) => (o.syntax.flags ?? []).map((flag) => ({ flag, o })));
 
   const convert = (raw: string, o: OptionSpec, name: string, example: string) => {
+    if (o.type === 'boolean') {
+      const yes = /^(true|yes|on)$/i.test(raw);
+      if (!yes && !/^(false|no|off)$/i.test(raw))
+        throw new UserError(
+          'invalid_input',
+          `${name} is yes or no (got "${raw}"), e.g. ${example}. Usage: ${usage}`,
+        );
+      return yes;
+    }
     if (o.type !== 'integer' && o.type !== 'number') return raw;
     if (!fits(raw, o)) {
       const what = o.type === 'integer' ? 'a whole number' : 'a number';

@@ -352,6 +352,17 @@ describe('Discord adapter', () => {
     expect(forged.response?.data?.flags).toBe(MessageFlags.Ephemeral);
   });
 
+  it('answers /queue privately, derived from its declaration, and lists it in /help', async () => {
+    const quinn = member(30);
+    const q = fake.slash('queue', {}, quinn, place);
+    const answer = await answerOf(q);
+    expect(fake.messages.get(q.originalId ?? '')?.flags).toBe(MessageFlags.Ephemeral);
+    expect(text(answer)).toContain('Queues:\nlocal: ');
+    expect(text(answer)).toContain('You have nothing waiting or running.');
+    const help = await answerOf(fake.slash('help', {}, quinn, place));
+    expect(text(help)).toContain('/queue - What runs and waits');
+  });
+
   it('refuses a generation without enough points: private message, nothing held, nothing queued', async () => {
     const erin = member(7);
     await fund(erin, 3);

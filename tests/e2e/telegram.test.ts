@@ -407,6 +407,15 @@ describe('Telegram adapter', () => {
     expect((await balance(110)).held).toBe(0);
   });
 
+  it('answers /queue, derived from its declaration, and lists it in /help', async () => {
+    const quinn = member(130);
+    await command(quinn, '/queue');
+    await until('the queue', () => lastReply(130)?.startsWith('Queues:\n'));
+    expect(lastReply(130)).toContain('You have nothing waiting or running.');
+    await command(quinn, '/help');
+    await until('help', () => lastReply(130)?.includes('/queue - What runs and waits'));
+  });
+
   it('names a bad option and shows the right form', async () => {
     const eve = member(106);
     await command(eve, '/generate a fox --colour red');

@@ -197,6 +197,28 @@ describe('console CLI', () => {
     expect(negative.stderr.join('\n')).toMatch(/--grace is a number of seconds, 0 or more/);
   });
 
+  it('has /queue, derived from its declaration like every chat command, with help', async () => {
+    await cli('--as', 'mod', 'grant', 'quinn', '30');
+    const made = await cli('--as', 'quinn', '--json', 'generate', 'a queued fox');
+    const id = (made.json().generation as { id: string }).id;
+    const r = await cli('--as', 'quinn', 'queue');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.join('\n').split('\n');
+    expect(lines[0]).toBe('Queues:');
+    expect(lines).toContain('Yours (1):');
+    expect(lines.find((l) => l.startsWith(id))).toMatch(
+      /t-fast {2}(position \d+ of the local queue|running now)$/,
+    );
+    const json = await cli('--as', 'quinn', '--json', 'queue');
+    expect((json.json().mine as { id: string }[]).map((g) => g.id)).toEqual([id]);
+    const help = await cli('help');
+    expect(help.stdout.join('\n')).toContain('/queue - What runs and waits on each generator');
+    const sub = await cli('queue', '--help');
+    expect(sub.code).toBe(0);
+    expect(sub.stdout.join('\n')).toContain('What runs and waits on each generator');
+    await cli('--as', 'quinn', 'cancel', id);
+  });
+
   it('lists models with prices', async () => {
     const r = await cli('--json', 'models');
     const models = (r.json() as { models: { id: string; price: number }[] }).models;

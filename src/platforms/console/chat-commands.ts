@@ -5,7 +5,8 @@ import {
   type OptionSpec,
 } from '../../../commands/index.js';
 
-function int(name: string) {
+/** A parser for a whole number, naming the option as typed in a refusal. */
+export function wholeNumber(name: string) {
   return (value: string): number => {
     if (!/^-?\d+$/.test(value.trim()))
       throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
@@ -24,7 +25,7 @@ function num(name: string) {
 
 /** A value parser for an option's type, naming it as typed in a refusal. */
 function parserFor(o: OptionSpec, name: string): ((value: string) => number) | undefined {
-  if (o.type === 'integer') return int(name);
+  if (o.type === 'integer') return wholeNumber(name);
   if (o.type === 'number') return num(name);
   return undefined;
 }

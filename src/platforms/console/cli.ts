@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import {
   COMMANDS,
   executeCommand,
@@ -11,9 +11,9 @@ import type { Config } from '../../config.js';
 import { originOf } from '../../core/chat.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { randomInvocationKey } from '../../generation/ids.js';
-import type { ReconcileReport } from '../../generation/reconciler.js';
 import { addChatCommand } from './chat-commands.js';
 import { consoleContext } from './console-context.js';
+import { addOperatorCommands } from './operator-commands.js';
 import { GenerationFollower } from './wait.js';
 
 export interface CliIo {
@@ -28,14 +28,6 @@ export interface CliDeps {
   catalog?(): Promise<Pick<App, 'config' | 'catalog'>>;
   io: CliIo;
   defaultUser: string;
-}
-
-function wholeNumber(name: string) {
-  return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim()))
-      throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
-    return Number(value);
-  };
 }
 
 interface GlobalOptions {
@@ -65,23 +57,14 @@ function catalogOnly(catalog: Catalog): CommandServices {
   };
 }
 
-/**
- * The console surface: `npm run cli -- <command>`. It drives the same platform-neutral
- * commands as Discord and Telegram, as the member named by `--as`, each derived from its
- * declaration; `--wait` follows a generation a command starts. Returns the exit code.
- */
-export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
-  const { io } = deps;
-  let exitCode = 0;
-  let app: App | undefined;
-  const openApp = async (): Promise<App> => (app ??= await deps.app());
-
-  const program = new Command('genbot')
+/** The program with the console's own options: who acts, JSON output, idempotency, --wait. */
+function createProgram({ io, defaultUser }: CliDeps): Command {
+  return new Command('genbot')
     .description('Run bot commands from the console, and operator tools.')
     .option(
       '--as <name>',
       'act as this member (console moderators: CONSOLE_MODERATORS)',
-      deps.defaultUser,
+      defaultUser,
     )
     .option('--json', 'print one JSON object on stdout')
     .option(
@@ -96,7 +79,20 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
     .showHelpAfterError(false);
+}
 
+/**
+ * The console surface: `npm run cli -- <command>`. It drives the same platform-neutral
+ * commands as Discord and Telegram, as the member named by `--as`, each derived from its
+ * declaration; `--wait` follows a generation a command starts. Returns the exit code.
+ */
+export async function runCli(argv: readonly string[], deps: CliDeps): Promise<number> {
+  const { io } = deps;
+  let exitCode = 0;
+  let app: App | undefined;
+  const openApp = async (): Promise<App> => (app ??= await deps.app());
+
+  const program = createProgram(deps);
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 
   /** What a command reads: the catalog alone where it declares so, else the whole app. */
@@ -141,41 +137,12 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   program.helpCommand(false);
   for (const command of COMMANDS) addChatCommand(program, command, run);
 
-  const ledger = program.command('ledger').description('points ledger tools (operators)');
-  ledger
-    .command('check')
-    .description('verify every account against its ledger; exits non-zero on any violation')
-    .action(async () => {
-      const a = await openApp();
-      const violations = await a.economy.check();
-      if (globals().json) io.out(JSON.stringify({ ok: violations.length === 0, violations }));
-      else if (violations.length === 0) io.out('ledger check: every account is consistent');
-      else
-        for (const v of violations)
-          io.out(`ledger check: account ${v.accountId}: ${v.rule}: ${v.detail}`);
-      if (violations.length > 0) exitCode = 1;
-    });
-
-  program
-    .command('reconcile')
-    .description('repair generations and holds left half done by a crash')
-    .option(
-      '--grace <seconds>',
-      'leave work younger than this alone (0 or more)',
-      (value: string): number => {
-        const n = wholeNumber('--grace')(value);
-        if (n < 0)
-          throw new InvalidArgumentError(
-            `--grace is a number of seconds, 0 or more (got ${value}).`,
-          );
-        return n;
-      },
-    )
-    .action(async (o: { grace?: number }) => {
-      const a = await openApp();
-      const report = await a.reconciler.run((o.grace ?? a.config.reconcileGraceMs / 1000) * 1000);
-      io.out(globals().json ? JSON.stringify(report) : describeReport(report));
-    });
+  addOperatorCommands(program, {
+    openApp,
+    io,
+    json: () => globals().json === true,
+    failed: () => (exitCode = 1),
+  });
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -186,25 +153,6 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     if (app) await app.close();
   }
   return exitCode;
-}
-
-/** What each count of a reconcile report means, in the order they are shown. */
-const REPAIRS: [keyof ReconcileReport, string][] = [
-  ['requeued', 'queued again (their job was lost)'],
-  ['retried', 'run once more (their worker died)'],
-  ['failed', 'failed with their points returned (their job ended without finishing them)'],
-  ['abandoned', 'failed before they started (nothing was held)'],
-  ['finished', 'finished from what their interrupted finish recorded'],
-  ['orphanHolds', 'holds released that had no generation'],
-];
-
-function describeReport(report: ReconcileReport): string {
-  const lines = REPAIRS.filter(([key]) => report[key] > 0).map(
-    ([key, words]) => `  ${report[key]} ${words}`,
-  );
-  return lines.length === 0
-    ? 'reconcile: nothing to repair'
-    : ['reconcile: repaired', ...lines].join('\n');
 }
 
 /**

@@ -1,0 +1,113 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Provider, ProviderJob, ProviderRunContext } from '../../src/core/provider.js';
+import type { QueueOverview } from '../../src/generation/queue-board.js';
+import { LocalProvider } from '../../src/providers/local/local-provider.js';
+import { ProviderRegistry } from '../../src/providers/registry.js';
+import {
+  command,
+  createTestApp,
+  fund,
+  testModel,
+  waitForStatus,
+  type TestApp,
+} from '../support/app.js';
+
+/** A backend whose runs wait until the test lets them go. */
+class Gated implements Provider {
+  readonly id = 'local';
+  readonly label = 'gated test backend';
+  readonly #local = new LocalProvider();
+  readonly capabilities = this.#local.capabilities;
+  readonly #gates: (() => void)[] = [];
+  #open = false;
+
+  openAll(): void {
+    this.#open = true;
+    for (const release of this.#gates.splice(0)) release();
+  }
+
+  async generate(job: ProviderJob, ctx: ProviderRunContext) {
+    if (!this.#open) await new Promise<void>((resolve) => this.#gates.push(resolve));
+    return this.#local.generate(job, ctx);
+  }
+}
+
+describe('/queue: what runs and waits, and where the member stands', () => {
+  let app: TestApp;
+  const backend = new Gated();
+
+  beforeAll(async () => {
+    app = await createTestApp({
+      models: [testModel('t-gated')],
+      config: { WORKER_CONCURRENCY: '1' },
+      overrides: { providers: new ProviderRegistry([backend]) },
+    });
+  });
+
+  afterAll(async () => {
+    backend.openAll();
+    await app?.conn.dropDatabase();
+    await app?.close();
+  });
+
+  const overview = async (member: string) => {
+    const result = await command(app, member, 'queue');
+    return { text: result.text, data: result.data as unknown as QueueOverview };
+  };
+
+  it('shows each member their own generations with their place in the queue, as it drains', async () => {
+    await fund(app, 'qa', 100);
+    await fund(app, 'qb', 100);
+    const ids: string[] = [];
+    for (const [member, prompt] of [
+      ['qa', 'first'],
+      ['qa', 'second'],
+      ['qa', 'third'],
+      ['qb', 'fourth'],
+    ] as const) {
+      const { generation } = await command(app, member, 'generate', { prompt, model: 't-gated' });
+      ids.push(generation?.id ?? '');
+    }
+    const [a1, a2, a3, b1] = ids;
+
+    const before = await overview('qa');
+    expect(before.data.providers).toEqual([
+      { provider: 'local', running: 0, waiting: 4, models: ['t-gated'] },
+    ]);
+    expect(before.data.mine.map((g) => [g.id, g.status, g.position])).toEqual([
+      [a1, 'queued', 1],
+      [a2, 'queued', 2],
+      [a3, 'queued', 3],
+    ]);
+    expect(before.text).toContain('local: 0 running, 4 waiting (t-gated)');
+    expect(before.text).toContain(`${a2}  t-gated  position 2 of the local queue`);
+    const other = await overview('qb');
+    expect(other.data.mine.map((g) => [g.id, g.position])).toEqual([[b1, 4]]);
+
+    // One worker slot: the first starts and the others move up.
+    await app.startWorkers();
+    await waitForStatus(app, a1 ?? '', ['processing']);
+    const running = await overview('qa');
+    expect(running.data.providers[0]).toMatchObject({ running: 1, waiting: 3 });
+    expect(running.data.mine.map((g) => [g.id, g.status, g.position])).toEqual([
+      [a1, 'processing', undefined],
+      [a2, 'queued', 1],
+      [a3, 'queued', 2],
+    ]);
+    expect(running.text).toContain(`${a1}  t-gated  running now`);
+    expect((await overview('qb')).data.mine.map((g) => g.position)).toEqual([3]);
+
+    backend.openAll();
+    for (const id of ids) await waitForStatus(app, id);
+    const after = await overview('qa');
+    expect(after.data.mine).toEqual([]);
+    expect(after.text).toContain('You have nothing waiting or running.');
+    expect(after.text).toContain('local: idle (t-gated)');
+  });
+
+  it('answers a member with no account yet without making one', async () => {
+    const { data } = await overview('newcomer');
+    expect(data.mine).toEqual([]);
+    expect(await app.economy.findAccount({ platform: 'console', id: 'newcomer' })).toBeUndefined();
+  });
+});

@@ -1,0 +1,144 @@
+import { Command } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  ACTIONS,
+  COMMANDS,
+  commandOptions,
+  findCommand,
+  inputSchema,
+  parseLine,
+  typedUsage,
+} from '../../commands/index.js';
+import { defineCommand } from '../../commands/command.js';
+import { BUTTON_DATA_LIMIT } from '../../src/core/buttons.js';
+import { addChatCommand } from '../../src/platforms/console/chat-commands.js';
+import { slashCommand } from '../../src/platforms/discord/slash-commands.js';
+import { parseCommandText } from '../../src/platforms/telegram/parse-command.js';
+
+describe('command declarations', () => {
+  it.each(COMMANDS.map((c) => [c.name, c] as const))(
+    '/%s declares a well-formed syntax',
+    (_, command) => {
+      const options = commandOptions(command);
+      const keys = Object.keys(command.options.shape);
+      expect(Object.keys(command.syntax).every((k) => keys.includes(k))).toBe(true);
+      expect(options.filter((o) => o.syntax.rest).length).toBeLessThanOrEqual(1);
+      const flags = options.flatMap((o) => o.syntax.flags ?? []);
+      expect(new Set(flags).size).toBe(flags.length);
+      for (const flag of flags) expect(flag).toMatch(/^[a-z][a-z-]*$/);
+      for (const o of options) {
+        expect(o.syntax.rest && o.syntax.positional).toBeFalsy();
+        // An option a typed surface cannot give is either attached or has a default.
+        const typed = o.syntax.rest || o.syntax.positional || (o.syntax.flags?.length ?? 0) > 0;
+        if (!typed && !o.syntax.attached) expect(o.required).toBe(false);
+      }
+    },
+  );
+
+  it('gives every command a JSON schema of its input, without attached images', () => {
+    for (const command of COMMANDS) {
+      const schema = inputSchema(command);
+      expect(schema).toMatchObject({ type: 'object', title: command.name });
+      expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
+    }
+    const generate = inputSchema(findCommand('generate')!);
+    expect(Object.keys(generate.properties ?? {})).not.toContain('inputImages');
+    expect(generate.required).toEqual(['prompt']);
+    expect(generate.properties?.count).toMatchObject({ type: 'integer', minimum: 1, maximum: 4 });
+    expect(inputSchema(findCommand('grant')!).required).toEqual(['member', 'points']);
+    expect(inputSchema(findCommand('history')!).properties?.status).toMatchObject({
+      enum: expect.arrayContaining(['failed', 'completed']) as unknown,
+    });
+  });
+
+  it('keeps every button within Telegram callback data limits', () => {
+    // The longest arguments each action can carry.
+    const longest: Record<string, string[]> = {
+      cancel: ['a'.repeat(32)],
+      reroll: ['a'.repeat(32)],
+      details: ['a'.repeat(32)],
+      history: ['99999', 'processing', '9'.repeat(20)],
+    };
+    for (const action of ACTIONS) {
+      const args = longest[action.name];
+      expect(args, `a longest case for ${action.name}`).toBeDefined();
+      expect(Buffer.byteLength([action.name, ...(args ?? [])].join(':'))).toBeLessThanOrEqual(
+        BUTTON_DATA_LIMIT,
+      );
+    }
+  });
+});
+
+describe('the replied-to member of /grant and /revoke', () => {
+  it.each([
+    ['points and a reason', '50 event prize', { member: '42', points: 50, reason: 'event prize' }],
+    ['points alone', '50', { member: '42', points: 50 }],
+    ['a member named anyway', '123456789 50', { member: '123456789', points: 50 }],
+    [
+      'a member and a reason',
+      '123456789 50 late',
+      { member: '123456789', points: 50, reason: 'late' },
+    ],
+  ])('%s', (_, text, raw) => {
+    expect(parseCommandText('grant', text, '42')).toEqual(raw);
+    expect(parseCommandText('revoke', text, '42')).toEqual(raw);
+  });
+
+  it('fills nothing without a reply', () => {
+    expect(() => parseCommandText('grant', '50 event prize')).toThrow(
+      /^points must be a whole number \(got "event"\)/,
+    );
+  });
+});
+
+describe('a new command works on every surface from its declaration alone', () => {
+  const echo = defineCommand({
+    name: 'echo',
+    description: 'Say it back',
+    options: z.object({
+      times: z.int().min(1).max(3).default(1).describe('How often'),
+      loud: z.boolean().optional().describe('Shout'),
+      words: z.string().min(1).describe('What to say'),
+    }),
+    syntax: {
+      times: { positional: true, example: '2' },
+      loud: { flags: ['loud', 'l'], example: 'true' },
+      words: { rest: true, example: 'hello there' },
+    },
+    role: 'member',
+    usage: '/echo [times] <words>',
+    examples: ['/echo 2 hello'],
+    run: async (_ctx, input) => ({ text: input.words, data: { ...input } }),
+  });
+
+  it('is a Discord slash command', () => {
+    const slash = slashCommand(echo);
+    expect(slash.name).toBe('echo');
+    expect(slash.options?.map((o) => [o.name, o.required])).toEqual([
+      ['words', true],
+      ['times', false],
+      ['loud', false],
+    ]);
+  });
+
+  it('is typed on Telegram', () => {
+    expect(parseLine(echo, '3 hello there')).toEqual({ times: 3, words: 'hello there' });
+    expect(parseLine(echo, '1 hi -l yes')).toEqual({ times: 1, loud: true, words: 'hi' });
+    expect(() => parseLine(echo, '1 hi --loud maybe')).toThrow(
+      /--loud is yes or no \(got "maybe"\)/,
+    );
+    expect(typedUsage(echo)).toBe('/echo [times] --loud true hello there');
+    expect(() => parseLine(echo, 'x --bogus 1')).toThrow(/Unknown option --bogus for \/echo/);
+  });
+
+  it('is a console subcommand', async () => {
+    const program = new Command('t').exitOverride();
+    const seen: Record<string, unknown>[] = [];
+    addChatCommand(program, echo, async (_c, raw) => {
+      seen.push(raw);
+    });
+    await program.parseAsync(['echo', '2', 'hello', 'there'], { from: 'user' });
+    expect(seen).toEqual([{ times: 2, words: 'hello there' }]);
+  });
+});
