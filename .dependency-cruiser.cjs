@@ -45,6 +45,17 @@ module.exports = {
       to: { path: '^src/(platforms|worker|providers)/' },
     },
     {
+      name: 'chat-adapters-only-translate',
+      severity: 'error',
+      comment:
+        'Discord and Telegram reach the domain through the command layer: they may name its types, never call its services.',
+      from: { path: '^src/platforms/(discord|telegram)/' },
+      to: {
+        path: '^src/(economy|generation|worker|providers)/',
+        dependencyTypesNot: ['type-only'],
+      },
+    },
+    {
       name: 'platforms-are-independent',
       severity: 'error',
       comment: 'Adapters never talk to each other.',

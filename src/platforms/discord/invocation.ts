@@ -108,12 +108,13 @@ export class DiscordInvocation {
       resolveMember: async (reference) => {
         const id = /^<@!?(\d{17,20})>$/.exec(reference.trim())?.[1] ?? reference.trim();
         if (!/^\d{17,20}$/.test(id)) return undefined;
+        // A user picked in a slash option comes with the interaction, name and all.
         const user = interaction.isChatInputCommand()
-          ? interaction.options.getUser('member')
-          : null;
+          ? interaction.options.resolved?.users?.get(id)
+          : undefined;
         return {
           identity: { platform: 'discord', id },
-          displayName: user?.id === id ? (user.globalName ?? user.username) : id,
+          displayName: user ? (user.globalName ?? user.username) : id,
         };
       },
       attachments: this.#attachments(),
