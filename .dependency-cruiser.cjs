@@ -35,7 +35,7 @@ module.exports = {
       severity: 'error',
       comment:
         'Only platforms and the composition root may import commands; nothing imports platforms.',
-      from: { path: '^src/(?!platforms/|main\\.ts|roles\\.ts|app\\.ts)' },
+      from: { path: '^src/(?!platforms/|main\\.ts|process-roles\\.ts|app\\.ts)' },
       to: { path: '^(commands/|src/platforms/)' },
     },
     {

@@ -1,7 +1,7 @@
 import { ServiceUnreachableError } from './connect-services.js';
 import type { Config } from './config.js';
 import type { Logger } from './logger.js';
-import { start } from './roles.js';
+import { start } from './process-roles.js';
 
 /**
  * Runs a role as this process's life: started, or one fatal line an operator can act on
