@@ -2,7 +2,6 @@ import { Composer, type Context } from 'grammy';
 import {
   COMMANDS,
   executeCommand,
-  parseLine,
   type CommandDefinition,
   type CommandResult,
   type CommandServices,
@@ -11,6 +10,7 @@ import { memberMessage, UserError } from '../../core/errors.js';
 import { viewOf } from '../../delivery/progress-view.js';
 import type { Logger } from '../../logger.js';
 import { TelegramInvocation, type InvocationDeps } from './invocation.js';
+import { parseCommandText } from './parse-command.js';
 import { keyboardOf } from './render.js';
 import type { TelegramReplies } from './replies.js';
 import type { TelegramSink } from './telegram-sink.js';
@@ -71,9 +71,11 @@ function handler(deps: HandlerDeps, command: CommandDefinition) {
     const invocation = new TelegramInvocation(deps, ctx);
     try {
       const author = ctx.msg?.reply_to_message?.from?.id;
-      const raw = parseLine(command, ctx.match, {
-        replyAuthor: author === undefined ? undefined : String(author),
-      });
+      const raw = parseCommandText(
+        command.name,
+        ctx.match,
+        author === undefined ? undefined : String(author),
+      );
       const chat = await invocation.chatContext();
       const result = await executeCommand(command, chat, raw, deps.services);
       await showResult(deps, ctx, invocation, result, command.private === true);
