@@ -7,7 +7,7 @@ import { createApp, type App } from '../src/app.js';
 import { Catalog } from '../src/catalog/catalog.js';
 import { loadConfig } from '../src/config.js';
 import type { DeliverySink } from '../src/delivery/sink.js';
-import { renderStill } from '../src/providers/local/render.js';
+import { drawStill } from '../src/providers/local/draw.js';
 import { fundMembers } from './support.js';
 
 /**
@@ -204,7 +204,7 @@ export async function startMinimal(options: {
   const renderMs = { 64: 0, 1024: 0 };
   for (const size of [64, 1024] as const) {
     const at = performance.now();
-    const image = await renderStill(
+    const image = await drawStill(
       { prompt: 'bench image', model: 'bench', seed: 1, width: size, height: size, index: 0 },
       'png',
     );

@@ -1,10 +1,15 @@
 import sharp from 'sharp';
 import { buildScene, sceneToSvg, type SceneInput } from './scene.js';
 
+/**
+ * Draws the local provider's images: the scene of scene.ts (an SVG) as pixels with sharp,
+ * encoded as a still image or a looping animation.
+ */
+
 export type StillFormat = 'png' | 'webp';
 export type AnimationFormat = 'gif' | 'webp';
 
-export interface RenderedImage {
+export interface DrawnImage {
   data: Buffer;
   mime: string;
   width: number;
@@ -15,7 +20,7 @@ const STILL_MIME: Record<StillFormat, string> = { png: 'image/png', webp: 'image
 const ANIMATION_MIME: Record<AnimationFormat, string> = { gif: 'image/gif', webp: 'image/webp' };
 
 /** A still image; deterministic for the same input (sharp encodes the same pixels the same way). */
-export async function renderStill(input: SceneInput, format: StillFormat): Promise<RenderedImage> {
+export async function drawStill(input: SceneInput, format: StillFormat): Promise<DrawnImage> {
   const svg = Buffer.from(sceneToSvg(buildScene(input)));
   const image = sharp(svg).resize(input.width, input.height, { fit: 'fill' });
   const data =
@@ -42,10 +47,10 @@ function frameDelays(frames: number, delayMs: number, durationMs?: number): numb
  * A looping animation: the scene's shapes drift over `frames` frames. The frames are stacked
  * into one tall raw image with `pageHeight`, which is how sharp takes animated input.
  */
-export async function renderAnimation(
+export async function drawAnimation(
   input: SceneInput,
   options: { frames: number; delayMs: number; format: AnimationFormat; durationMs?: number },
-): Promise<RenderedImage> {
+): Promise<DrawnImage> {
   const scene = buildScene(input);
   const { width, height } = input;
   const frames = await Promise.all(

@@ -9,7 +9,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { defineProvider } from '../provider-module.js';
-import { renderAnimation, renderStill } from './render.js';
+import { drawAnimation, drawStill } from './draw.js';
 
 /**
  * Settings of a `local` model in the catalog. Besides the look of the output they hold the
@@ -103,7 +103,7 @@ export class LocalProvider implements Provider {
         percent: Math.round((step / request.steps) * 100),
       });
       if (options.previews && ctx.onPreview && step === Math.ceil(request.steps / 2)) {
-        const preview = await renderStill(
+        const preview = await drawStill(
           {
             prompt: request.prompt,
             model: job.model.id,
@@ -146,9 +146,9 @@ export class LocalProvider implements Provider {
         height: request.height,
         index,
       };
-      const rendered =
+      const drawn =
         options.frames > 1
-          ? await renderAnimation(scene, {
+          ? await drawAnimation(scene, {
               frames: framesFor(job, options),
               delayMs: options.frameDelayMs,
               ...(job.model.kind === 'video' && request.seconds !== undefined
@@ -156,11 +156,11 @@ export class LocalProvider implements Provider {
                 : {}),
               format: options.format === 'png' ? 'gif' : options.format,
             })
-          : await renderStill(scene, options.format === 'gif' ? 'png' : options.format);
+          : await drawStill(scene, options.format === 'gif' ? 'png' : options.format);
       const input = job.inputImages[0];
       if (input && options.frames <= 1) {
-        // "Image to image" for the demo: the member's picture under a translucent render.
-        const overlay = await sharp(rendered.data)
+        // "Image to image" for the demo: the member's picture under a translucent drawing of the prompt.
+        const overlay = await sharp(drawn.data)
           .resize(request.width, request.height)
           .removeAlpha()
           .ensureAlpha(0.45)
@@ -173,14 +173,14 @@ export class LocalProvider implements Provider {
           .toBuffer();
         outputs.push({
           ok: true,
-          ...rendered,
+          ...drawn,
           data,
           mime: 'image/png',
           seed: request.seed + index,
         });
         continue;
       }
-      outputs.push({ ok: true, ...rendered, seed: request.seed + index });
+      outputs.push({ ok: true, ...drawn, seed: request.seed + index });
     }
     return outputs;
   }
