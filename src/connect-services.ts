@@ -45,14 +45,29 @@ export function endpointOf(url: string): string {
 /** An error's own words, without any credential of `url` that might be quoted in them. */
 function reasonOf(error: unknown, url: string): string {
   let text = error instanceof Error ? error.message : String(error);
-  try {
-    const u = new URL(url);
-    for (const secret of [u.password, u.username, decodeURIComponent(u.password)])
-      if (secret.length >= 3) text = text.split(secret).join('***');
-  } catch {
-    // An unparseable URL has no credentials we could find; the text stays as it is.
-  }
+  for (const secret of credentialsOf(url))
+    if (secret.length >= 3) text = text.split(secret).join('***');
   return text.replace(/\/\/[^/\s@]+@/g, '//***@');
+}
+
+/**
+ * The password and user name of `url`, as an error may quote them (the password also
+ * %-decoded). A URL that does not parse has none we could find: the error's words then
+ * stay as they are, bar the `//user:pass@` pattern `reasonOf` blanks anyway.
+ */
+function credentialsOf(url: string): string[] {
+  const u = URL.parse(url);
+  if (!u) return [];
+  return [u.password, u.username, decodedOrAsIs(u.password)];
+}
+
+/** `text` with its %-escapes decoded; as it is when one is malformed (a stray `%`). */
+function decodedOrAsIs(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -164,7 +179,12 @@ export async function connectServices(
     logger.info({ redis: endpointOf(config.redisUrl) }, 'connected to Redis');
     return { conn, models, redis: redis!, producer: producer! };
   } catch (error) {
-    await conn.close().catch(() => undefined);
+    // The start-up error is what the operator needs; a failed close only goes to debug.
+    await conn
+      .close()
+      .catch((err: unknown) =>
+        logger.debug({ err }, 'could not close MongoDB after the start-up failed'),
+      );
     throw error;
   }
 }

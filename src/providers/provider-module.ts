@@ -9,10 +9,21 @@ import type { DownloadPolicy } from './http/download.js';
  */
 export type ProviderSettings = object;
 
+/**
+ * Where a provider puts, at debug, the failures a run goes on without: a best-effort cleanup
+ * (a cancel sent after the run already failed), an optional part of an answer it could not
+ * read. The app's pino logger is one; providers may not import it (they only know core).
+ */
+export interface ProviderLogger {
+  debug(fields: object, message: string): void;
+}
+
 /** What every provider is built with besides its own settings. */
 export interface SharedProviderSettings {
   /** Largest output accepted from any backend (OUTPUT_MAX_MB). */
   outputMaxBytes: number;
+  /** Unset (a test, the console listing ids): such failures go unlogged. */
+  logger?: ProviderLogger | undefined;
 }
 
 export interface ProviderDefaults {

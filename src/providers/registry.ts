@@ -1,5 +1,6 @@
 import type { Provider } from '../core/provider.js';
 import { PROVIDER_MODULES } from './index.js';
+import type { ProviderLogger, SharedProviderSettings } from './provider-module.js';
 import type { ProvidersConfig } from './providers-config.js';
 
 /** The providers this process can run, by id. */
@@ -27,12 +28,14 @@ export class ProviderRegistry {
 
 /**
  * Every provider whose settings are configured (the local one always is), built by its own
- * module in the order of `PROVIDER_MODULES`.
+ * module in the order of `PROVIDER_MODULES`. `logger` gets, at debug, the failures their runs
+ * go on without (a cancel that failed).
  */
 export function createProviders(
   config: Pick<ProvidersConfig, 'settings' | 'outputMaxBytes'>,
+  logger?: ProviderLogger,
 ): ProviderRegistry {
-  const shared = { outputMaxBytes: config.outputMaxBytes };
+  const shared: SharedProviderSettings = { outputMaxBytes: config.outputMaxBytes, logger };
   return new ProviderRegistry(
     PROVIDER_MODULES.flatMap((module) => {
       const settings = config.settings[module.id];

@@ -102,20 +102,12 @@ export async function downloadOutput(
   const timeout = AbortSignal.timeout(policy.timeoutMs ?? 120_000);
   const combined = AbortSignal.any([signal, timeout]);
   let current = url;
-  let origin = '';
-  try {
-    origin = new URL(url).origin;
-  } catch {
-    // refused in the loop
-  }
+  // Undefined when `url` does not parse; the first hop refuses it.
+  const origin = URL.parse(url)?.origin;
   let response: Response | undefined;
   for (let hop = 0; ; hop += 1) {
-    let parsed: URL;
-    try {
-      parsed = new URL(current);
-    } catch {
-      throw refusedUrl(provider, `not a URL: ${current.slice(0, 100)}`);
-    }
+    const parsed = URL.parse(current);
+    if (!parsed) throw refusedUrl(provider, `not a URL: ${current.slice(0, 100)}`);
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
       throw refusedUrl(provider, `${parsed.protocol} is not http(s)`);
     const exempt = policy.allowPrivate || (policy.allowHosts ?? []).includes(parsed.host);

@@ -132,13 +132,7 @@ export class A1111Provider implements Provider {
       done.abort();
       await watching;
     }
-    let seeds: number[] = [];
-    try {
-      const info = JSON.parse(answer.info ?? '{}') as { all_seeds?: number[]; seed?: number };
-      seeds = info.all_seeds ?? (info.seed !== undefined ? [info.seed] : []);
-    } catch {
-      // The seeds are informative; the request's seed stands in.
-    }
+    const seeds = this.#reportedSeeds(answer.info);
     if (answer.images.length === 0) throw malformed(this.label, 'no images in the answer');
     // Some scripts append extra images (grids, masks): keep the requested count.
     return Promise.all(
@@ -151,6 +145,23 @@ export class A1111Provider implements Provider {
         return toOutput(this.label, { data, mime }, seeds[i] ?? r.seed + i);
       }),
     );
+  }
+
+  /**
+   * The seeds A1111 used, from the `info` JSON string of its answer. They are informative:
+   * when `info` is not JSON there are none, and the request's seeds stand in.
+   */
+  #reportedSeeds(info: string | undefined): number[] {
+    try {
+      const parsed = JSON.parse(info ?? '{}') as { all_seeds?: number[]; seed?: number } | null;
+      return parsed?.all_seeds ?? (parsed?.seed !== undefined ? [parsed.seed] : []);
+    } catch (err) {
+      this.options.logger?.debug(
+        { err, provider: this.id },
+        "A1111's info is not JSON; the request's seeds stand in",
+      );
+      return [];
+    }
   }
 
   /**
@@ -178,8 +189,12 @@ export class A1111Provider implements Provider {
           schema: z.unknown(),
           signal,
         });
-    } catch {
-      // best effort
+    } catch (err) {
+      // Best effort: the run has already failed, and that is what the worker reports.
+      this.options.logger?.debug(
+        { err, provider: this.id, taskId },
+        'could not interrupt an A1111 task',
+      );
     }
   }
 
@@ -260,5 +275,9 @@ export const a1111Module = defineProvider({
   settings: (env): Pick<RemoteSettings, 'apiUrl'> | undefined =>
     env.A1111_URL ? { apiUrl: env.A1111_URL } : undefined,
   create: (settings, shared) =>
-    new A1111Provider({ ...settings, download: downloadPolicy(shared, 'private') }),
+    new A1111Provider({
+      ...settings,
+      download: downloadPolicy(shared, 'private'),
+      logger: shared.logger,
+    }),
 });

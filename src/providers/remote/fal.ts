@@ -83,15 +83,12 @@ export class FalProvider implements Provider {
     this.#origin = new URL(options.apiUrl).origin;
   }
 
-  /** A URL from fal's answer, or the documented one when it points anywhere else. */
+  /**
+   * A URL from fal's answer, or the documented one when it points anywhere else or is not a
+   * URL at all.
+   */
   #own(url: string | undefined, fallback: string): string {
-    if (url) {
-      try {
-        if (new URL(url).origin === this.#origin) return url;
-      } catch {
-        // fall back
-      }
-    }
+    if (url && URL.parse(url)?.origin === this.#origin) return url;
     return this.#http.url(fallback);
   }
 
@@ -145,7 +142,12 @@ export class FalProvider implements Provider {
           schema: z.unknown(),
           signal: AbortSignal.timeout(5000),
         })
-        .catch(() => undefined);
+        .catch((err: unknown) =>
+          this.options.logger?.debug(
+            { err, provider: this.id, requestId: sub.request_id },
+            'could not cancel a fal request',
+          ),
+        );
       throw error;
     }
     const out = await retryRead(
@@ -184,5 +186,9 @@ export const falModule = defineProvider({
   settings: (env): RemoteSettings | undefined =>
     env.FAL_KEY ? { apiUrl: env.FAL_QUEUE_URL, apiKey: env.FAL_KEY } : undefined,
   create: (settings, shared) =>
-    new FalProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+    new FalProvider({
+      ...settings,
+      download: downloadPolicy(shared, 'public'),
+      logger: shared.logger,
+    }),
 });

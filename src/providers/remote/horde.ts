@@ -172,7 +172,12 @@ export class HordeProvider implements Provider {
           schema: z.unknown(),
           signal: AbortSignal.timeout(5000),
         })
-        .catch(() => undefined);
+        .catch((err: unknown) =>
+          this.options.logger?.debug(
+            { err, provider: this.id, requestId: id },
+            'could not withdraw a horde request',
+          ),
+        );
       throw error;
     }
     if (final.generations.length === 0)
@@ -215,5 +220,9 @@ export const hordeModule = defineProvider({
   settings: (env): RemoteSettings | undefined =>
     env.HORDE_API_KEY ? { apiUrl: env.HORDE_API_URL, apiKey: env.HORDE_API_KEY } : undefined,
   create: (settings, shared) =>
-    new HordeProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+    new HordeProvider({
+      ...settings,
+      download: downloadPolicy(shared, 'public'),
+      logger: shared.logger,
+    }),
 });

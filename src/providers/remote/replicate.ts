@@ -136,7 +136,12 @@ export class ReplicateProvider implements Provider {
         schema: z.unknown(),
         signal: AbortSignal.timeout(5000),
       })
-      .catch(() => undefined);
+      .catch((err: unknown) =>
+        this.options.logger?.debug(
+          { err, provider: this.id, predictionId: id },
+          'could not cancel a Replicate prediction',
+        ),
+      );
   }
 }
 
@@ -153,5 +158,9 @@ export const replicateModule = defineProvider({
       ? { apiUrl: env.REPLICATE_API_URL, apiKey: env.REPLICATE_API_TOKEN }
       : undefined,
   create: (settings, shared) =>
-    new ReplicateProvider({ ...settings, download: downloadPolicy(shared, 'public') }),
+    new ReplicateProvider({
+      ...settings,
+      download: downloadPolicy(shared, 'public'),
+      logger: shared.logger,
+    }),
 });

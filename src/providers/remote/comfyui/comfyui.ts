@@ -341,9 +341,11 @@ export class ComfyUiProvider implements Provider {
 
   #cancel(promptId: string): void {
     const signal = AbortSignal.timeout(5000);
+    const logFailure = (what: string) => (err: unknown) =>
+      this.options.logger?.debug({ err, provider: this.id, promptId }, `could not ${what}`);
     void this.#http
       .call({ path: 'queue', json: { delete: [promptId] }, schema: z.unknown(), signal })
-      .catch(() => undefined);
+      .catch(logFailure('delete a prompt from the ComfyUI queue'));
     void this.#http
       .call({
         path: 'interrupt',
@@ -352,7 +354,7 @@ export class ComfyUiProvider implements Provider {
         schema: z.unknown(),
         signal,
       })
-      .catch(() => undefined);
+      .catch(logFailure('interrupt a ComfyUI prompt'));
   }
 }
 
@@ -380,5 +382,9 @@ export const comfyUiModule = defineProvider({
       ? { apiUrl: env.COMFYUI_URL, workflowsDir: env.COMFYUI_WORKFLOWS_DIR }
       : undefined,
   create: (settings, shared) =>
-    new ComfyUiProvider({ ...settings, download: downloadPolicy(shared, 'private') }),
+    new ComfyUiProvider({
+      ...settings,
+      download: downloadPolicy(shared, 'private'),
+      logger: shared.logger,
+    }),
 });
