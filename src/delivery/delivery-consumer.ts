@@ -4,7 +4,7 @@ import type { GenerationService } from '../generation/generation-service.js';
 import { summarize, type GenerationSummary } from '../generation/summary.js';
 import { platformOf } from '../generation/generation-service.js';
 import type { Logger } from '../logger.js';
-import { parseOrigin, type Origin } from '../core/origin.js';
+import type { Origin } from '../core/origin.js';
 import { DELIVERIES_QUEUE, deliveryJobSchema, type DeliveryJob } from '../queue/contracts.js';
 import { DEFAULT_DELIVERY_RETRY } from '../queue/queues.js';
 import { DeliveryStreamConsumer } from './delivery-stream.js';
@@ -65,7 +65,7 @@ export class DeliveryConsumer {
         // A job queued by the release before: read the generation as it stands.
         const doc = await deps.generations.find(generationId);
         if (!doc) return 'missing';
-        origin = parseOrigin(doc.origin);
+        origin = doc.origin;
         if (!origin) return 'missing';
         platform = platformOf(origin);
         generation = summarize(doc);

@@ -1,12 +1,19 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import type { LedgerEntryDoc, StoreModels } from '../store/models.js';
+import {
+  recordedResultOf,
+  type RecordedResult,
+  type SettleOutcome,
+} from '../store/recorded-result.js';
+import { isDuplicateKey, serverErrorCode } from '../store/server-errors.js';
 
 export type LedgerKind = LedgerEntryDoc['kind'];
-export type SettleOutcome = 'completed' | 'failed' | 'cancelled';
+export type { SettleOutcome };
 
 export interface Balance {
   available: number;
@@ -33,7 +40,7 @@ interface Change {
   heldDelta: number;
   holdId?: string;
   outcome?: SettleOutcome;
-  result?: unknown;
+  result?: RecordedResult | undefined;
   actor?: string;
   reason?: string;
 }
@@ -44,12 +51,13 @@ class NoHold extends Error {
 }
 
 function settlementOf(entry: LedgerEntryDoc): Omit<Settlement, 'won'> {
+  const result = recordedResultOf(entry.result);
   return {
     captured: -entry.amount,
     released: entry.availableDelta,
     outcome: entry.outcome ?? 'failed',
     ...(entry.createdAt ? { at: new Date(entry.createdAt) } : {}),
-    ...(entry.result !== undefined && entry.result !== null ? { result: entry.result } : {}),
+    ...(result ? { result } : {}),
   };
 }
 
@@ -67,17 +75,19 @@ const NAMESPACE_NOT_FOUND = 26;
 /** The `migrations` marker of the move to `<account>:<seq>` links. */
 const LEDGER_MIGRATION = 'ledger-links-v2';
 
+/**
+ * An entry of the layout before `<account>:<seq>` links, whose `_id` was its key: what the
+ * migration reads of it; every other field is copied as it is.
+ */
+const oldLayoutEntrySchema = z.looseObject({
+  _id: z.string(),
+  accountId: z.string(),
+  seq: z.number(),
+  kind: z.string(),
+});
+
 /** How many times a change is retried when other changes to the same account win the race. */
 const MAX_ATTEMPTS = 100;
-const DUPLICATE_KEY = 11000;
-
-function isDuplicateKey(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { code?: unknown }).code === DUPLICATE_KEY
-  );
-}
 
 /** Account ids are derived from the first identity, so concurrent first commands agree. */
 export function accountIdFor(identity: Identity): string {
@@ -93,8 +103,11 @@ export interface Settlement {
   outcome: SettleOutcome;
   /** False when an earlier settle had already decided the outcome. */
   won: boolean;
-  /** What the deciding settle recorded of the result (see `settle`'s `result`). */
-  result?: unknown;
+  /**
+   * What the deciding settle recorded of the result (see `settle`'s `result`); none on an
+   * entry written before results were recorded with the settle.
+   */
+  result?: RecordedResult;
   /** When the deciding settle was written. */
   at?: Date;
 }
@@ -355,7 +368,7 @@ export class Economy {
     capture: number;
     outcome: SettleOutcome;
     hold?: { accountId: string; amount: number } | undefined;
-    result?: unknown;
+    result?: RecordedResult | undefined;
   }): Promise<Settlement | undefined> {
     let hold = input.hold;
     if (!hold) {
@@ -491,6 +504,8 @@ export class Economy {
     // in the database; the unique `_id` still decides between processes.
     const previous = this.#tails.get(accountId) ?? Promise.resolve();
     const run = previous.then(() => this.#appendNow(accountId, key, build, replayable));
+    // The tail only orders the next change after this one; this change's error reaches its
+    // caller through `run`, so the tail drops it.
     const tail = run.then(
       () => undefined,
       () => undefined,
@@ -542,7 +557,7 @@ export class Economy {
       };
       try {
         const created = await this.#m.LedgerEntry.create(entry);
-        const doc = created.toObject() as LedgerEntryDoc;
+        const doc: LedgerEntryDoc = created.toObject();
         this.#remember(accountId, headOf(doc));
         return { entry: doc, inserted: true };
       } catch (error) {
@@ -603,7 +618,7 @@ export class Economy {
     // its marker behind. Neither: no old entries, and no scan of the ledger.
     const markers = this.#m.LedgerEntry.db.collection<{ _id: string; done: boolean }>('migrations');
     const indexes = await collection.indexes().catch((error: unknown) => {
-      if ((error as { code?: unknown }).code === NAMESPACE_NOT_FOUND) return [];
+      if (serverErrorCode(error) === NAMESPACE_NOT_FOUND) return [];
       throw error;
     });
     const oldIndex = indexes.some((i) => i.name === 'accountId_1_seq_1');
@@ -622,22 +637,26 @@ export class Economy {
       .find({ key: { $exists: false } })
       .sort({ accountId: 1, seq: 1 })
       .toArray();
+    // Written as they are, by the driver: keys and timestamps copied, not made anew.
+    const links = this.#m.LedgerEntry.db.collection<{ _id: string; [field: string]: unknown }>(
+      collection.collectionName,
+    );
     // Each link also gets its running count of reserves (old entries of an account are all
     // old: the layout changes with this release, for every account at once).
     const holds = new Map<string, number>();
     for (const doc of old) {
-      const { _id: oldId, ...rest } = doc as unknown as LedgerEntryDoc;
-      const accountId = String(rest.accountId);
+      const { _id: oldId, ...rest } = oldLayoutEntrySchema.parse(doc);
+      const accountId = rest.accountId;
       const count = (holds.get(accountId) ?? 0) + (rest.kind === 'reserve' ? 1 : 0);
       holds.set(accountId, count);
-      const id = linkId(accountId, Number(rest.seq));
+      const id = linkId(accountId, rest.seq);
       if (oldId === id) continue;
       try {
-        await collection.insertOne({ ...rest, holds: count, _id: id, key: oldId } as never);
+        await links.insertOne({ ...rest, holds: count, _id: id, key: oldId });
       } catch (error) {
         if (!isDuplicateKey(error)) throw error;
       }
-      await collection.deleteOne({ _id: oldId } as never);
+      await links.deleteOne({ _id: oldId });
     }
     await markers.updateOne({ _id: LEDGER_MIGRATION }, { $set: { done: true } });
     this.#heads.clear();
@@ -680,8 +699,7 @@ export class Economy {
         });
       }
     };
-    for await (const raw of cursor) {
-      const e = raw as LedgerEntryDoc;
+    for await (const e of cursor) {
       if (!current || current.accountId !== e.accountId) {
         if (current) finish(current);
         current = {

@@ -6,13 +6,11 @@ import { clip, oneLine } from '../core/text.js';
 import {
   generationRequestSchema,
   resolveRequest,
-  resolvedRequestSchema,
   type GenerationRequest,
   type GenerationRequestInput,
-  type ResolvedRequest,
 } from '../core/generation-request.js';
 import type { LegacyInvocation } from '../core/chat.js';
-import { parseOrigin, type Origin } from '../core/origin.js';
+import type { Origin } from '../core/origin.js';
 import { identityKey, type Identity } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
 import { isTerminal, type GenerationStatus } from '../core/status.js';
@@ -24,9 +22,12 @@ import type { Queues } from '../queue/queues.js';
 import type { GenerationJob, GenerationJobV2 } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
 import type { GenerationDoc, StoreModels } from '../store/models.js';
+import type { RecordedResult } from '../store/recorded-result.js';
+import { isDuplicateKey } from '../store/server-errors.js';
+import { generationOf } from '../store/stored-generation.js';
 import type { FaultHook, FaultPoint } from './faults.js';
 import { generationIdFor } from './ids.js';
-import { summarize, type GenerationSummary } from './summary.js';
+import { summarize, type EndedSummary, type GenerationSummary } from './summary.js';
 import { zodToUserError } from '../core/validation.js';
 
 export const HISTORY_PAGE_SIZE = 5;
@@ -85,24 +86,6 @@ export interface KnownGeneration {
   reserved: true | 'unknown';
 }
 
-/** The result a finish records with its settle entry (and writes to the generation). */
-interface RecordedResult {
-  outputs: StoredOutput[];
-  failedOutputs: { index: number; code: string; message: string }[];
-  error?: { code: string; message: string };
-}
-
-function recordedResultOf(value: unknown): RecordedResult | undefined {
-  if (typeof value !== 'object' || value === null) return undefined;
-  const r = value as Partial<RecordedResult>;
-  if (!Array.isArray(r.outputs) || !Array.isArray(r.failedOutputs)) return undefined;
-  return {
-    outputs: r.outputs,
-    failedOutputs: r.failedOutputs,
-    ...(r.error?.code ? { error: r.error } : {}),
-  };
-}
-
 function errorOf(error: { code: string; message: string } | undefined): {
   error?: { code: string; message: string };
 } {
@@ -122,7 +105,7 @@ export function knownOf(
   doc: GenerationDoc,
   reserved: KnownGeneration['reserved'] = true,
 ): KnownGeneration {
-  return { summary: summarize(doc), platform: platformOf(parseOrigin(doc.origin)), reserved };
+  return { summary: summarize(doc), platform: platformOf(doc.origin), reserved };
 }
 
 /** What a worker knows of a generation from its v2 job alone: enough to finish it. */
@@ -159,8 +142,8 @@ function jobOf(doc: GenerationDoc): GenerationJob {
     provider: doc.provider,
     model: doc.model,
     price: doc.price,
-    request: resolvedRequestSchema.parse(doc.request),
-    platform: platformOf(parseOrigin(doc.origin)),
+    request: doc.request,
+    platform: platformOf(doc.origin),
     kind: doc.kind,
     ...(doc.requesterName ? { requesterName: doc.requesterName } : {}),
     createdAt: new Date(doc.createdAt).toISOString(),
@@ -217,7 +200,7 @@ export class GenerationService {
     const requestHash = fingerprint(parsed.data);
 
     for (const key of input.legacyInvocation?.keys ?? []) {
-      const old = await models.Generation.findById(generationIdFor(key)).lean();
+      const old = await this.find(generationIdFor(key));
       if (old && old.invocationKey === key && old.createdAt >= input.legacyInvocation!.notBefore)
         return this.#duplicate(old, requestHash);
     }
@@ -255,10 +238,10 @@ export class GenerationService {
         status: 'queued',
         statusHistory: [{ status: 'queued', at: now }],
       });
-      inserted = created.toObject();
+      inserted = generationOf(created.toObject());
     } catch (error) {
-      if ((error as { code?: unknown }).code !== 11000) throw error;
-      const winner = await models.Generation.findById(id).lean();
+      if (!isDuplicateKey(error)) throw error;
+      const winner = await this.find(id);
       if (!winner) throw error;
       return this.#duplicate(winner, requestHash);
     }
@@ -327,20 +310,22 @@ export class GenerationService {
     id: string,
     input: Omit<SubmitInput, 'request'>,
   ): Promise<{ generation: GenerationSummary; duplicate: boolean }> {
-    const doc = await this.#d.models.Generation.findById(id).lean();
+    const doc = await this.find(id);
     if (!doc) throw new UserError('not_found', `There is no generation ${id} to reroll.`);
-    const { seed: _seed, ...request } = doc.request as ResolvedRequest;
+    const { seed: _seed, ...request } = doc.request;
     return this.submit({ ...input, request });
   }
 
   async summary(id: string): Promise<GenerationSummary> {
-    const doc = await this.#d.models.Generation.findById(id).lean();
+    const doc = await this.find(id);
     if (!doc) throw new UserError('not_found', `There is no generation ${id}.`);
     return summarize(doc);
   }
 
+  /** A generation by `_id`, its stored subdocuments read (see `generationOf`). */
   async find(id: string): Promise<GenerationDoc | undefined> {
-    return (await this.#d.models.Generation.findById(id).lean()) ?? undefined;
+    const raw = await this.#d.models.Generation.findById(id).lean();
+    return raw ? generationOf(raw) : undefined;
   }
 
   /**
@@ -351,9 +336,8 @@ export class GenerationService {
     const known = this.#cards.get(id);
     if (known) return known;
     const doc = await this.find(id);
-    if (!doc) return undefined;
-    const origin = parseOrigin(doc.origin);
-    if (!origin) return undefined;
+    const origin = doc?.origin;
+    if (!doc || !origin) return undefined;
     const card = { origin, summary: summarize(doc) };
     this.#cards.set(id, card);
     return card;
@@ -444,15 +428,11 @@ export class GenerationService {
    * generation in the job. `known` is what the caller has already (a worker's job): then
    * nothing is read; without it the generation is read once.
    */
-  async finish(
-    id: string,
-    input: FinishInput,
-    known?: KnownGeneration,
-  ): Promise<GenerationSummary> {
+  async finish(id: string, input: FinishInput, known?: KnownGeneration): Promise<EndedSummary> {
     const { models, economy, queues, media, logger } = this.#d;
     let facts = known;
     if (!facts) {
-      const doc = await models.Generation.findById(id).lean();
+      const doc = await this.find(id);
       if (!doc) throw new Error(`generation ${id} not found`);
       facts = knownOf(doc, 'unknown');
     }
@@ -479,8 +459,7 @@ export class GenerationService {
     if (settlement && !settlement.won) {
       // Another finish decided first: its result stands (an entry from before results were
       // recorded with the settle falls back to the generation's own proposal, or none).
-      const recorded = recordedResultOf(settlement.result);
-      if (recorded) result = recorded;
+      if (settlement.result) result = settlement.result;
       else if (outcome !== input.outcome)
         result = { outputs: [], failedOutputs: [], ...errorOf(cancelledOrFailed(outcome)) };
     }
@@ -499,7 +478,7 @@ export class GenerationService {
       );
     const captured = settlement?.captured ?? 0;
     const at = settlement?.at ?? new Date();
-    const final: GenerationSummary = {
+    const final: EndedSummary = {
       ...base,
       status: outcome,
       captured,
@@ -555,27 +534,22 @@ export class GenerationService {
    * Finishes a generation from its settle entry (the result recorded with it), or from a
    * proposal an older release recorded; used after a crash between the writes of `finish`.
    */
-  async resumeFinish(id: string): Promise<void> {
-    const raw = await this.#d.models.Generation.findById(id).lean();
-    if (!raw) return;
+  async resumeFinish(id: string): Promise<EndedSummary | undefined> {
+    const doc = await this.find(id);
+    if (!doc) return undefined;
     const settlement = await this.#d.economy.settlement(id);
-    const proposed = raw.proposed as FinishInput | undefined;
+    const proposed = doc.proposed;
     if (settlement) {
-      const recorded = recordedResultOf(settlement.result);
-      await this.finish(id, {
+      return this.finish(id, {
         outcome: settlement.outcome,
-        ...(recorded ??
+        ...(settlement.result ??
           (proposed && proposed.outcome === settlement.outcome
             ? proposed
             : errorOf(cancelledOrFailed(settlement.outcome)))),
       });
-      return;
     }
-    if (proposed) {
-      await this.finish(id, proposed);
-      return;
-    }
-    await this.finish(id, {
+    if (proposed) return this.finish(id, proposed);
+    return this.finish(id, {
       outcome: 'failed',
       error: {
         code: 'interrupted',
@@ -584,12 +558,17 @@ export class GenerationService {
     });
   }
 
-  /** Finishes a generation whose finish was cut short; false when there was none to resume. */
-  async resumeIfInterrupted(doc: GenerationDoc): Promise<boolean> {
-    if (isTerminal(doc.status)) return false;
-    if (doc.proposed === undefined && !(await this.#d.economy.settlement(doc._id))) return false;
-    await this.resumeFinish(doc._id);
-    return true;
+  /**
+   * Finishes a generation whose finish was cut short. Undefined when there was none to
+   * resume; `ended` undefined when the generation was gone by the time it was resumed.
+   */
+  async resumeIfInterrupted(
+    doc: GenerationDoc,
+  ): Promise<{ ended: EndedSummary | undefined } | undefined> {
+    if (isTerminal(doc.status)) return undefined;
+    if (doc.proposed === undefined && !(await this.#d.economy.settlement(doc._id)))
+      return undefined;
+    return { ended: await this.resumeFinish(doc._id) };
   }
 
   /**
@@ -602,7 +581,7 @@ export class GenerationService {
     by: { accountId: string | undefined; isModerator: boolean },
   ): Promise<GenerationSummary> {
     const { models, queues, cancelBus, logger } = this.#d;
-    const doc = await models.Generation.findById(id).lean();
+    const doc = await this.find(id);
     if (!doc) {
       throw new UserError(
         'not_found',

@@ -6,6 +6,11 @@ import type { Queues } from '../queue/queues.js';
 import type { GenerationDoc, StoreModels } from '../store/models.js';
 import type { GenerationService } from './generation-service.js';
 
+/** A generation that was found and has not ended. */
+function notEnded(doc: GenerationDoc | undefined): doc is GenerationDoc {
+  return doc !== undefined && !isTerminal(doc.status);
+}
+
 /** How far back a process's first frequent sweep looks for failed jobs. */
 const RECENT_FIRST_WINDOW_MS = 3_600_000;
 
@@ -142,7 +147,7 @@ export class Reconciler {
       { _id: 1 },
     ).lean();
     const docs = await Promise.all(ids.map((d) => this.deps.generations.find(d._id)));
-    return docs.filter((d) => d !== undefined && !isTerminal(d.status)) as GenerationDoc[];
+    return docs.filter(notEnded);
   }
 
   /** Generations not ended whose job failed in (from, to]: one `_id` read per failed job. */
@@ -151,7 +156,7 @@ export class Reconciler {
     for (const provider of this.deps.providers)
       for (const id of await this.deps.queues.failedBetween(provider, from, to)) ids.add(id);
     const docs = await Promise.all([...ids].map((id) => this.deps.generations.find(id)));
-    return docs.filter((d) => d !== undefined && !isTerminal(d.status)) as GenerationDoc[];
+    return docs.filter(notEnded);
   }
 
   /**

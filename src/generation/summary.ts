@@ -1,5 +1,6 @@
 import type { GenerationStatus } from '../core/status.js';
 import type { GenerationDoc } from '../store/models.js';
+import type { SettleOutcome } from '../store/recorded-result.js';
 
 /** What commands and adapters show of a generation; plain data, safe to print as JSON. */
 export interface GenerationSummary {
@@ -36,16 +37,11 @@ export interface GenerationSummary {
   failedOutputs: { index: number; code: string; message: string }[];
 }
 
-interface StoredRequest {
-  prompt: string;
-  count: number;
-  seed: number;
-  width: number;
-  height: number;
-}
+/** A generation as `finish` leaves it: with the outcome its settle decided as its status. */
+export type EndedSummary = GenerationSummary & { status: SettleOutcome };
 
 export function summarize(doc: GenerationDoc): GenerationSummary {
-  const request = doc.request as StoredRequest;
+  const { request } = doc;
   const summary: GenerationSummary = {
     id: doc._id,
     accountId: doc.accountId,

@@ -1,5 +1,10 @@
 import { Schema, type Connection, type InferSchemaType, type Model } from 'mongoose';
+import type { ResolvedRequest } from '../core/generation-request.js';
+import type { Origin } from '../core/origin.js';
 import { GENERATION_STATUSES } from '../core/status.js';
+import { SETTLE_OUTCOMES, type LegacyProposal } from './recorded-result.js';
+
+export { SETTLE_OUTCOMES };
 
 /**
  * Mongoose schemas. The economy and generation code own the rules; these only shape the
@@ -27,7 +32,6 @@ const identitySchema = new Schema(
 );
 
 export const LEDGER_KINDS = ['grant', 'revoke', 'reserve', 'settle'] as const;
-export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 
 /**
  * One link in an account's chain of balance changes, stored as `_id = "<account>:<seq>"`.
@@ -59,7 +63,8 @@ const ledgerEntrySchema = new Schema(
     outcome: { type: String, enum: SETTLE_OUTCOMES },
     /**
      * For settle: the result that ending recorded (outputs, failures, error), so a finish cut
-     * short after its settle is completed from the ledger alone.
+     * short after its settle is completed from the ledger alone. Read through
+     * `recordedResultOf`.
      */
     result: { type: Schema.Types.Mixed, default: undefined },
     reason: { type: String },
@@ -95,9 +100,10 @@ const generationSchema = new Schema(
     requesterName: { type: String },
     /** A hash of the request as asked (before defaults and seed), to tell a replay from reuse. */
     requestHash: { type: String },
-    /** Where the member asked; the platform adapter reads it back to deliver. */
+    /** Where the member asked; the platform adapter reads it back to deliver. An `Origin`. */
     origin: { type: Schema.Types.Mixed, required: true },
     invocationKey: { type: String, required: true },
+    /** A `ResolvedRequest`. */
     request: { type: Schema.Types.Mixed, required: true },
     model: { type: String, required: true },
     provider: { type: String, required: true },
@@ -123,7 +129,10 @@ const generationSchema = new Schema(
     },
     captured: { type: Number, default: 0 },
     queuePosition: { type: Number },
-    /** The result a worker is about to commit; lets the reconciler finish a crashed finish. */
+    /**
+     * The result a worker of the release before was about to commit (a `LegacyProposal`); lets
+     * the reconciler finish a finish it left cut short. This release records it with the settle.
+     */
     proposed: { type: Schema.Types.Mixed, default: undefined },
     /** Set by the bot once the final result was handed to the platform (or had nowhere to go). */
     deliveredAt: { type: Date },
@@ -137,14 +146,42 @@ generationSchema.index({ status: 1, updatedAt: 1 });
 
 export type AccountDoc = InferSchemaType<typeof accountSchema> & { _id: string };
 export type IdentityDoc = InferSchemaType<typeof identitySchema> & { _id: string };
-export type LedgerEntryDoc = InferSchemaType<typeof ledgerEntrySchema> & { _id: string };
-export type GenerationDoc = InferSchemaType<typeof generationSchema> & { _id: string };
+
+/** A ledger entry as stored; its Mixed `result` is read with `recordedResultOf`. */
+export type LedgerEntryDoc = Omit<InferSchemaType<typeof ledgerEntrySchema>, 'result'> & {
+  _id: string;
+  result?: unknown;
+};
+
+/**
+ * A generation as the driver returns it. Its Mixed subdocuments are not checked by mongoose,
+ * and older releases wrote them, so they stay `unknown` until `generationOf` reads them.
+ */
+export type StoredGeneration = Omit<
+  InferSchemaType<typeof generationSchema>,
+  'origin' | 'request' | 'proposed'
+> & {
+  _id: string;
+  origin: unknown;
+  request: unknown;
+  proposed?: unknown;
+};
+
+/** A generation read back by `generationOf`: its subdocuments parsed and typed. */
+export type GenerationDoc = Omit<StoredGeneration, 'origin' | 'request' | 'proposed'> & {
+  /** Undefined: an origin this release cannot deliver to (a shape from an older release). */
+  origin: Origin | undefined;
+  request: ResolvedRequest;
+  /** Only on a generation the release before left between its proposal and its status. */
+  proposed?: LegacyProposal;
+};
 
 export interface StoreModels {
   Account: Model<AccountDoc>;
   Identity: Model<IdentityDoc>;
   LedgerEntry: Model<LedgerEntryDoc>;
-  Generation: Model<GenerationDoc>;
+  /** Read generations through `generationOf` (or `GenerationService.find`). */
+  Generation: Model<StoredGeneration>;
 }
 
 /** Binds the schemas to one connection. Call once per connection. */
@@ -153,7 +190,7 @@ export function registerModels(conn: Connection): StoreModels {
     Account: conn.model<AccountDoc>('Account', accountSchema, 'accounts'),
     Identity: conn.model<IdentityDoc>('Identity', identitySchema, 'identities'),
     LedgerEntry: conn.model<LedgerEntryDoc>('LedgerEntry', ledgerEntrySchema, 'ledger'),
-    Generation: conn.model<GenerationDoc>('Generation', generationSchema, 'generations'),
+    Generation: conn.model<StoredGeneration>('Generation', generationSchema, 'generations'),
   };
 }
 

@@ -40,6 +40,19 @@ function oldEntry(
   };
 }
 
+/** A resolved request as the release before stored it. */
+const oldRequest = {
+  prompt: 'from before the upgrade',
+  model: 't-fast',
+  count: 1,
+  width: 64,
+  height: 64,
+  steps: 4,
+  guidance: 5,
+  seed: 7,
+  inputImages: [],
+};
+
 describe('data written by the release before this layout', () => {
   let app: TestApp;
   const sink = new RecordingSink();
@@ -229,5 +242,98 @@ describe('data written by the release before this layout', () => {
       'completed',
     );
     expect(await app.economy.check()).toEqual([]);
+  });
+
+  it('finishes a generation the release before left between its settle and its status, from its proposal', async () => {
+    // The release before wrote its result to the generation (`proposed`, with `error: null`
+    // when there was none), then settled without recording a result, then died.
+    const accountId = await fund(app, 'pia', 20);
+    const id = 'oldgen0000000002';
+    const stored = await app.media.put(Buffer.from('an old output'), {
+      filename: `${id}-0.png`,
+      contentType: 'image/png',
+    });
+    const output = { index: 0, ...stored, mime: 'image/png', width: 64, height: 64, seed: 9 };
+    await app.models.Generation.create({
+      _id: id,
+      accountId,
+      requestedBy: 'telegram:78',
+      requesterName: 'pia',
+      origin: { platform: 'telegram', chatId: 78, messageId: 2 },
+      invocationKey: 'telegram:update:78',
+      request: { ...oldRequest, prompt: 'proposed before the upgrade', seed: 9 },
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'processing',
+      statusHistory: [{ status: 'queued', at: new Date() }],
+      proposed: { outcome: 'completed', outputs: [output], failedOutputs: [], error: null },
+    });
+    await app.economy.reserve({ accountId, amount: 4, holdId: id });
+    await app.economy.settle({ holdId: id, capture: 4, outcome: 'completed' });
+
+    expect(await app.reconciler.run(0)).toMatchObject({ finished: 1 });
+    const done = await app.generations.summary(id);
+    expect(done).toMatchObject({ status: 'completed', captured: 4 });
+    expect(done.outputs).toEqual([output]);
+    expect(done.error).toBeUndefined();
+    expect((await app.models.Generation.findById(id).lean())?.proposed).toBeUndefined();
+    await until('the proposed result delivered', () =>
+      sink.delivered.some((d) => d.generation.id === id),
+    );
+    expect(await app.economy.balance(accountId)).toEqual({ available: 16, held: 0 });
+    expect(await app.economy.check()).toEqual([]);
+  });
+
+  it('reads a generation whose origin this release cannot deliver to', async () => {
+    const accountId = await fund(app, 'quin', 20);
+    const id = 'oldgen0000000003';
+    // An origin without a Discord interaction, as an older release could write one.
+    await app.models.Generation.create({
+      _id: id,
+      accountId,
+      requestedBy: 'discord:79',
+      origin: { platform: 'discord' },
+      invocationKey: 'discord:79',
+      request: oldRequest,
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'failed',
+      statusHistory: [{ status: 'failed', at: new Date() }],
+    });
+    const doc = await app.generations.find(id);
+    expect(doc?.origin).toBeUndefined();
+    expect(doc?.request).toEqual(oldRequest);
+    expect(await app.generations.summary(id)).toMatchObject({
+      status: 'failed',
+      prompt: oldRequest.prompt,
+    });
+    expect(await app.generations.card(id)).toBeUndefined();
+    // Nowhere to deliver it: nothing is queued.
+    expect(await app.generations.redeliver(doc!)).toBe(false);
+  });
+
+  it('refuses to read a generation whose request is damaged, naming it', async () => {
+    const accountId = await fund(app, 'rue', 20);
+    const id = 'oldgen0000000004';
+    await app.models.Generation.create({
+      _id: id,
+      accountId,
+      requestedBy: 'console:rue',
+      origin: { platform: 'console', user: 'rue' },
+      invocationKey: 'console:rue:1',
+      request: { prompt: 'no size' },
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'failed',
+    });
+    await expect(app.generations.find(id)).rejects.toThrow(
+      `generation ${id}: its stored request cannot be read`,
+    );
   });
 });

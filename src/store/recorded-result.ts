@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/**
+ * The result of a generation as it is persisted: with its settle entry (the ledger's `result`)
+ * and, from the release before, as the generation's `proposed`. Both are Mixed in MongoDB, so
+ * they are read back through these schemas, once, where they are loaded.
+ */
+
+/** How a generation can end; its hold's first settle decides which. */
+export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+export type SettleOutcome = (typeof SETTLE_OUTCOMES)[number];
+
+export const storedOutputSchema = z.object({
+  index: z.number(),
+  fileId: z.string(),
+  mime: z.string(),
+  bytes: z.number(),
+  sha256: z.string(),
+  width: z.number(),
+  height: z.number(),
+  seed: z.number(),
+});
+export type StoredOutput = z.output<typeof storedOutputSchema>;
+
+export const failedOutputSchema = z.object({
+  index: z.number(),
+  code: z.string(),
+  message: z.string(),
+});
+export type FailedOutput = z.output<typeof failedOutputSchema>;
+
+const resultErrorSchema = z.object({ code: z.string(), message: z.string() });
+
+/** What a finish records with its settle entry: outputs, failures and the member's error. */
+export const recordedResultSchema = z.object({
+  outputs: z.array(storedOutputSchema),
+  failedOutputs: z.array(failedOutputSchema),
+  error: resultErrorSchema.optional(),
+});
+export type RecordedResult = z.output<typeof recordedResultSchema>;
+
+/**
+ * A settle entry's recorded result; undefined when it has none this release can read (an
+ * entry written before results were recorded with the settle).
+ */
+export function recordedResultOf(raw: unknown): RecordedResult | undefined {
+  const parsed = recordedResultSchema.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The result a worker of the release before wrote to the generation (`proposed`) before it
+ * settled. Its `error` was written even when there was none, so it may be stored as null.
+ */
+export const legacyProposalSchema = z.object({
+  outcome: z.enum(SETTLE_OUTCOMES),
+  outputs: z.array(storedOutputSchema),
+  failedOutputs: z.array(failedOutputSchema),
+  error: resultErrorSchema.nullish().transform((error) => error ?? undefined),
+});
+export type LegacyProposal = z.output<typeof legacyProposalSchema>;
