@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { deliveryJobSchema, type DeliveryJob } from '../queue/contracts.js';
 import { DELIVERY_GROUP as GROUP, deliveryStreamKey } from '../queue/delivery-streams.js';
@@ -16,6 +17,19 @@ import { isConnectionError } from '../queue/redis.js';
  * is at least once and survives restarts of either side, like the BullMQ queue it replaces,
  * at about a third of its Redis commands per result.
  */
+
+/** XREADGROUP's answer: per stream, its entries as [id, [field, value, ...]]; null: none. */
+const readReplySchema = z
+  .array(z.tuple([z.string(), z.array(z.tuple([z.string(), z.array(z.string())]))]))
+  .nullable();
+
+/**
+ * XAUTOCLAIM's answer: the next cursor and the entries claimed (fields null for an entry
+ * trimmed away meanwhile); Redis 7 adds the ids it deleted, not needed here.
+ */
+const autoclaimReplySchema = z
+  .tuple([z.string(), z.array(z.tuple([z.string(), z.array(z.string()).nullable()]))])
+  .rest(z.unknown());
 
 /** An entry pending this long with no progress is taken over (its consumer is gone). */
 export const RECLAIM_IDLE_MS = 60_000;
@@ -100,9 +114,9 @@ export class DeliveryStreamConsumer {
       if (this.#inFlight >= this.#o.concurrency)
         await new Promise<void>((resolve) => (this.#slotFreed = resolve));
       if (this.#stopped) break;
-      let batch: [string, [string, string[]][]][] | null;
+      let batch: z.output<typeof readReplySchema>;
       try {
-        batch = (await this.#reader.xreadgroup(
+        const reply = await this.#reader.xreadgroup(
           'GROUP',
           GROUP,
           this.#consumer,
@@ -113,7 +127,8 @@ export class DeliveryStreamConsumer {
           'STREAMS',
           ...this.#keys,
           ...this.#keys.map(() => '>'),
-        )) as [string, [string, string[]][]][] | null;
+        );
+        batch = readReplySchema.parse(reply);
       } catch (error) {
         if (this.#stopped) break;
         if (!isConnectionError(error))
@@ -133,7 +148,7 @@ export class DeliveryStreamConsumer {
       let cursor = '0-0';
       do {
         if (this.#stopped) return;
-        const [next, entries] = (await this.#o.connection.xautoclaim(
+        const reply = await this.#o.connection.xautoclaim(
           key,
           GROUP,
           this.#consumer,
@@ -141,7 +156,8 @@ export class DeliveryStreamConsumer {
           cursor,
           'COUNT',
           50,
-        )) as [string, [string, string[] | null][]];
+        );
+        const [next, entries] = autoclaimReplySchema.parse(reply);
         cursor = next;
         for (const [id, fields] of entries) {
           if (this.#local.has(`${key} ${id}`)) continue;
@@ -188,6 +204,10 @@ export class DeliveryStreamConsumer {
       if (tries >= this.#o.retry.attempts || this.#stopped) {
         if (this.#stopped) {
           // Left pending: the next bot (or this one, restarted) takes it over.
+          this.#o.logger.debug(
+            { err: error, generationId: data.generationId, attempt: tries },
+            'delivery failed while stopping; left for the next bot',
+          );
           this.#local.delete(local);
           return;
         }

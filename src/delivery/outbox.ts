@@ -22,8 +22,8 @@ export class RetryAfterError extends Error {
 interface EditItem {
   kind: 'edit';
   messageKey: string;
-  payload: unknown;
-  send: (payload: unknown) => Promise<unknown>;
+  /** Sends the newest waiting state of the message. */
+  write: () => Promise<unknown>;
   final: boolean;
   waiters: { resolve: () => void; reject: (e: unknown) => void }[];
   failures: number;
@@ -106,16 +106,14 @@ export class Outbox {
       );
       if (waiting) {
         // Coalesce: the newest state replaces the waiting one.
-        waiting.payload = payload;
-        waiting.send = send as (p: unknown) => Promise<unknown>;
+        waiting.write = () => send(payload);
         waiting.final ||= options.final === true;
         waiting.waiters.push({ resolve, reject });
       } else {
         chat.queue.push({
           kind: 'edit',
           messageKey,
-          payload,
-          send: send as (p: unknown) => Promise<unknown>,
+          write: () => send(payload),
           final: options.final === true,
           waiters: [{ resolve, reject }],
           failures: 0,
@@ -131,14 +129,16 @@ export class Outbox {
    */
   send<T>(chatKey: string, task: () => Promise<T>): Promise<T> {
     const chat = this.#chat(chatKey);
-    let result: T | undefined;
     return new Promise<T>((resolve, reject) => {
+      /** Set by the task that succeeded: hands its result to the caller. */
+      let answer: (() => void) | undefined;
       chat.queue.push({
         kind: 'send',
         task: async () => {
-          result = await task();
+          const result = await task();
+          answer = () => resolve(result);
         },
-        waiters: [{ resolve: () => resolve(result as T), reject }],
+        waiters: [{ resolve: () => answer?.(), reject }],
         failures: 0,
       });
       this.#pump(chatKey, chat);
@@ -232,7 +232,7 @@ export class Outbox {
       chat.last = started;
       chat.recent.push(started);
       try {
-        if (item.kind === 'edit') await item.send(item.payload);
+        if (item.kind === 'edit') await item.write();
         else await item.task();
         for (const w of waiters) w.resolve();
       } catch (error) {
@@ -273,7 +273,7 @@ export class Outbox {
               : undefined;
           if (newer) {
             newer.waiters.push(...waiters);
-            newer.final ||= (item as EditItem).final;
+            newer.final ||= item.kind === 'edit' && item.final;
           } else {
             chat.queue.unshift(item);
           }

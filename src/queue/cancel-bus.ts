@@ -11,7 +11,7 @@ import { logOutages } from './redis.js';
 export class CancelBus {
   readonly #publisher: Redis;
   readonly #channel: string;
-  #subscriber: Redis | undefined;
+  #subscriber: { connection: Redis; logger: Logger } | undefined;
 
   constructor(connection: Redis, prefix: string) {
     this.#publisher = connection;
@@ -27,7 +27,7 @@ export class CancelBus {
     const subscriber = this.#publisher.duplicate();
     // Without an error listener ioredis prints every failed reconnect with its stack.
     logOutages(subscriber, logger, 'cancel-subscriber');
-    this.#subscriber = subscriber;
+    this.#subscriber = { connection: subscriber, logger };
     subscriber.on('message', (channel: string, message: string) => {
       if (channel !== this.#channel) return;
       try {
@@ -41,7 +41,12 @@ export class CancelBus {
 
   async close(): Promise<void> {
     if (this.#subscriber) {
-      await this.#subscriber.quit().catch(() => this.#subscriber?.disconnect()); // quit needs Redis; disconnect does not
+      const { connection, logger } = this.#subscriber;
+      // quit needs Redis; disconnect does not.
+      await connection.quit().catch((error: unknown) => {
+        logger.debug({ err: error }, 'cancel subscriber could not quit; disconnecting');
+        connection.disconnect();
+      });
       this.#subscriber = undefined;
     }
   }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { DeliveryJob } from './contracts.js';
 
 /**
@@ -28,14 +28,22 @@ export function deliveryMarkerKey(prefix: string, generationId: string): string 
   return `${prefix}:delivery:${generationId}`;
 }
 
-type AddCommand = (
-  stream: string,
-  marker: string,
-  generationId: string,
-  entry: string,
-  maxEntries: number,
-  markerSeconds: number,
-) => Promise<string | null>;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** `ADD_DELIVERY_SCRIPT`, defined on a connection by its first `addDelivery`. */
+    genbotAddDelivery(
+      stream: string,
+      marker: string,
+      generationId: string,
+      entry: string,
+      maxEntries: number,
+      markerSeconds: number,
+    ): Result<string | null, Context>;
+  }
+}
+
+/** Connections that have the delivery script as a command. */
+const withAddDelivery = new WeakSet<Redis>();
 
 /**
  * Adds a finished generation's delivery; false when one was already added (a replayed
@@ -46,13 +54,11 @@ export async function addDelivery(
   prefix: string,
   data: Extract<DeliveryJob, { v: 2 }>,
 ): Promise<boolean> {
-  const named = connection as unknown as { genbotAddDelivery?: AddCommand };
-  if (!named.genbotAddDelivery)
+  if (!withAddDelivery.has(connection)) {
     connection.defineCommand('genbotAddDelivery', { numberOfKeys: 2, lua: ADD_DELIVERY_SCRIPT });
-  const add = (connection as unknown as { genbotAddDelivery: AddCommand }).genbotAddDelivery.bind(
-    connection,
-  );
-  const id = await add(
+    withAddDelivery.add(connection);
+  }
+  const id = await connection.genbotAddDelivery(
     deliveryStreamKey(prefix, data.platform),
     deliveryMarkerKey(prefix, data.generationId),
     data.generationId,

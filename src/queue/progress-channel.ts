@@ -57,7 +57,10 @@ export class ProgressChannel {
     return {
       close: async () => {
         // quit needs Redis; disconnect does not.
-        await subscriber.quit().catch(() => subscriber.disconnect());
+        await subscriber.quit().catch((error: unknown) => {
+          logger.debug({ err: error }, 'progress subscriber could not quit; disconnecting');
+          subscriber.disconnect();
+        });
       },
     };
   }

@@ -1,4 +1,10 @@
-import { Queue, QueueEvents, type Job, type JobsOptions } from 'bullmq';
+import {
+  Queue,
+  QueueEvents,
+  type Job,
+  type JobsOptions,
+  type QueueOptions as BullQueueOptions,
+} from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isReportedConnectionError } from './redis.js';
@@ -11,6 +17,7 @@ import {
   generationQueueName,
   type DeliveryJob,
   type GenerationJob,
+  type GenerationJobResult,
   type GenerationQueue,
 } from './contracts.js';
 
@@ -40,7 +47,8 @@ export class Queues {
   readonly #connection: Redis;
   readonly #listener: Redis;
   readonly #options: QueueOptions;
-  readonly #queues = new Map<string, Queue>();
+  readonly #generationQueues = new Map<string, GenerationQueue>();
+  readonly #otherQueues = new Map<string, Queue>();
   /** A producer command timed out; set until the connection is ready again. */
   #silent = false;
 
@@ -100,42 +108,64 @@ export class Queues {
     }
   }
 
-  #queue<Q extends Queue>(name: string): Q {
-    let queue = this.#queues.get(name) as Q | undefined;
-    if (!queue) {
-      // Checked in the same tick as the Queue's creation, whose set-up then finds the
-      // connection ready and does not wait for it.
-      this.#connected();
-      const created = new Queue(name, {
-        connection: this.#connection,
-        prefix: this.#options.prefix,
-        // Progress events (some with a small preview) are best effort: keep the stream short.
-        streams: { events: { maxLen: 2000 } },
-      });
-      created.on('error', (error: Error) => {
-        // The connection has logged it already, once per outage.
-        if (!isReportedConnectionError(error))
-          this.#options.logger.warn({ err: error, queue: name }, 'queue error');
-      });
-      // A set-up that failed (its first command timed out) leaves the Queue unusable for
-      // good: forget it, so the next call makes a new one.
-      created.waitUntilReady().catch(() => {
-        if (this.#queues.get(name) === created) this.#queues.delete(name);
-        created.close().catch(() => undefined);
-      });
-      this.#queues.set(name, created);
-      queue = created as Q;
-    }
-    return queue;
+  /**
+   * A queue from `cache`, made with `make` on first use. Checked in the same tick as the
+   * Queue's creation, whose set-up then finds the connection ready and does not wait for it.
+   */
+  #cached<Q extends Queue>(
+    cache: Map<string, Q>,
+    name: string,
+    make: (name: string, options: BullQueueOptions) => Q,
+  ): Q {
+    const known = cache.get(name);
+    if (known) return known;
+    this.#connected();
+    const { logger, prefix } = this.#options;
+    const created = make(name, {
+      connection: this.#connection,
+      prefix,
+      // Progress events (some with a small preview) are best effort: keep the stream short.
+      streams: { events: { maxLen: 2000 } },
+    });
+    created.on('error', (error: Error) => {
+      // The connection has logged it already, once per outage.
+      if (!isReportedConnectionError(error))
+        logger.warn({ err: error, queue: name }, 'queue error');
+    });
+    // A set-up that failed (its first command timed out) leaves the Queue unusable for
+    // good: forget it, so the next call makes a new one.
+    created.waitUntilReady().catch((error: unknown) => {
+      logger.debug(
+        { err: error, queue: name },
+        'queue set-up failed; the next call makes a new one',
+      );
+      if (cache.get(name) === created) cache.delete(name);
+      created
+        .close()
+        .catch((e: unknown) =>
+          logger.debug({ err: e, queue: name }, 'could not close a queue whose set-up failed'),
+        );
+    });
+    cache.set(name, created);
+    return created;
   }
 
   generation(provider: string): GenerationQueue {
-    return this.#queue<GenerationQueue>(generationQueueName(provider));
+    return this.#cached(
+      this.#generationQueues,
+      generationQueueName(provider),
+      (name, options) =>
+        new Queue<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>(name, options),
+    );
   }
 
   /** The BullMQ deliveries queue of the release before the delivery streams (drained). */
   legacyDeliveries(): Queue {
-    return this.#queue(DELIVERIES_QUEUE);
+    return this.#cached(
+      this.#otherQueues,
+      DELIVERIES_QUEUE,
+      (name, options) => new Queue(name, options),
+    );
   }
 
   /**
@@ -190,7 +220,9 @@ export class Queues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#queues.values()].map((q) => q.close()));
-    this.#queues.clear();
+    const queues = [...this.#generationQueues.values(), ...this.#otherQueues.values()];
+    await Promise.all(queues.map((q) => q.close()));
+    this.#generationQueues.clear();
+    this.#otherQueues.clear();
   }
 }

@@ -35,7 +35,8 @@ const NETWORK_CODES = new Set([
 export function isConnectionError(error: unknown): boolean {
   if (isReportedConnectionError(error)) return true;
   if (typeof error !== 'object' || error === null) return false;
-  const { code, message } = error as { code?: unknown; message?: unknown };
+  const code = 'code' in error ? error.code : undefined;
+  const message = 'message' in error ? error.message : undefined;
   if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
   return (
     typeof message === 'string' &&
@@ -148,6 +149,8 @@ export async function openRedis(
 /** Closes a connection without waiting on a Redis that is gone. */
 export async function closeRedis(redis: Redis): Promise<void> {
   if (redis.status === 'ready') {
+    // A quit that fails (Redis went away meanwhile) is why disconnect exists: it needs no
+    // answer. Either way the connection is closed, which is all the caller asked for.
     await redis.quit().catch(() => redis.disconnect());
   } else {
     redis.disconnect();

@@ -43,10 +43,13 @@ export async function connectMongo(
     ]);
   } catch (error) {
     // Closing the driver's client stops its server selection (mongoose's close would wait
-    // for it); the connection's own rejection then has nobody waiting for it.
-    conn.asPromise().catch(() => undefined);
-    await client.close(true).catch(() => undefined);
-    await conn.close(true).catch(() => undefined);
+    // for it); the connection's own rejection then has nobody waiting for it. What the
+    // clean-up runs into is logged, not thrown: the caller gets the error that stopped us.
+    const cleanUp = (step: string) => (e: unknown) =>
+      logger.debug({ err: e, mongodb: redactUrl(uri) }, `failed MongoDB attempt: ${step}`);
+    conn.asPromise().catch(cleanUp('the connection gave up'));
+    await client.close(true).catch(cleanUp('could not close the client'));
+    await conn.close(true).catch(cleanUp('could not close the connection'));
     throw error;
   } finally {
     clearTimeout(timer);

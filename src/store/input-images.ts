@@ -9,8 +9,9 @@ export const INPUT_IMAGE_MAX_BYTES = 10 * 1024 * 1024;
 const INPUT_IMAGE_MAX_SIDE = 2048;
 const ACCEPTED = /^image\/(png|jpeg|webp|gif)$/;
 
-function refuse(message: string): never {
-  throw new UserError('invalid_input', message);
+/** Refuses the member's file; `cause` is why, for the log (the member reads `message`). */
+function refuse(message: string, cause?: unknown): never {
+  throw new UserError('invalid_input', message, { cause });
 }
 
 /**
@@ -29,11 +30,18 @@ export async function downloadInputImage(
       redirect: 'error',
       signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     });
-  } catch {
-    refuse('That image could not be downloaded; try sending it again.');
+  } catch (error) {
+    refuse('That image could not be downloaded; try sending it again.', error);
   }
   if (!response.ok || !response.body)
-    refuse('That image could not be downloaded; try sending it again.');
+    refuse(
+      'That image could not be downloaded; try sending it again.',
+      new Error(
+        response.ok
+          ? 'the file server sent no body'
+          : `the file server answered ${response.status} ${response.statusText}`,
+      ),
+    );
   const type = response.headers.get('content-type')?.split(';')[0]?.trim() ?? '';
   if (type !== '' && type !== 'application/octet-stream' && !ACCEPTED.test(type))
     refuse(`That file is not an image (${type}); send a PNG, JPEG, WebP or GIF.`);
@@ -41,7 +49,9 @@ export async function downloadInputImage(
     refuse(`That image is larger than ${mb} MB.`);
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
+  for await (const chunk of response.body) {
+    // fetch's body yields bytes; its type does not say so.
+    if (!(chunk instanceof Uint8Array)) throw new Error('input image: the body is not bytes');
     size += chunk.byteLength;
     if (size > maxBytes) refuse(`That image is larger than ${mb} MB.`);
     chunks.push(chunk);
@@ -68,8 +78,8 @@ export async function storeInputImage(
       })
       .png()
       .toBuffer({ resolveWithObject: true });
-  } catch {
-    refuse('That file is not an image this bot can read; send a PNG, JPEG, WebP or GIF.');
+  } catch (error) {
+    refuse('That file is not an image this bot can read; send a PNG, JPEG, WebP or GIF.', error);
   }
   const stored = await media.put(png.data, {
     filename: `input-${meta.name}.png`,

@@ -39,7 +39,11 @@ export class MediaStore {
   async get(fileId: string): Promise<Buffer> {
     const chunks: Buffer[] = [];
     const stream = this.#bucket.openDownloadStream(new mongoose.mongo.ObjectId(fileId));
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    for await (const chunk of stream) {
+      // GridFS yields Buffers; its stream's type does not say so.
+      if (!Buffer.isBuffer(chunk)) throw new Error(`media ${fileId}: a chunk is not bytes`);
+      chunks.push(chunk);
+    }
     return Buffer.concat(chunks);
   }
 
