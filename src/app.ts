@@ -75,7 +75,7 @@ export async function createApp(
   logger: Logger,
   overrides: AppOverrides = {},
 ): Promise<App> {
-  const providers = overrides.providers ?? createProviders(config.providers);
+  const providers = overrides.providers ?? createProviders(config.providers, logger);
   const fullCatalog =
     overrides.catalog ??
     (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
