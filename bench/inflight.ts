@@ -393,7 +393,7 @@ async function run(services: Services, backend: SlowBackendHandle, key: string):
     sample();
     log(`delivered ${delivered.size}; collecting figures`);
 
-    const completedInStore = await app.models.Generation.countDocuments({
+    const completedInStore = await app.collections.Generation.countDocuments({
       _id: { $in: [...submittedAt.keys()] },
       status: 'completed',
     });

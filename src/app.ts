@@ -24,7 +24,7 @@ import { ProgressChannel } from './queue/progress-channel.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
 import { MediaStore } from './store/media-store.js';
-import type { StoreModels } from './store/models.js';
+import type { Collections } from './store/collections.js';
 import { WorkerPool } from './worker/workers.js';
 
 /** Replacements for tests and tools; production passes none. */
@@ -46,7 +46,7 @@ export interface App {
   config: Config;
   logger: Logger;
   conn: Connection;
-  models: StoreModels;
+  collections: Collections;
   media: MediaStore;
   economy: Economy;
   catalog: Catalog;
@@ -106,9 +106,9 @@ export async function createApp(
     );
   const catalog = offered.catalog;
 
-  const { conn, models, redis, producer } = await connectServices(config, logger);
+  const { conn, collections, redis, producer } = await connectServices(config, logger);
   const media = new MediaStore(conn);
-  const economy = new Economy(models, config.economy);
+  const economy = new Economy(collections, config.economy);
   // Ledgers written before entries were keyed `<account>:<seq>` are rewritten once.
   const migrated = await economy.migrateLedger();
   if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
@@ -121,7 +121,7 @@ export async function createApp(
   const cancelBus = new CancelBus(producer, config.queuePrefix);
   const progress = new ProgressChannel(redis, config.queuePrefix);
   const generations = new GenerationService({
-    models,
+    collections,
     economy,
     catalog,
     queues,
@@ -132,7 +132,7 @@ export async function createApp(
     ...(overrides.faults ? { faults: overrides.faults } : {}),
   });
   const reconciler = new Reconciler({
-    models,
+    collections,
     economy,
     generations,
     queues,
@@ -146,7 +146,7 @@ export async function createApp(
     config,
     logger,
     conn,
-    models,
+    collections,
     media,
     economy,
     catalog,

@@ -5,7 +5,7 @@ import type { Config } from './config.js';
 import type { Logger } from './logger.js';
 import { openRedis } from './queue/redis.js';
 import { connectMongo } from './store/connection.js';
-import { ensureIndexes, registerModels, type StoreModels } from './store/models.js';
+import { ensureIndexes, registerCollections, type Collections } from './store/collections.js';
 
 /**
  * A service named by a variable could not be reached at start-up, after every retry. Its
@@ -144,7 +144,7 @@ export async function connectWithRetry<T>(
 export async function connectServices(
   config: Config,
   logger: Logger,
-): Promise<{ conn: Connection; models: StoreModels; redis: Redis; producer: Redis }> {
+): Promise<{ conn: Connection; collections: Collections; redis: Redis; producer: Redis }> {
   const budgetMs = config.startupRetryMs;
   const conn = await connectWithRetry(
     { service: 'MongoDB', variable: 'MONGODB_URI', url: config.mongodbUri },
@@ -159,8 +159,8 @@ export async function connectServices(
     (timeoutMs) => connectMongo(config.mongodbUri, logger, { timeoutMs }),
   );
   try {
-    const models = registerModels(conn);
-    await ensureIndexes(models);
+    const collections = registerCollections(conn);
+    await ensureIndexes(collections);
     const [redis, producer] = await connectWithRetry(
       { service: 'Redis', variable: 'REDIS_URL', url: config.redisUrl },
       // A reply from the server (WRONGPASS, NOAUTH) is an answer, not an outage.
@@ -177,7 +177,7 @@ export async function connectServices(
       },
     );
     logger.info({ redis: endpointOf(config.redisUrl) }, 'connected to Redis');
-    return { conn, models, redis: redis!, producer: producer! };
+    return { conn, collections, redis: redis!, producer: producer! };
   } catch (error) {
     // The start-up error is what the operator needs; a failed close only goes to debug.
     await conn

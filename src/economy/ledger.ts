@@ -4,7 +4,7 @@ import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import { identityKey, type Identity } from '../core/identity.js';
-import type { LedgerEntryDoc, StoreModels } from '../store/models.js';
+import type { LedgerEntryDoc, Collections } from '../store/collections.js';
 import {
   recordedResultOf,
   type RecordedResult,
@@ -152,7 +152,7 @@ const HEAD_CACHE_SIZE = 50_000;
  * a change in the steady state is one `_id` read and one insert.
  */
 export class Economy {
-  readonly #m: StoreModels;
+  readonly #m: Collections;
   readonly #options: EconomyOptions;
   /** Per account, the last queued change of this process. */
   readonly #tails = new Map<string, Promise<void>>();
@@ -164,8 +164,8 @@ export class Economy {
   /** Per account, the newest head this process has seen (a hint: always confirmed). */
   readonly #heads = new Map<string, Head>();
 
-  constructor(models: StoreModels, options: EconomyOptions) {
-    this.#m = models;
+  constructor(collections: Collections, options: EconomyOptions) {
+    this.#m = collections;
     this.#options = options;
   }
 

@@ -9,9 +9,9 @@ import {
   type GenerationRequest,
   type GenerationRequestInput,
 } from '../core/generation-request.js';
-import type { LegacyInvocation } from '../core/chat.js';
+import type { Actor, LegacyInvocation } from '../core/chat.js';
 import type { Origin } from '../core/origin.js';
-import { identityKey, type Identity } from '../core/identity.js';
+import { identityKey } from '../core/identity.js';
 import { captureFor, quote } from '../core/pricing.js';
 import { isTerminal, type GenerationStatus } from '../core/status.js';
 import type { Catalog } from '../catalog/catalog.js';
@@ -21,7 +21,7 @@ import type { CancelBus } from '../queue/cancel-bus.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationJob, GenerationJobV2 } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
-import type { GenerationDoc, StoreModels } from '../store/models.js';
+import type { GenerationDoc, Collections } from '../store/collections.js';
 import type { RecordedResult } from '../store/recorded-result.js';
 import { isDuplicateKey } from '../store/server-errors.js';
 import { generationOf } from '../store/stored-generation.js';
@@ -32,14 +32,9 @@ import { zodToUserError } from '../core/validation.js';
 
 export const HISTORY_PAGE_SIZE = 5;
 
-export interface Requester {
-  identity: Identity;
-  displayName: string;
-  isModerator: boolean;
-}
-
 export interface SubmitInput {
-  requester: Requester;
+  /** The member asking for it (the invocation's actor). */
+  requester: Actor;
   /** Unique per platform event: a redelivered event has the same key. */
   invocationKey: string;
   /**
@@ -159,7 +154,7 @@ export interface HistoryPage {
 }
 
 export interface GenerationServiceDeps {
-  models: StoreModels;
+  collections: Collections;
   economy: Economy;
   catalog: Catalog;
   queues: Queues;
@@ -189,7 +184,7 @@ export class GenerationService {
   }
 
   async submit(input: SubmitInput): Promise<{ generation: GenerationSummary; duplicate: boolean }> {
-    const { models, economy, catalog, queues, logger } = this.#d;
+    const { collections, economy, catalog, queues, logger } = this.#d;
     const parsed = generationRequestSchema.safeParse(input.request);
     if (!parsed.success) throw zodToUserError(parsed.error);
     const model = catalog.get(parsed.data.model);
@@ -222,7 +217,7 @@ export class GenerationService {
     const now = new Date();
     let inserted: GenerationDoc;
     try {
-      const created = await models.Generation.create({
+      const created = await collections.Generation.create({
         _id: id,
         accountId,
         requestedBy: identityKey(input.requester.identity),
@@ -253,7 +248,7 @@ export class GenerationService {
       await economy.reserve({ accountId, amount: price, holdId: id });
     } catch (error) {
       // Refused: the member keeps their points and no trace of the attempt stays behind.
-      await models.Generation.deleteOne({ _id: id });
+      await collections.Generation.deleteOne({ _id: id });
       throw error;
     }
     this.#fault('reserved', id);
@@ -324,7 +319,7 @@ export class GenerationService {
 
   /** A generation by `_id`, its stored subdocuments read (see `generationOf`). */
   async find(id: string): Promise<GenerationDoc | undefined> {
-    const raw = await this.#d.models.Generation.findById(id).lean();
+    const raw = await this.#d.collections.Generation.findById(id).lean();
     return raw ? generationOf(raw) : undefined;
   }
 
@@ -371,7 +366,7 @@ export class GenerationService {
   ): Promise<void> {
     const entry: Record<string, unknown> = { status: to, at: new Date() };
     if (note) entry.note = note;
-    await this.#d.models.Generation.updateOne(
+    await this.#d.collections.Generation.updateOne(
       { _id: id },
       { $set: { status: to, ...set }, $push: { statusHistory: entry } },
     );
@@ -408,7 +403,7 @@ export class GenerationService {
 
   /** Delivery gave up after its tries; the reconciler leaves it alone from now on. */
   async markDeliveryFailed(id: string): Promise<void> {
-    await this.#d.models.Generation.updateOne(
+    await this.#d.collections.Generation.updateOne(
       { _id: id },
       { $set: { deliveryFailedAt: new Date() } },
     );
@@ -429,7 +424,7 @@ export class GenerationService {
    * nothing is read; without it the generation is read once.
    */
   async finish(id: string, input: FinishInput, known?: KnownGeneration): Promise<EndedSummary> {
-    const { models, economy, queues, media, logger } = this.#d;
+    const { collections, economy, queues, media, logger } = this.#d;
     let facts = known;
     if (!facts) {
       const doc = await this.find(id);
@@ -508,7 +503,7 @@ export class GenerationService {
     };
     if (result.error) set.error = result.error;
     if (input.attempt !== undefined) set.attempts = input.attempt;
-    await models.Generation.updateOne(
+    await collections.Generation.updateOne(
       { _id: id },
       {
         $set: set,
@@ -580,7 +575,7 @@ export class GenerationService {
     id: string,
     by: { accountId: string | undefined; isModerator: boolean },
   ): Promise<GenerationSummary> {
-    const { models, queues, cancelBus, logger } = this.#d;
+    const { collections, queues, cancelBus, logger } = this.#d;
     const doc = await this.find(id);
     if (!doc) {
       throw new UserError(
@@ -597,7 +592,7 @@ export class GenerationService {
         `Generation ${id} has already ${doc.status === 'cancelled' ? 'been cancelled' : 'finished'} (${doc.status}).`,
       );
     }
-    await models.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
+    await collections.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
     const cancelled = { outcome: 'cancelled' as const, ...errorOf(cancelledOrFailed('cancelled')) };
     const job = await queues.generation(doc.provider).getJob(id);
     if (job) {

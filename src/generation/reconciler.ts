@@ -3,7 +3,7 @@ import type { Economy } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
 import type { Job } from 'bullmq';
 import type { Queues } from '../queue/queues.js';
-import type { GenerationDoc, StoreModels } from '../store/models.js';
+import type { GenerationDoc, Collections } from '../store/collections.js';
 import type { GenerationService } from './generation-service.js';
 
 /** A generation that was found and has not ended. */
@@ -37,7 +37,7 @@ export interface ReconcileReport {
 export class Reconciler {
   constructor(
     private readonly deps: {
-      models: StoreModels;
+      collections: Collections;
       economy: Economy;
       generations: GenerationService;
       queues: Queues;
@@ -61,7 +61,7 @@ export class Reconciler {
     graceMs: number,
     options: { scope?: 'full' | 'recent' } = {},
   ): Promise<ReconcileReport> {
-    const { models, economy, generations, logger } = this.deps;
+    const { collections, economy, generations, logger } = this.deps;
     const scope = options.scope ?? 'full';
     const cutoff = new Date(Date.now() - graceMs);
     const report: ReconcileReport = {
@@ -113,7 +113,7 @@ export class Reconciler {
     // Holds still open with no generation, or whose generation ended without settling
     // them (a document lost, or one written by an older release).
     for (const hold of scope === 'full' ? await economy.openHolds(cutoff) : []) {
-      const doc = await models.Generation.findById(hold.holdId).lean();
+      const doc = await collections.Generation.findById(hold.holdId).lean();
       if (!doc) {
         await economy.settle({
           holdId: hold.holdId,
@@ -142,7 +142,7 @@ export class Reconciler {
    * collection either way; only the few that match travel in full), then each by `_id`.
    */
   async #notEnded(cutoff: Date): Promise<GenerationDoc[]> {
-    const ids = await this.deps.models.Generation.find(
+    const ids = await this.deps.collections.Generation.find(
       { status: { $in: ['pending', 'queued', 'processing'] }, updatedAt: { $lte: cutoff } },
       { _id: 1 },
     ).lean();
@@ -168,14 +168,14 @@ export class Reconciler {
     doc: GenerationDoc,
     job: Job | undefined,
   ): Promise<'requeued' | 'retried' | 'failed'> {
-    const { generations, models } = this.deps;
+    const { generations, collections } = this.deps;
     if (job) {
       if (
         (await job.getState()) === 'failed' &&
         /stalled/i.test(job.failedReason) &&
         (doc.stallRetries ?? 0) < 1
       ) {
-        await models.Generation.updateOne({ _id: doc._id }, { $inc: { stallRetries: 1 } });
+        await collections.Generation.updateOne({ _id: doc._id }, { $inc: { stallRetries: 1 } });
         await job.retry('failed');
         return 'retried';
       }

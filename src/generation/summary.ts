@@ -1,5 +1,5 @@
 import type { GenerationStatus } from '../core/status.js';
-import type { GenerationDoc } from '../store/models.js';
+import type { GenerationDoc } from '../store/collections.js';
 import type { SettleOutcome } from '../store/recorded-result.js';
 
 /** What commands and adapters show of a generation; plain data, safe to print as JSON. */

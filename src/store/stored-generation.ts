@@ -1,6 +1,6 @@
 import { resolvedRequestSchema } from '../core/generation-request.js';
 import { parseOrigin } from '../core/origin.js';
-import type { GenerationDoc, StoredGeneration } from './models.js';
+import type { GenerationDoc, StoredGeneration } from './collections.js';
 import { legacyProposalSchema } from './recorded-result.js';
 
 /**

@@ -264,7 +264,7 @@ describe('Discord adapter', () => {
     expect(text(refusal.version)).toMatch(/ is member2's; only they can reroll it\.$/);
     expect(await balance(stranger)).toEqual({ available: 40, held: 0 });
     expect(
-      await app.models.Generation.countDocuments({ requestedBy: 'discord:' + stranger.id }),
+      await app.collections.Generation.countDocuments({ requestedBy: 'discord:' + stranger.id }),
     ).toBe(0);
 
     const again = fake.press(first.originalId ?? '', reroll?.custom_id ?? '', bob, place);
@@ -366,14 +366,14 @@ describe('Discord adapter', () => {
   it('refuses a generation without enough points: private message, nothing held, nothing queued', async () => {
     const erin = member(7);
     await fund(erin, 3);
-    const before = await app.models.Generation.countDocuments();
+    const before = await app.collections.Generation.countDocuments();
     const i = fake.slash('generate', { prompt: 'a castle', model: 't-fast' }, erin, place);
     const { message, version } = await followUpOf(i);
     expect(message.flags).toBe(MessageFlags.Ephemeral);
     expect(text(version)).toMatch(/points/);
     expect(fake.messages.get(i.originalId ?? '')?.deleted).toBe(true);
     expect(await balance(erin)).toEqual({ available: 3, held: 0 });
-    expect(await app.models.Generation.countDocuments()).toBe(before);
+    expect(await app.collections.Generation.countDocuments()).toBe(before);
   });
 
   it('names a bad option and changes nothing', async () => {
@@ -435,7 +435,7 @@ describe('Discord adapter', () => {
     const done = await finalOf(i);
     expect(title(done)).toBe('Done');
     expect(fake.calls.some((c) => c.path.includes(`/cdn/attachments/${upload.id}/`))).toBe(true);
-    const stored = await app.models.Generation.findById(generationId(done)).lean();
+    const stored = await app.collections.Generation.findById(generationId(done)).lean();
     const input = (stored?.request as { inputImages?: unknown[] } | undefined)?.inputImages?.[0];
     expect(input).toMatchObject({ mime: 'image/png', width: 300, height: 200 });
     // The output was made from the member's (red) picture.
@@ -499,7 +499,7 @@ describe('Discord adapter', () => {
     const i = fake.slash('generate', { prompt: 'a detailed city', model: 't-big' }, hana, place);
     fake.attachmentSizeLimit = limit;
     const done = await finalOf(i);
-    const stored = await app.models.Generation.findById(generationId(done)).lean();
+    const stored = await app.collections.Generation.findById(generationId(done)).lean();
     expect(stored?.outputs[0]?.bytes).toBeGreaterThan(20_000);
     expect(done.attachments).toHaveLength(1);
     expect(done.attachments[0]?.size).toBeLessThanOrEqual(20_000);

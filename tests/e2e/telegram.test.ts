@@ -248,7 +248,7 @@ describe('Telegram adapter', () => {
     const seed = /seed (\d+)$/.exec(String(second.body.caption))?.[1];
     expect(seed).toBeDefined();
     expect(seed).not.toBe('7');
-    const rerolled = await app.models.Generation.find({ requestedBy: 'telegram:101' }).lean();
+    const rerolled = await app.collections.Generation.find({ requestedBy: 'telegram:101' }).lean();
     expect(rerolled.map((g) => g._id)).toContain(first);
     expect(rerolled).toHaveLength(2);
     expect(await balance(101)).toEqual({ available: 42, held: 0 });
@@ -347,7 +347,9 @@ describe('Telegram adapter', () => {
           String(c.body.text) === '⚠️ Not enough points: this costs 4 and you have 0 available.',
       ),
     );
-    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:105' })).toBe(0);
+    expect(await app.collections.Generation.countDocuments({ requestedBy: 'telegram:105' })).toBe(
+      0,
+    );
   });
 
   it('refuses a photo reply for a model without image input before holding anything', async () => {
@@ -393,7 +395,7 @@ describe('Telegram adapter', () => {
     });
     await until('the photo', () => writesTo(110, 'sendPhoto')[0]);
     expect(fake.callsTo('getFile')).toHaveLength(1);
-    const stored = await app.models.Generation.findOne({
+    const stored = await app.collections.Generation.findOne({
       requestedBy: { $regex: '' },
       model: 't-remix',
     }).lean();
@@ -572,7 +574,9 @@ describe('Telegram adapter', () => {
     expect(statusMessages(113)).toHaveLength(1);
     // The first message already carries the price.
     expect(String(statusMessages(113)[0]?.body.text)).toContain('· 4 points ·');
-    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:113' })).toBe(1);
+    expect(await app.collections.Generation.countDocuments({ requestedBy: 'telegram:113' })).toBe(
+      1,
+    );
     expect(writesTo(113, 'sendPhoto').filter((c) => c.status === 200)).toHaveLength(1);
   });
 
@@ -586,7 +590,7 @@ describe('Telegram adapter', () => {
       'the second photo',
       () => writesTo(114, 'sendPhoto').filter((c) => c.status === 200).length === 2 || undefined,
     );
-    const prompts = (await app.models.Generation.find({ requestedBy: 'telegram:114' }).lean())
+    const prompts = (await app.collections.Generation.find({ requestedBy: 'telegram:114' }).lean())
       .map((g) => (g.request as { prompt: string }).prompt)
       .sort();
     expect(prompts).toEqual(['first', 'second']);
@@ -622,7 +626,9 @@ describe('Telegram adapter', () => {
       'the old generation shown',
       () => generationIdOf(fake.messageText(115, statusId) ?? '') === generation.id || undefined,
     );
-    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:115' })).toBe(1);
+    expect(await app.collections.Generation.countDocuments({ requestedBy: 'telegram:115' })).toBe(
+      1,
+    );
   });
 
   it("refuses someone else's Reroll and Cancel with an alert that says whose it is", async () => {
@@ -650,7 +656,9 @@ describe('Telegram adapter', () => {
     ]);
     expect(alerts.every((c) => c.body.show_alert === true)).toBe(true);
     expect(await app.economy.findAccount({ platform: 'telegram', id: '117' })).toBeUndefined();
-    expect(await app.models.Generation.countDocuments({ requestedBy: 'telegram:117' })).toBe(0);
+    expect(await app.collections.Generation.countDocuments({ requestedBy: 'telegram:117' })).toBe(
+      0,
+    );
     await press(owner, `c:${id}`, 116, statusId);
     await until('cancelled', () => fake.messageText(116, statusId)?.includes('Cancelled'));
     expect(await balance(116)).toEqual({ available: 50, held: 0 });

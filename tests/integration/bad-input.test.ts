@@ -20,8 +20,8 @@ describe('bad input', () => {
 
   async function snapshot() {
     return {
-      generations: await app.models.Generation.countDocuments({}),
-      ledger: await app.models.LedgerEntry.countDocuments({}),
+      generations: await app.collections.Generation.countDocuments({}),
+      ledger: await app.collections.LedgerEntry.countDocuments({}),
       jobs: await app.queues
         .generation('local')
         .getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed'),
@@ -180,8 +180,8 @@ describe('bad input', () => {
 
   it('makes no account for anyone a refusal names', async () => {
     const accounts = async () => ({
-      accounts: await app.models.Account.countDocuments({}),
-      identities: await app.models.Identity.countDocuments({}),
+      accounts: await app.collections.Account.countDocuments({}),
+      identities: await app.collections.Identity.countDocuments({}),
     });
     const before = await accounts();
     // A newcomer who cannot pay, a newcomer's balance and history, a grant over the limit.

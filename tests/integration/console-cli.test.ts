@@ -233,7 +233,7 @@ describe('console CLI', () => {
       catalog: Catalog.fromEntries(TEST_MODELS, 't-fast'),
     });
     try {
-      await app.models.LedgerEntry.create({
+      await app.collections.LedgerEntry.create({
         _id: 'tampered',
         key: 'tampered',
         accountId: 'acc_tampered',
@@ -249,7 +249,7 @@ describe('console CLI', () => {
       expect(r.code).toBe(1);
       expect(r.stdout.join('\n')).toContain('account acc_tampered: chain');
     } finally {
-      await app.models.LedgerEntry.deleteOne({ _id: 'tampered' });
+      await app.collections.LedgerEntry.deleteOne({ _id: 'tampered' });
       await app.close();
     }
   });

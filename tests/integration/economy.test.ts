@@ -11,7 +11,7 @@ describe('points ledger', () => {
 
   beforeAll(async () => {
     store = await openTestStore();
-    economy = new Economy(store.models, { welcomePoints: 0, maxGrant: 1_000_000 });
+    economy = new Economy(store.collections, { welcomePoints: 0, maxGrant: 1_000_000 });
   });
   afterAll(async () => {
     await store.close();
@@ -21,7 +21,7 @@ describe('points ledger', () => {
     const who = member();
     const ids = await Promise.all(Array.from({ length: 8 }, () => economy.ensureAccount(who, 'x')));
     expect(new Set(ids).size).toBe(1);
-    expect(await store.models.Account.countDocuments({ _id: ids[0] })).toBe(1);
+    expect(await store.collections.Account.countDocuments({ _id: ids[0] })).toBe(1);
   });
 
   it("lists an account's holds newest first, page by page, from its chain", async () => {
@@ -65,7 +65,7 @@ describe('points ledger', () => {
       newest.filter((_, i) => (11 - i) % 3 === 0),
     );
     // Another process, with no remembered head, finds the same.
-    const other = new Economy(store.models, { welcomePoints: 0, maxGrant: 1_000_000 });
+    const other = new Economy(store.collections, { welcomePoints: 0, maxGrant: 1_000_000 });
     expect((await other.recentHolds(account, { skip: 5, limit: 2 })).holdIds).toEqual(
       newest.slice(5, 7),
     );
@@ -130,7 +130,7 @@ describe('points ledger', () => {
       ).rejects.toBeInstanceOf(UserError);
     }
     expect(await economy.balance(account)).toEqual({ available: 0, held: 0 });
-    expect(await store.models.LedgerEntry.countDocuments({ accountId: account })).toBe(0);
+    expect(await store.collections.LedgerEntry.countDocuments({ accountId: account })).toBe(0);
   });
 
   it('holds, captures part and releases the rest, exactly once', async () => {
@@ -192,7 +192,7 @@ describe('points ledger', () => {
       actor: 'mod',
       reason: 'x',
     });
-    await store.models.LedgerEntry.create({
+    await store.collections.LedgerEntry.create({
       _id: 'forged-' + account,
       key: 'forged-' + account,
       accountId: account,
@@ -206,7 +206,7 @@ describe('points ledger', () => {
     });
     const violations = await economy.check();
     expect(violations.map((v) => v.accountId)).toContain(account);
-    await store.models.LedgerEntry.deleteOne({ _id: 'forged-' + account });
+    await store.collections.LedgerEntry.deleteOne({ _id: 'forged-' + account });
     expect(await economy.check()).toEqual([]);
   });
 
@@ -241,14 +241,14 @@ describe('points ledger shared by several processes', () => {
     const [first] = stores;
     try {
       const economies = stores.map(
-        (s) => new Economy(s.models, { welcomePoints: 0, maxGrant: 1_000_000 }),
+        (s) => new Economy(s.collections, { welcomePoints: 0, maxGrant: 1_000_000 }),
       );
       // All four share the first store's database: reopen the others on its URI.
       const shared = await Promise.all(
         stores.slice(1).map(async (s) => {
           const conn = s.conn.useDb(first!.conn.name, { useCache: false });
-          const { registerModels } = await import('../../src/store/models.js');
-          return new Economy(registerModels(conn), { welcomePoints: 0, maxGrant: 1_000_000 });
+          const { registerCollections } = await import('../../src/store/collections.js');
+          return new Economy(registerCollections(conn), { welcomePoints: 0, maxGrant: 1_000_000 });
         }),
       );
       const processes = [economies[0]!, ...shared];

@@ -141,7 +141,7 @@ describe('the generation pipeline', () => {
       ['processing', 'attempt 2'],
       ['completed', undefined],
     ]);
-    const entries = await app.models.LedgerEntry.find({ holdId: generation!.id }).lean();
+    const entries = await app.collections.LedgerEntry.find({ holdId: generation!.id }).lean();
     expect(entries.map((e) => e.kind).sort()).toEqual(['reserve', 'settle']);
     expect(await balanceOf('eve')).toEqual({ available: 16, held: 0 });
   });
@@ -157,10 +157,10 @@ describe('the generation pipeline', () => {
     expect([a.data.duplicate, b.data.duplicate].filter(Boolean)).toHaveLength(1);
     const again = await command(app, 'fay', 'generate', { prompt: 'twice' }, key);
     expect(again.data.duplicate).toBe(true);
-    expect(await app.models.Generation.countDocuments({ invocationKey: key })).toBe(1);
-    expect(await app.models.LedgerEntry.countDocuments({ key: reserveKey(a.generation!.id) })).toBe(
-      1,
-    );
+    expect(await app.collections.Generation.countDocuments({ invocationKey: key })).toBe(1);
+    expect(
+      await app.collections.LedgerEntry.countDocuments({ key: reserveKey(a.generation!.id) }),
+    ).toBe(1);
     await waitForStatus(app, a.generation!.id);
     expect(await balanceOf('fay')).toEqual({ available: 16, held: 0 });
   });
@@ -182,10 +182,10 @@ describe('the generation pipeline', () => {
         /^Not enough points: this costs 4 and you have \d+ available\.$/,
       );
     }
-    expect(await app.models.Generation.countDocuments({ accountId })).toBe(5);
+    expect(await app.collections.Generation.countDocuments({ accountId })).toBe(5);
     // The chain check walks every balance the account ever had: none below zero.
     expect(await app.economy.check()).toEqual([]);
-    const entries = await app.models.LedgerEntry.find({ accountId }).lean();
+    const entries = await app.collections.LedgerEntry.find({ accountId }).lean();
     expect(Math.min(...entries.map((e) => e.availableAfter))).toBe(0);
     await Promise.all(
       accepted.map((r) =>
@@ -253,7 +253,9 @@ describe('the generation pipeline', () => {
       outcome: 'failed',
       error: { code: 'internal', message: 'x' },
     });
-    expect(await app.models.LedgerEntry.countDocuments({ key: settleKey(generation!.id) })).toBe(1);
+    expect(
+      await app.collections.LedgerEntry.countDocuments({ key: settleKey(generation!.id) }),
+    ).toBe(1);
     expect((await app.generations.summary(generation!.id)).status).toBe('completed');
     expect(await balanceOf('kim')).toEqual({ available: 16, held: 0 });
   });

@@ -66,7 +66,7 @@ describe('when the queue refuses the job', () => {
     });
     const accountId = await app.economy.findAccount({ platform: 'console', id: 'uma' });
     expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
-    const [doc] = await app.models.Generation.find({ accountId }).lean();
+    const [doc] = await app.collections.Generation.find({ accountId }).lean();
     expect(doc?.status).toBe('failed');
     // The refusal was the answer: no second "failed" message is queued, now or by the reconciler.
     expect(await app.queues.deliveryQueued(doc!._id)).toBe(false);

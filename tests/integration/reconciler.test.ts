@@ -119,7 +119,9 @@ describe('reconciler', () => {
       await pool.close();
     }
     // Run once, paid once: the requeued job settled the hold it found, and nothing was left.
-    expect(await app.models.LedgerEntry.countDocuments({ holdId: id, kind: 'settle' })).toBe(1);
+    expect(await app.collections.LedgerEntry.countDocuments({ holdId: id, kind: 'settle' })).toBe(
+      1,
+    );
     expect((await balanceOf('rudi')).held).toBe(0);
     expect(await app.economy.check()).toEqual([]);
     expect(await app.reconciler.run(0)).toMatchObject({ requeued: 0, finished: 0, failed: 0 });

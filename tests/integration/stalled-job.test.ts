@@ -80,7 +80,7 @@ describe('stalled-job recovery', () => {
     } finally {
       await events.close();
     }
-    expect(await app.models.LedgerEntry.countDocuments({ key: settleKey(id) })).toBe(1);
+    expect(await app.collections.LedgerEntry.countDocuments({ key: settleKey(id) })).toBe(1);
     const accountId = await app.economy.findAccount({ platform: 'console', id: 'sid' });
     expect(await app.economy.balance(accountId!)).toEqual({ available: 20 - done.price, held: 0 });
     expect(await app.economy.check()).toEqual([]);

@@ -66,7 +66,7 @@ describe('data written by the release before this layout', () => {
   });
 
   it('migrates a ledger to <account>:<seq> links once, keeping balances and keys', async () => {
-    const ledger = app.models.LedgerEntry.collection;
+    const ledger = app.collections.LedgerEntry.collection;
     const accountId = 'acc_upgrade_ledger';
     // The old layout's unique index, which would refuse the new copies.
     await ledger.createIndex({ accountId: 1, seq: 1 }, { unique: true });
@@ -189,7 +189,7 @@ describe('data written by the release before this layout', () => {
       seed: 7,
       inputImages: [],
     };
-    await app.models.Generation.create({
+    await app.collections.Generation.create({
       _id: id,
       accountId,
       requestedBy: 'telegram:77',
@@ -228,7 +228,7 @@ describe('data written by the release before this layout', () => {
     expect(delivered.origin).toEqual({ platform: 'telegram', chatId: 77, messageId: 1 });
     expect(delivered.generation.outputs).toHaveLength(1);
     expect(await app.economy.holdOf(id)).toBe(true);
-    expect(await app.models.LedgerEntry.countDocuments({ key: reserveKey(id) })).toBe(1);
+    expect(await app.collections.LedgerEntry.countDocuments({ key: reserveKey(id) })).toBe(1);
 
     // A v1 delivery job (id only) of a generation that finished before the upgrade.
     await app.queues
@@ -254,7 +254,7 @@ describe('data written by the release before this layout', () => {
       contentType: 'image/png',
     });
     const output = { index: 0, ...stored, mime: 'image/png', width: 64, height: 64, seed: 9 };
-    await app.models.Generation.create({
+    await app.collections.Generation.create({
       _id: id,
       accountId,
       requestedBy: 'telegram:78',
@@ -278,7 +278,7 @@ describe('data written by the release before this layout', () => {
     expect(done).toMatchObject({ status: 'completed', captured: 4 });
     expect(done.outputs).toEqual([output]);
     expect(done.error).toBeUndefined();
-    expect((await app.models.Generation.findById(id).lean())?.proposed).toBeUndefined();
+    expect((await app.collections.Generation.findById(id).lean())?.proposed).toBeUndefined();
     await until('the proposed result delivered', () =>
       sink.delivered.some((d) => d.generation.id === id),
     );
@@ -290,7 +290,7 @@ describe('data written by the release before this layout', () => {
     const accountId = await fund(app, 'quin', 20);
     const id = 'oldgen0000000003';
     // An origin without a Discord interaction, as an older release could write one.
-    await app.models.Generation.create({
+    await app.collections.Generation.create({
       _id: id,
       accountId,
       requestedBy: 'discord:79',
@@ -319,7 +319,7 @@ describe('data written by the release before this layout', () => {
   it('refuses to read a generation whose request is damaged, naming it', async () => {
     const accountId = await fund(app, 'rue', 20);
     const id = 'oldgen0000000004';
-    await app.models.Generation.create({
+    await app.collections.Generation.create({
       _id: id,
       accountId,
       requestedBy: 'console:rue',

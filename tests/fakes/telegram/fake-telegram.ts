@@ -410,7 +410,8 @@ export class FakeTelegram {
     if (!global.includes(type) && !perChat.includes(type)) throw new Error('invalid scope type');
     let key = type;
     if (perChat.includes(type)) {
-      const chat = String(scope?.chat_id ?? '');
+      const id = scope?.chat_id;
+      const chat = typeof id === 'number' || typeof id === 'string' ? String(id) : '';
       if (chat === '') throw new Error('chat_id is required for this scope');
       const group = chat.startsWith('-');
       if (type !== 'chat' && !group) throw new Error('chat not found');

@@ -176,7 +176,7 @@ export type GenerationDoc = Omit<StoredGeneration, 'origin' | 'request' | 'propo
   proposed?: LegacyProposal;
 };
 
-export interface StoreModels {
+export interface Collections {
   Account: Model<AccountDoc>;
   Identity: Model<IdentityDoc>;
   LedgerEntry: Model<LedgerEntryDoc>;
@@ -185,7 +185,7 @@ export interface StoreModels {
 }
 
 /** Binds the schemas to one connection. Call once per connection. */
-export function registerModels(conn: Connection): StoreModels {
+export function registerCollections(conn: Connection): Collections {
   return {
     Account: conn.model<AccountDoc>('Account', accountSchema, 'accounts'),
     Identity: conn.model<IdentityDoc>('Identity', identitySchema, 'identities'),
@@ -195,6 +195,6 @@ export function registerModels(conn: Connection): StoreModels {
 }
 
 /** Creates indexes up front so the first member's request does not pay for it. */
-export async function ensureIndexes(models: StoreModels): Promise<void> {
-  await Promise.all(Object.values(models).map((m: Model<unknown>) => m.createIndexes()));
+export async function ensureIndexes(collections: Collections): Promise<void> {
+  await Promise.all(Object.values(collections).map((m: Model<unknown>) => m.createIndexes()));
 }
