@@ -18,33 +18,42 @@ export interface OptionSpec {
   syntax: OptionSyntax;
 }
 
-interface JsonProperty {
-  type?: string;
-  description?: string;
-  enum?: unknown[];
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  minLength?: number;
-  maxLength?: number;
-}
+/** The part of a JSON schema the surfaces read; the rest passes through. */
+const jsonObjectSchema = z
+  .object({
+    properties: z
+      .record(
+        z.string(),
+        z
+          .object({
+            type: z.string().optional(),
+            description: z.string().optional(),
+            enum: z.array(z.unknown()).optional(),
+            minimum: z.number().optional(),
+            maximum: z.number().optional(),
+            exclusiveMinimum: z.number().optional(),
+            minLength: z.number().optional(),
+            maxLength: z.number().optional(),
+          })
+          .loose(),
+      )
+      .optional(),
+    required: z.array(z.string()).optional(),
+  })
+  .loose();
 
-interface JsonObject {
-  type?: string;
-  properties?: Record<string, JsonProperty>;
-  required?: string[];
-  [key: string]: unknown;
-}
+type JsonObject = z.output<typeof jsonObjectSchema>;
+type JsonProperty = NonNullable<JsonObject['properties']>[string];
 
 function jsonSchemaOf(command: CommandDefinition): JsonObject {
-  return z.toJSONSchema(command.options, { io: 'input', unrepresentable: 'any' }) as JsonObject;
+  const schema = z.toJSONSchema(command.options, { io: 'input', unrepresentable: 'any' });
+  return jsonObjectSchema.parse(schema);
 }
 
-const TYPES = new Set<OptionSpec['type']>(['string', 'integer', 'number', 'boolean', 'array']);
+const TYPES = ['string', 'integer', 'number', 'boolean', 'array'] as const;
 
 function typeOf(p: JsonProperty): OptionSpec['type'] {
-  const t = p.type as OptionSpec['type'] | undefined;
-  return t && TYPES.has(t) ? t : 'string';
+  return TYPES.find((t) => t === p.type) ?? 'string';
 }
 
 /**
@@ -55,7 +64,7 @@ export function commandOptions(command: CommandDefinition): OptionSpec[] {
   const schema = jsonSchemaOf(command);
   const properties = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
-  const syntax = command.syntax as Record<string, OptionSyntax | undefined>;
+  const syntax: Partial<Record<string, OptionSyntax>> = command.syntax;
   const keys = [...new Set([...Object.keys(syntax), ...Object.keys(properties)])].filter(
     (key) => key in properties,
   );

@@ -186,6 +186,6 @@ function reportError(error: unknown, io: CliIo, json: boolean): number {
   if (json) io.out(JSON.stringify({ error: { code, message } }));
   else io.err(consoleWords(message));
   if (!(error instanceof UserError))
-    io.err(`(internal error: ${(error as Error).message ?? String(error)})`);
+    io.err(`(internal error: ${error instanceof Error ? error.message : String(error)})`);
   return 1;
 }

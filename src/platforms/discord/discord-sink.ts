@@ -2,6 +2,7 @@ import type { DiscordOrigin, Origin } from '../../core/origin.js';
 import { DiscordAPIError, type REST, type RawFile } from 'discord.js';
 import { RESTJSONErrorCodes, Routes, type APIMessage } from 'discord-api-types/v10';
 import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import { extensionFor } from '../../core/media.js';
 import type { Outbox } from '../../delivery/outbox.js';
 import type { ProgressView } from '../../delivery/progress-view.js';
@@ -11,6 +12,9 @@ import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { fitAttachment } from './fit-attachment.js';
 import { renderProgress, type DiscordView } from './render.js';
+
+/** Where a generation went on after its interaction token expired, as kept in Redis. */
+const CONTINUED = z.object({ channelId: z.string(), messageId: z.string() });
 
 /**
  * Where a generation's messages go, stored with the generation at submit time so any bot
@@ -281,7 +285,7 @@ export class DiscordSink implements DeliverySink {
     generationId: string,
   ): Promise<{ channelId: string; messageId: string } | undefined> {
     const known = await this.deps.redis.get(this.#continuedKey(generationId));
-    return known ? (JSON.parse(known) as { channelId: string; messageId: string }) : undefined;
+    return known ? CONTINUED.parse(JSON.parse(known)) : undefined;
   }
 
   async #continue(

@@ -77,7 +77,9 @@ export class DiscordReplies {
 
   /** A refusal or failure, shown only to the member. */
   async fail(interaction: RepliableInteraction, error: unknown, mode: FailureMode): Promise<void> {
-    if (!(error instanceof UserError)) this.log.error({ err: error }, 'discord interaction failed');
+    // A refusal is the member's to read; its cause (a download that failed) is kept for debugging.
+    if (error instanceof UserError) this.log.debug({ err: error }, 'refused');
+    else this.log.error({ err: error }, 'discord interaction failed');
     const view = renderText(memberMessage(error), { error: true });
     try {
       if (mode === 'private') {

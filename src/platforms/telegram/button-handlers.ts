@@ -66,8 +66,9 @@ export function buttonHandlers(deps: HandlerDeps): Composer<Context> {
       const result = await executeAction(pressed, await invocation.chatContext(), deps.services);
       await answerPress(deps, ctx, invocation, pressed, result);
     } catch (error) {
-      if (!(error instanceof UserError))
-        deps.log.error({ err: error, action: pressed.action.name }, 'button failed');
+      if (error instanceof UserError)
+        deps.log.debug({ err: error, action: pressed.action.name }, 'refused');
+      else deps.log.error({ err: error, action: pressed.action.name }, 'button failed');
       if (invocation.status)
         await deps.replies
           .edit(ctx, invocation.status, `⚠️ ${memberMessage(error)}`)

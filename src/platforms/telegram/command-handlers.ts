@@ -80,8 +80,10 @@ function handler(deps: HandlerDeps, command: CommandDefinition) {
       const result = await executeCommand(command, chat, raw, deps.services);
       await showResult(deps, ctx, invocation, result, command.private === true);
     } catch (error) {
-      if (!(error instanceof UserError))
-        deps.log.error({ err: error, command: command.name }, 'command failed');
+      // A refusal is the member's to read; its cause (a download that failed) is kept for debugging.
+      if (error instanceof UserError)
+        deps.log.debug({ err: error, command: command.name }, 'refused');
+      else deps.log.error({ err: error, command: command.name }, 'command failed');
       await showFailure(deps, ctx, invocation, error, command.private === true);
     }
   };
