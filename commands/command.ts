@@ -145,7 +145,11 @@ export function parseInvocation(
   if (command.role === 'moderator' && !ctx.actor.isModerator) {
     throw new UserError('forbidden', `Only moderators can use /${command.name}.`);
   }
-  const parsed = command.options.safeParse(rawOptions);
+  // Attached options are filled by the command from `ctx.attachments`, never from raw input.
+  const typed = Object.fromEntries(
+    Object.entries(rawOptions).filter(([key]) => !command.syntax[key]?.attached),
+  );
+  const parsed = command.options.safeParse(typed);
   if (!parsed.success) {
     const error = zodToUserError(parsed.error);
     throw new UserError('invalid_input', `${error.message} Usage: ${command.usage}`, {

@@ -63,7 +63,7 @@ export const generate = defineCommand({
     if (ctx.attachments && ctx.attachments.count > 0) {
       if (!model.capabilities.img2img)
         throw new UserError('invalid_input', inputImageRefusal(model.id));
-      request.inputImages = [...(input.inputImages ?? []), ...(await ctx.attachments.store())];
+      request.inputImages = await ctx.attachments.store();
     }
     const origin = await statusOrigin(ctx, {
       generationId: generationIdFor(ctx.invocationKey),

@@ -7,11 +7,13 @@ import {
   commandOptions,
   findCommand,
   inputSchema,
+  parseInvocation,
   parseLine,
   typedUsage,
 } from '../../commands/index.js';
 import { defineCommand } from '../../commands/command.js';
 import { BUTTON_DATA_LIMIT } from '../../src/core/buttons.js';
+import type { ChatContext } from '../../src/core/chat.js';
 import { addChatCommand } from '../../src/platforms/console/chat-commands.js';
 import { slashCommand } from '../../src/platforms/discord/slash-commands.js';
 import { parseCommandText } from '../../src/platforms/telegram/parse-command.js';
@@ -50,6 +52,25 @@ describe('command declarations', () => {
     expect(inputSchema(findCommand('history')!).properties?.status).toMatchObject({
       enum: expect.arrayContaining(['failed', 'completed']) as unknown,
     });
+  });
+
+  it('never takes an attached option from raw input', () => {
+    const ctx: ChatContext = {
+      platform: 'console',
+      actor: {
+        identity: { platform: 'console', id: 'eve' },
+        displayName: 'eve',
+        isModerator: false,
+      },
+      invocationKey: 'k',
+      resolveMember: async () => undefined,
+    };
+    const forged = [{ fileId: 'someone-elses', mime: 'image/png', width: 8, height: 8 }];
+    const input = parseInvocation(findCommand('generate')!, ctx, {
+      prompt: 'x',
+      inputImages: forged,
+    });
+    expect(input).not.toHaveProperty('inputImages');
   });
 
   it('keeps every button within Telegram callback data limits', () => {
