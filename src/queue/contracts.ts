@@ -1,6 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { z } from 'zod';
 import { resolvedRequestSchema } from '../core/generation-request.js';
+import { failedOutputSchema, storedOutputSchema } from '../core/outputs.js';
 import { progressEventSchema } from '../core/progress.js';
 import { GENERATION_STATUSES } from '../core/status.js';
 
@@ -77,19 +78,8 @@ export const generationSummarySchema = z.object({
   cancelRequested: z.boolean(),
   queuePosition: z.number().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  outputs: z.array(
-    z.object({
-      index: z.number(),
-      fileId: z.string(),
-      mime: z.string(),
-      bytes: z.number(),
-      sha256: z.string(),
-      width: z.number(),
-      height: z.number(),
-      seed: z.number(),
-    }),
-  ),
-  failedOutputs: z.array(z.object({ index: z.number(), code: z.string(), message: z.string() })),
+  outputs: z.array(storedOutputSchema),
+  failedOutputs: z.array(failedOutputSchema),
 });
 
 const deliveryJobV1 = z.object({ v: z.literal(1), generationId });

@@ -1,4 +1,10 @@
 import { z } from 'zod';
+import {
+  failedOutputSchema,
+  storedOutputSchema,
+  type FailedOutput,
+  type StoredOutput,
+} from '../core/outputs.js';
 
 /**
  * The result of a generation as it is persisted: with its settle entry (the ledger's `result`)
@@ -10,24 +16,7 @@ import { z } from 'zod';
 export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
 export type SettleOutcome = (typeof SETTLE_OUTCOMES)[number];
 
-export const storedOutputSchema = z.object({
-  index: z.number(),
-  fileId: z.string(),
-  mime: z.string(),
-  bytes: z.number(),
-  sha256: z.string(),
-  width: z.number(),
-  height: z.number(),
-  seed: z.number(),
-});
-export type StoredOutput = z.output<typeof storedOutputSchema>;
-
-export const failedOutputSchema = z.object({
-  index: z.number(),
-  code: z.string(),
-  message: z.string(),
-});
-export type FailedOutput = z.output<typeof failedOutputSchema>;
+export { failedOutputSchema, storedOutputSchema, type FailedOutput, type StoredOutput };
 
 const resultErrorSchema = z.object({ code: z.string(), message: z.string() });
 
