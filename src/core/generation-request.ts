@@ -103,6 +103,25 @@ export const resolvedRequestSchema = z.object({
 });
 export type ResolvedRequest = z.output<typeof resolvedRequestSchema>;
 
+/**
+ * A resolved request as stored (a generation's document, a queued job): its shape alone.
+ * The limits are the submit's to enforce; what was accepted stays readable when a later
+ * release changes them (a smaller count limit, a shorter prompt limit).
+ */
+export const storedRequestSchema = z.object({
+  prompt: z.string(),
+  negativePrompt: z.string().optional(),
+  model: z.string(),
+  width: z.number(),
+  height: z.number(),
+  steps: z.number(),
+  guidance: z.number(),
+  seed: z.number(),
+  count: z.number(),
+  seconds: z.number().optional(),
+  inputImages: z.array(inputImageRefSchema).default([]),
+}) satisfies z.ZodType<ResolvedRequest, unknown>;
+
 function parseRatio(ratio: string): [number, number] {
   const [a, b] = ratio.split(':').map(Number);
   if (!a || !b)

@@ -146,8 +146,7 @@ export class Reconciler {
       { status: { $in: ['pending', 'queued', 'processing'] }, updatedAt: { $lte: cutoff } },
       { _id: 1 },
     ).lean();
-    const docs = await Promise.all(ids.map((d) => this.deps.generations.find(d._id)));
-    return docs.filter(notEnded);
+    return this.#readEach(ids.map((d) => d._id));
   }
 
   /** Generations not ended whose job failed in (from, to]: one `_id` read per failed job. */
@@ -155,7 +154,22 @@ export class Reconciler {
     const ids = new Set<string>();
     for (const provider of this.deps.providers)
       for (const id of await this.deps.queues.failedBetween(provider, from, to)) ids.add(id);
-    const docs = await Promise.all([...ids].map((id) => this.deps.generations.find(id)));
+    return this.#readEach([...ids]);
+  }
+
+  /**
+   * The generations not ended among `ids`. One that cannot be read (a damaged document) is
+   * logged and left out, so it does not keep every other one from being repaired.
+   */
+  async #readEach(ids: string[]): Promise<GenerationDoc[]> {
+    const docs = await Promise.all(
+      ids.map((id) =>
+        this.deps.generations.find(id).catch((error: unknown) => {
+          this.deps.logger.error({ err: error, generationId: id }, 'cannot read a generation');
+          return undefined;
+        }),
+      ),
+    );
     return docs.filter(notEnded);
   }
 

@@ -1,6 +1,6 @@
 import type { Job, Queue } from 'bullmq';
 import { z } from 'zod';
-import { resolvedRequestSchema } from '../core/generation-request.js';
+import { storedRequestSchema } from '../core/generation-request.js';
 import { failedOutputSchema, storedOutputSchema } from '../core/outputs.js';
 import { progressEventSchema } from '../core/progress.js';
 import { GENERATION_STATUSES } from '../core/status.js';
@@ -29,7 +29,7 @@ const generationJobV1 = z.object({
   provider: z.string().min(1),
   model: z.string().min(1),
   price: z.int().min(0),
-  request: resolvedRequestSchema,
+  request: storedRequestSchema,
 });
 
 /**

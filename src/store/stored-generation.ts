@@ -1,4 +1,4 @@
-import { resolvedRequestSchema } from '../core/generation-request.js';
+import { storedRequestSchema } from '../core/generation-request.js';
 import { parseOrigin } from '../core/origin.js';
 import type { GenerationDoc, StoredGeneration } from './collections.js';
 import { legacyProposalSchema } from './recorded-result.js';
@@ -11,7 +11,7 @@ import { legacyProposalSchema } from './recorded-result.js';
  */
 export function generationOf(raw: StoredGeneration): GenerationDoc {
   const { origin, request, proposed, ...fields } = raw;
-  const parsedRequest = resolvedRequestSchema.safeParse(request);
+  const parsedRequest = storedRequestSchema.safeParse(request);
   if (!parsedRequest.success)
     throw new Error(`generation ${raw._id}: its stored request cannot be read`, {
       cause: parsedRequest.error,

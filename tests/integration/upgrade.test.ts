@@ -336,4 +336,56 @@ describe('data written by the release before this layout', () => {
       `generation ${id}: its stored request cannot be read`,
     );
   });
+
+  it('reads a request accepted under limits this release no longer has', async () => {
+    const accountId = await fund(app, 'sol', 20);
+    const id = 'oldgen0000000005';
+    const generous = { ...oldRequest, count: 9, prompt: 'x'.repeat(5000) };
+    await app.collections.Generation.create({
+      _id: id,
+      accountId,
+      requestedBy: 'console:sol',
+      origin: { platform: 'console', user: 'sol' },
+      invocationKey: 'console:sol:1',
+      request: generous,
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'failed',
+    });
+    expect((await app.generations.find(id))?.request).toEqual(generous);
+  });
+
+  it('repairs the other generations when one unfinished generation cannot be read', async () => {
+    const accountId = await fund(app, 'tam', 20);
+    const base = {
+      accountId,
+      requestedBy: 'console:tam',
+      origin: { platform: 'console', user: 'tam' },
+      model: 't-fast',
+      provider: 'local',
+      kind: 'image',
+      price: 4,
+      status: 'queued',
+      updatedAt: new Date(Date.now() - 3_600_000),
+    };
+    await app.collections.Generation.create({
+      ...base,
+      _id: 'oldgen0000000006',
+      invocationKey: 'console:tam:1',
+      request: { prompt: 'damaged' },
+    });
+    // Its job is gone and nothing was held: the full sweep fails it.
+    await app.collections.Generation.create({
+      ...base,
+      _id: 'oldgen0000000007',
+      invocationKey: 'console:tam:2',
+      request: oldRequest,
+    });
+    const report = await app.reconciler.run(0, { scope: 'full' });
+    expect(report.abandoned + report.failed).toBeGreaterThanOrEqual(1);
+    expect((await app.generations.summary('oldgen0000000007')).status).toBe('failed');
+    await app.collections.Generation.deleteOne({ _id: 'oldgen0000000006' });
+  });
 });
