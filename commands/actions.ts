@@ -1,8 +1,28 @@
-import { splitActionData } from '../src/core/buttons.js';
+import {
+  actionData,
+  splitActionData,
+  type ButtonLook,
+  type ButtonRef,
+} from '../src/core/buttons.js';
 import type { ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
 import { notYours } from '../src/generation/generation-service.js';
 import type { ActionDefinition, CommandResult, CommandServices } from './command.js';
+
+/**
+ * The button of an action with these arguments (in the order the action declares them),
+ * looking as the action declares unless `look` says otherwise; undefined when the data would
+ * not fit in a button.
+ */
+export function actionButton(
+  action: ActionDefinition,
+  args: readonly (string | number | undefined)[],
+  look: ButtonLook | undefined = action.button,
+): ButtonRef | undefined {
+  if (!look) throw new Error(`action ${action.name} declares no button`);
+  const data = actionData(action.name, args);
+  return data === undefined ? undefined : { ...look, data };
+}
 
 /** A pressed button, resolved: the action and its raw arguments by name. */
 export interface ActionInvocation {

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { Catalog } from '../src/catalog/catalog.js';
-import type { ButtonRef } from '../src/core/buttons.js';
+import type { ButtonLook, ButtonRef } from '../src/core/buttons.js';
 import type { ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
 import { zodToUserError } from '../src/core/validation.js';
@@ -14,7 +14,7 @@ export interface CommandServices {
   generations: GenerationService;
   economy: Economy;
   catalog: Catalog;
-  queue: QueueBoard;
+  queueBoard: QueueBoard;
 }
 
 /**
@@ -95,6 +95,10 @@ export interface ActionDefinition<A extends z.ZodObject = z.ZodObject> {
    * to whoever pressed, or by replacing the message the button is on.
    */
   answer: 'public' | 'private' | 'update';
+  /** How its button looks where a command's answer or a status message offers it. */
+  button?: ButtonLook;
+  /** What a press of a `public` action says at once, once it is allowed (`Rerolling…`). */
+  acknowledgement?: string;
   /** For `owner` rules: the generation the arguments name (a UserError if there is none). */
   subject?(args: z.output<A>, services: CommandServices): Promise<GenerationSummary>;
   run(

@@ -3,6 +3,8 @@ import { statusOrigin, type ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
 import { generationIdFor } from '../src/generation/ids.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
+import type { ButtonRef } from '../src/core/buttons.js';
+import { actionButton } from './actions.js';
 import { defineAction, type CommandResult, type CommandServices } from './command.js';
 
 const byId = z.object({
@@ -35,6 +37,7 @@ export const cancelAction = defineAction({
   // A moderator may stop anything.
   who: 'owner-or-moderator',
   answer: 'private',
+  button: { label: 'Cancel', style: 'danger' },
   subject,
   run: (ctx, { id }, services) => cancelGeneration(ctx, id, services),
 });
@@ -46,6 +49,8 @@ export const rerollAction = defineAction({
   // A reroll is charged to whoever presses it.
   who: 'owner',
   answer: 'public',
+  button: { label: 'Reroll', emoji: '🎲', style: 'primary' },
+  acknowledgement: 'Rerolling…',
   subject,
   async run(ctx, _args, { generations }, previous) {
     if (!previous) throw new Error('reroll runs with its subject');
@@ -78,6 +83,7 @@ export const detailsAction = defineAction({
   // The answer is private and shows what the public message already shows.
   who: 'anyone',
   answer: 'private',
+  button: { label: 'Details', style: 'secondary' },
   subject,
   async run(_ctx, _args, _services, g) {
     if (!g) throw new Error('details runs with its subject');
@@ -87,6 +93,8 @@ export const detailsAction = defineAction({
         `Prompt: ${g.prompt}`,
         `Model: ${g.model} · ${g.width}x${g.height} · seed ${g.seed}`,
         `Status: ${g.status} · price ${g.price} · charged ${g.captured}`,
+        `Outputs: ${g.outputs.length}/${g.count}${g.failedOutputs.length ? ` (${g.failedOutputs.length} failed)` : ''}`,
+        `Created: ${g.createdAt.replace('T', ' ').slice(0, 19)} UTC`,
       ].join('\n'),
       data: { generation: g },
       generation: g,
@@ -97,6 +105,16 @@ export const detailsAction = defineAction({
 });
 
 export const GENERATION_ACTIONS = [cancelAction, rerollAction, detailsAction] as const;
+
+/** The buttons a generation's status message offers now (the progress view names them). */
+export function generationButtons(
+  generationId: string,
+  offered: readonly (typeof GENERATION_ACTIONS)[number]['name'][],
+): ButtonRef[] {
+  return GENERATION_ACTIONS.filter((a) => offered.includes(a.name)).flatMap(
+    (a) => actionButton(a, [generationId]) ?? [],
+  );
+}
 
 /**
  * Cancels a generation and says what is true. A queued one ends at once. A running one is

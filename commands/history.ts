@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { actionData, type ButtonRef } from '../src/core/buttons.js';
+import type { ButtonLook, ButtonRef } from '../src/core/buttons.js';
+import { actionButton } from './actions.js';
 import type { ChatContext } from '../src/core/chat.js';
 import { GENERATION_STATUSES } from '../src/core/status.js';
 import type { HistoryPage } from '../src/generation/generation-service.js';
@@ -47,19 +48,18 @@ async function historyPage(
 
 /** Newer and Older, for the member the page was made for. */
 function pageButtons(result: HistoryPage, member: string): ButtonRef[] {
-  const to = (n: number) => actionData('history', [n, result.status, member]);
-  const buttons: ButtonRef[] = [];
-  if (result.page > 1)
-    buttons.push({ label: 'Newer', emoji: '◀', style: 'secondary', data: to(result.page - 1) });
-  if (result.page < result.pages)
-    buttons.push({
-      label: 'Older',
-      emoji: '▶',
-      emojiLast: true,
-      style: 'secondary',
-      data: to(result.page + 1),
-    });
-  return buttons;
+  const to = (page: number, look: ButtonLook): ButtonRef[] => {
+    const button = actionButton(historyPageAction, [page, result.status, member], look);
+    return button ? [button] : [];
+  };
+  return [
+    ...(result.page > 1
+      ? to(result.page - 1, { label: 'Newer', emoji: '◀', style: 'secondary' })
+      : []),
+    ...(result.page < result.pages
+      ? to(result.page + 1, { label: 'Older', emoji: '▶', emojiLast: true, style: 'secondary' })
+      : []),
+  ];
 }
 
 /** A page button: the same answer, in place of the page it was pressed on. */

@@ -10,8 +10,8 @@ import { models } from './models.js';
 import { queue } from './queue.js';
 import { revoke } from './revoke.js';
 
-export { executeAction, quickRefusal, type ActionInvocation } from './actions.js';
-export { cancelOutcome } from './generation-actions.js';
+export { actionButton, executeAction, quickRefusal, type ActionInvocation } from './actions.js';
+export { generationButtons } from './generation-actions.js';
 export {
   executeCommand,
   parseInvocation,

@@ -61,6 +61,15 @@ function typeOf(p: JsonProperty): OptionSpec['type'] {
  * the rest of the schema), each with everything a surface builds its form from.
  */
 export function commandOptions(command: CommandDefinition): OptionSpec[] {
+  let specs = derived.get(command);
+  if (!specs) derived.set(command, (specs = deriveOptions(command)));
+  return specs;
+}
+
+/** Declarations do not change at run time: each is read once. */
+const derived = new WeakMap<CommandDefinition, OptionSpec[]>();
+
+function deriveOptions(command: CommandDefinition): OptionSpec[] {
   const schema = jsonSchemaOf(command);
   const properties = schema.properties ?? {};
   const required = new Set(schema.required ?? []);

@@ -26,9 +26,9 @@ export const queue = defineCommand({
   private: true,
   usage: '/queue',
   examples: ['/queue'],
-  async run(ctx, _input, { economy, queue: board }) {
+  async run(ctx, _input, { economy, queueBoard }) {
     const accountId = await economy.findAccount(ctx.actor.identity);
-    const overview = await board.overview(accountId);
+    const overview = await queueBoard.overview(accountId);
     const mine =
       overview.mine.length === 0
         ? ['You have nothing waiting or running. Try /generate a red fox in the snow.']

@@ -139,7 +139,7 @@ export async function createApp(
     logger,
     providers: catalog.providers(),
   });
-  const queue = new QueueBoard({ queues, redis, catalog, economy, generations });
+  const queueBoard = new QueueBoard({ queues, redis, catalog, economy, generations });
   const closers: (() => Promise<void>)[] = [];
 
   return {
@@ -155,7 +155,7 @@ export async function createApp(
     queues,
     generations,
     reconciler,
-    services: { generations, economy, catalog, queue },
+    services: { generations, economy, catalog, queueBoard },
     progress,
     async startWorkers() {
       const pool = new WorkerPool(

@@ -21,16 +21,20 @@ export const BUTTON_DATA_LIMIT = 64;
 
 const ARG = /^[A-Za-z0-9_.-]*$/;
 
-/** `name:arg:arg`, `-` standing for an argument left out. */
-export function actionData(name: string, args: readonly (string | number | undefined)[]): string {
+/**
+ * `name:arg:arg`, `-` standing for an argument left out; undefined when it would not fit in
+ * a button (then the surface offers no button: a console name can be longer than a chat id).
+ */
+export function actionData(
+  name: string,
+  args: readonly (string | number | undefined)[],
+): string | undefined {
   const parts = [name, ...args.map((a) => (a === undefined || a === '' ? '-' : String(a)))];
   for (const part of parts)
     if (part.includes(':') || !ARG.test(part))
       throw new Error(`button data part "${part}" of ${name} is not a plain word`);
   const data = parts.join(':');
-  if (Buffer.byteLength(data) > BUTTON_DATA_LIMIT)
-    throw new Error(`button data of ${name} is ${Buffer.byteLength(data)} bytes`);
-  return data;
+  return Buffer.byteLength(data) > BUTTON_DATA_LIMIT ? undefined : data;
 }
 
 /** The action name and its arguments (undefined where `-`), or undefined if malformed. */
@@ -43,21 +47,8 @@ export function splitActionData(
   return { name, args: args.map((a) => (a === '-' ? undefined : a)) };
 }
 
-export type GenerationButton = 'cancel' | 'reroll' | 'details';
-
-const GENERATION_BUTTONS: Record<GenerationButton, Omit<ButtonRef, 'data'>> = {
-  cancel: { label: 'Cancel', style: 'danger' },
-  reroll: { label: 'Reroll', emoji: '🎲', style: 'primary' },
-  details: { label: 'Details', style: 'secondary' },
-};
-
-/** The buttons a generation's status message carries (the actions are the command layer's). */
-export function generationButtons(
-  generationId: string,
-  actions: readonly GenerationButton[],
-): ButtonRef[] {
-  return actions.map((a) => ({ ...GENERATION_BUTTONS[a], data: actionData(a, [generationId]) }));
-}
+/** How a button looks; the action it stands for is its command's. */
+export type ButtonLook = Omit<ButtonRef, 'data'>;
 
 /** A button's text on a surface that has no separate emoji: `🎲 Reroll`, `Older ▶`. */
 export function buttonText(button: ButtonRef): string {

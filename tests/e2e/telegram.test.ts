@@ -151,8 +151,10 @@ describe('Telegram adapter', () => {
     });
     await app.startDelivery([adapter.sink]);
     await app.startWorkers();
-    // The moderator has opened a chat with the bot: its menu there can be published.
+    // The moderator and the group's admin have opened a chat with the bot: their menus there
+    // can be published.
     fake.started.add(String(MOD));
+    fake.started.add(String(GROUP_ADMIN));
     await adapter.start();
   });
 
@@ -183,8 +185,14 @@ describe('Telegram adapter', () => {
     expect(names(`chat_administrators:${ADMIN_GROUP}`)).toEqual(
       expect.arrayContaining(['generate', 'grant', 'revoke']),
     );
+    expect(names(`chat:${GROUP_ADMIN}`)).toEqual(expect.arrayContaining(['grant', 'revoke']));
     expect([...fake.commandMenus.keys()].sort()).toEqual(
-      ['default', `chat:${MOD}`, `chat_administrators:${ADMIN_GROUP}`].sort(),
+      [
+        'default',
+        `chat:${MOD}`,
+        `chat:${GROUP_ADMIN}`,
+        `chat_administrators:${ADMIN_GROUP}`,
+      ].sort(),
     );
   });
 
@@ -252,6 +260,19 @@ describe('Telegram adapter', () => {
     expect(rerolled.map((g) => g._id)).toContain(first);
     expect(rerolled).toHaveLength(2);
     expect(await balance(101)).toEqual({ available: 42, held: 0 });
+    // The press is answered before the new status message waits for the chat's pace.
+    const answered = fake.calls.findIndex(
+      (c) => c.method === 'answerCallbackQuery' && c.body.text === 'Rerolling…',
+    );
+    const newStatus = fake.calls.findIndex(
+      (c, i) =>
+        i > answered &&
+        c.method === 'sendMessage' &&
+        c.chatId === '101' &&
+        String(c.body.text).startsWith('🎨'),
+    );
+    expect(answered).toBeGreaterThanOrEqual(0);
+    expect(newStatus).toBeGreaterThan(answered);
   });
 
   it('delivers several images as one media group and an animation as an animation', async () => {

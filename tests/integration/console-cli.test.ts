@@ -219,6 +219,12 @@ describe('console CLI', () => {
     await cli('--as', 'quinn', 'cancel', id);
   });
 
+  it('refuses a status that is not one, in the words of the command', async () => {
+    const r = await cli('--as', 'sam', 'history', '--status', 'bogus');
+    expect(r.code).toBe(1);
+    expect(r.stderr.join('\n')).toMatch(/^The status is one of: /);
+  });
+
   it('lists models with prices', async () => {
     const r = await cli('--json', 'models');
     const models = (r.json() as { models: { id: string; price: number }[] }).models;

@@ -5,6 +5,7 @@ import {
   ACTIONS,
   COMMANDS,
   commandOptions,
+  findAction,
   findCommand,
   inputSchema,
   parseInvocation,
@@ -12,7 +13,7 @@ import {
   typedUsage,
 } from '../../commands/index.js';
 import { defineCommand } from '../../commands/command.js';
-import { BUTTON_DATA_LIMIT } from '../../src/core/buttons.js';
+import { actionData } from '../../src/core/buttons.js';
 import type { ChatContext } from '../../src/core/chat.js';
 import { addChatCommand } from '../../src/platforms/console/chat-commands.js';
 import { slashCommand } from '../../src/platforms/discord/slash-commands.js';
@@ -42,7 +43,12 @@ describe('command declarations', () => {
     for (const command of COMMANDS) {
       const schema = inputSchema(command);
       expect(schema).toMatchObject({ type: 'object', title: command.name });
-      expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
+      // Every option a typed surface takes is in it, and nothing else.
+      const typed = commandOptions(command)
+        .filter((o) => !o.syntax.attached)
+        .map((o) => o.key)
+        .sort();
+      expect(Object.keys(schema.properties ?? {}).sort()).toEqual(typed);
     }
     const generate = inputSchema(findCommand('generate')!);
     expect(Object.keys(generate.properties ?? {})).not.toContain('inputImages');
@@ -73,21 +79,40 @@ describe('command declarations', () => {
     expect(input).not.toHaveProperty('inputImages');
   });
 
-  it('keeps every button within Telegram callback data limits', () => {
-    // The longest arguments each action can carry.
-    const longest: Record<string, string[]> = {
+  it('keeps every button within Telegram callback data limits, and reads it back', () => {
+    // The longest arguments each action's schema accepts, from the platforms' ids.
+    const longest: Record<string, (string | number)[]> = {
       cancel: ['a'.repeat(32)],
       reroll: ['a'.repeat(32)],
       details: ['a'.repeat(32)],
-      history: ['99999', 'processing', '9'.repeat(20)],
+      history: [99_999, 'processing', '9'.repeat(20)],
     };
     for (const action of ACTIONS) {
       const args = longest[action.name];
       expect(args, `a longest case for ${action.name}`).toBeDefined();
-      expect(Buffer.byteLength([action.name, ...(args ?? [])].join(':'))).toBeLessThanOrEqual(
-        BUTTON_DATA_LIMIT,
-      );
+      const data = actionData(action.name, args ?? []);
+      expect(data, `${action.name} fits in a button`).toBeDefined();
+      expect(findAction(data ?? '')?.action.name).toBe(action.name);
     }
+    // A console name can be longer than any chat id: its page buttons are left out.
+    expect(actionData('history', [2, 'processing', 'n'.repeat(60)])).toBeUndefined();
+  });
+
+  it('names every command as Telegram accepts, and never takes a console option name', () => {
+    const consoleOptions = ['as', 'json', 'key', 'wait', 'out', 'help', 'h', 'version', 'V'];
+    for (const command of COMMANDS) {
+      expect(command.name).toMatch(/^[a-z0-9_]{1,32}$/);
+      for (const alias of command.aliases ?? []) expect(alias).toMatch(/^[a-z0-9_]{1,32}$/);
+      for (const o of commandOptions(command))
+        for (const flag of o.syntax.flags ?? []) expect(consoleOptions).not.toContain(flag);
+    }
+  });
+
+  it('gives every addressee action the member it was made for', () => {
+    for (const action of ACTIONS.filter((a) => a.who === 'addressee'))
+      expect(action.args).toContain('for');
+    for (const action of ACTIONS.filter((a) => a.who === 'owner' || a.who === 'owner-or-moderator'))
+      expect(action.subject, `${action.name} names its generation`).toBeDefined();
   });
 });
 

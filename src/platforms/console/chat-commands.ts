@@ -44,7 +44,7 @@ function flagOptions(o: OptionSpec): Option[] {
     option.attributeName = () => `${o.key}:${flag}`;
     const parse = parserFor(o, flagToken(flag));
     if (parse) option.argParser(parse);
-    if (o.choices) option.choices(o.choices);
+    // A value outside the choices is the command's to refuse, in its own words.
     // Aliases are shown once, with the first name.
     if (i > 0) option.hideHelp();
     return option;

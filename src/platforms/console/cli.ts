@@ -51,8 +51,8 @@ function catalogOnly(catalog: Catalog): CommandServices {
     get economy() {
       return closed('economy');
     },
-    get queue() {
-      return closed('queue');
+    get queueBoard() {
+      return closed('queueBoard');
     },
   };
 }
@@ -118,7 +118,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     });
     if (full && g.wait)
       ctx.openStatus = async (preview) => {
-        follower ??= await GenerationFollower.open(full, preview.model, {
+        follower ??= await GenerationFollower.open(full, preview, {
           onProgress: (line) => (g.json ? io.err(line) : io.out(line)),
           onNote: (line) => io.err(line),
         });

@@ -1,4 +1,5 @@
 import type { App } from '../../app.js';
+import type { GenerationPreview } from '../../core/chat.js';
 import { viewOf, renderText } from '../../delivery/progress-view.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import type { ProgressPayload } from '../../queue/contracts.js';
@@ -34,17 +35,24 @@ export interface FollowHooks {
  */
 export class GenerationFollower {
   #first: GenerationSummary | undefined;
+  /** Progress that came before the submit returned, shown once it has. */
+  #early: ProgressPayload | undefined;
   #lastLine = '';
 
   private constructor(
     private readonly app: App,
+    private readonly generationId: string,
     private readonly hooks: FollowHooks,
     private readonly events: ReturnType<App['queues']['events']>,
     private readonly progress: { close(): Promise<void> },
   ) {}
 
-  static async open(app: App, model: string, hooks: FollowHooks): Promise<GenerationFollower> {
-    const provider = app.catalog.get(model).provider;
+  static async open(
+    app: App,
+    preview: GenerationPreview,
+    hooks: FollowHooks,
+  ): Promise<GenerationFollower> {
+    const provider = app.catalog.get(preview.model).provider;
     const events = app.queues.events(provider);
     try {
       await events.waitUntilReady();
@@ -58,7 +66,7 @@ export class GenerationFollower {
       const progress = await app.progress.subscribe((payload) => {
         if (made.follower) made.follower.#onProgress(payload);
       }, app.logger);
-      made.follower = new GenerationFollower(app, hooks, events, progress);
+      made.follower = new GenerationFollower(app, preview.generationId, hooks, events, progress);
       return made.follower;
     } catch (error) {
       await events.close();
@@ -67,8 +75,12 @@ export class GenerationFollower {
   }
 
   #onProgress(payload: ProgressPayload): void {
+    if (payload.generationId !== this.generationId) return;
     const first = this.#first;
-    if (!first || payload.generationId !== first.id) return;
+    if (!first) {
+      this.#early = payload;
+      return;
+    }
     const line = renderText(viewOf({ ...first, status: 'processing' }, payload));
     if (line !== this.#lastLine) this.hooks.onProgress(line);
     this.#lastLine = line;
@@ -78,6 +90,7 @@ export class GenerationFollower {
   async follow(first: GenerationSummary, outDir: string): Promise<WaitResult> {
     this.#first = first;
     this.hooks.onProgress(renderText(viewOf(first)));
+    if (this.#early) this.#onProgress(this.#early);
     const final = await untilTerminal(this.app, first.id, this.events);
     await this.close();
     this.hooks.onProgress(renderText(viewOf(final)));

@@ -8,6 +8,7 @@ import { UserError } from '../../core/errors.js';
 import { quote } from '../../core/pricing.js';
 import { clip } from '../../core/text.js';
 import { DiscordInvocation, rawOptions, type InvocationDeps } from './invocation.js';
+import { optionKey } from './slash-commands.js';
 import type { DiscordReplies } from './replies.js';
 
 export interface InteractionDeps extends InvocationDeps {
@@ -54,7 +55,8 @@ export async function onAutocomplete(
 ): Promise<void> {
   const focused = interaction.options.getFocused(true);
   const command = findCommand(interaction.commandName);
-  const option = command?.syntax[focused.name];
+  const key = command ? optionKey(command, focused.name) : undefined;
+  const option = command && key ? command.syntax[key] : undefined;
   if (option?.picks !== 'model') {
     await interaction.respond([]);
     return;

@@ -6,7 +6,8 @@ import {
   type APIEmbed,
 } from 'discord-api-types/v10';
 import { chargeLabel } from '../../../commands/format.js';
-import { generationButtons, type ButtonRef } from '../../core/buttons.js';
+import { generationButtons } from '../../../commands/index.js';
+import type { ButtonRef } from '../../core/buttons.js';
 import type { GenerationStatus } from '../../core/status.js';
 import { clip, oneLine } from '../../core/text.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
@@ -102,21 +103,20 @@ const STYLES: Record<
   danger: ButtonStyle.Danger,
 };
 
-/** Buttons in one action row (Discord allows five a row); the button data is the custom id. */
+/** Buttons in action rows of five (Discord's limit a row); the button data is the custom id. */
 export function buttonRows(buttons: readonly ButtonRef[]): ButtonRow[] {
-  if (buttons.length === 0) return [];
-  return [
-    {
-      type: ComponentType.ActionRow,
-      components: buttons.slice(0, 5).map((b): APIButtonComponentWithCustomId => ({
-        type: ComponentType.Button,
-        custom_id: b.data,
-        label: b.label,
-        style: STYLES[b.style],
-        ...(b.emoji ? { emoji: { name: b.emoji } } : {}),
-      })),
-    },
-  ];
+  const rows: ButtonRef[][] = [];
+  for (let i = 0; i < buttons.length; i += 5) rows.push(buttons.slice(i, i + 5));
+  return rows.map((row): ButtonRow => ({
+    type: ComponentType.ActionRow,
+    components: row.map((b): APIButtonComponentWithCustomId => ({
+      type: ComponentType.Button,
+      custom_id: b.data,
+      label: b.label,
+      style: STYLES[b.style],
+      ...(b.emoji ? { emoji: { name: b.emoji } } : {}),
+    })),
+  }));
 }
 
 /** A plain answer (balance, models, help, grants): one embed, split into fields if long. */

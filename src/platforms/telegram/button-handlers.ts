@@ -8,24 +8,41 @@ import {
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { showResult, type HandlerDeps } from './command-handlers.js';
 import { TelegramInvocation } from './invocation.js';
-import { keyboardOf, renderDetails } from './render.js';
+import { keyboardOf } from './render.js';
+
+/** A callback query, answered once: Telegram keeps the button spinning until it is. */
+class Press {
+  #answered = false;
+
+  constructor(
+    private readonly deps: HandlerDeps,
+    private readonly ctx: Context,
+  ) {}
+
+  answer(text?: string, alert = false): Promise<unknown> {
+    if (this.#answered) return Promise.resolve();
+    this.#answered = true;
+    return this.deps.replies.answerCallback(this.ctx, text, alert);
+  }
+}
 
 /** How a press is answered on Telegram, by what the action declares. */
 async function answerPress(
   deps: HandlerDeps,
   ctx: Context,
   invocation: TelegramInvocation,
+  press: Press,
   pressed: ActionInvocation,
   result: CommandResult,
 ): Promise<void> {
   const { replies } = deps;
   switch (pressed.action.answer) {
     case 'public':
-      await replies.answerCallback(ctx);
+      await press.answer();
       await showResult(deps, ctx, invocation, result, false);
       return;
     case 'update': {
-      await replies.answerCallback(ctx);
+      await press.answer();
       const message = ctx.callbackQuery?.message;
       if (message)
         await replies.edit(
@@ -37,12 +54,12 @@ async function answerPress(
       return;
     }
     case 'private':
-      if (result.details && result.generation) {
-        await replies.answerCallback(ctx);
-        await replies.answerPrivately(ctx, renderDetails(result.generation));
+      if (result.details) {
+        await press.answer();
+        await replies.answerPrivately(ctx, result.text);
       } else {
         // A short private answer is the press's own toast.
-        await replies.answerCallback(ctx, result.text);
+        await press.answer(result.text);
       }
       return;
   }
@@ -50,30 +67,38 @@ async function answerPress(
 
 /**
  * Button presses (callback queries): the command layer resolves the data to an action and
- * checks who may press it; a refusal is an alert that says why.
+ * checks who may press it; a refusal is an alert that says why. An action that opens a
+ * status message acknowledges the press as it does (`Rerolling…`), so the button stops
+ * spinning before the message waits for the chat's pace.
  */
 export function buttonHandlers(deps: HandlerDeps): Composer<Context> {
   const composer = new Composer<Context>();
   composer.on('callback_query:data', async (ctx) => {
+    const press = new Press(deps, ctx);
     const pressed = findAction(ctx.callbackQuery.data);
     if (!pressed) {
-      await deps.replies.answerCallback(ctx, 'This button is no longer valid.');
+      await press.answer('This button is no longer valid.');
       return;
     }
     if (!(await deps.firstDelivery(ctx))) return;
     const invocation = new TelegramInvocation(deps, ctx);
+    invocation.beforeStatus = () => press.answer(pressed.action.acknowledgement);
     try {
       const result = await executeAction(pressed, await invocation.chatContext(), deps.services);
-      await answerPress(deps, ctx, invocation, pressed, result);
+      await answerPress(deps, ctx, invocation, press, pressed, result);
     } catch (error) {
       if (error instanceof UserError)
         deps.log.debug({ err: error, action: pressed.action.name }, 'refused');
       else deps.log.error({ err: error, action: pressed.action.name }, 'button failed');
-      if (invocation.status)
+      if (invocation.status) {
+        // The member looks at the status message: the failure is shown there, once.
         await deps.replies
           .edit(ctx, invocation.status, `⚠️ ${memberMessage(error)}`)
           .catch((e: unknown) => deps.log.warn({ err: e }, 'could not show the failure'));
-      await deps.replies.answerCallback(ctx, memberMessage(error), errorCode(error) !== 'internal');
+        await press.answer();
+        return;
+      }
+      await press.answer(memberMessage(error), errorCode(error) !== 'internal');
     }
   });
   return composer;

@@ -36,7 +36,15 @@ export async function showResult(
   privately: boolean,
 ): Promise<void> {
   if (invocation.status && result.generation) {
-    await deps.sink.editStatus(invocation.status, viewOf(result.generation));
+    // Queued and held from here on: a failed edit must not tell the member it failed.
+    await deps.sink
+      .editStatus(invocation.status, viewOf(result.generation))
+      .catch((error: unknown) =>
+        deps.log.warn(
+          { err: error, generationId: result.generation?.id },
+          'could not show the first state',
+        ),
+      );
     return;
   }
   const keyboard = keyboardOf(result.buttons ?? []);

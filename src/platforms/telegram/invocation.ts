@@ -60,6 +60,8 @@ export function invocationOf(
  */
 export class TelegramInvocation {
   status: TelegramOrigin | undefined;
+  /** Runs once the command has decided to open a status message, before it is sent. */
+  beforeStatus: (() => Promise<unknown>) | undefined;
 
   constructor(
     private readonly deps: InvocationDeps,
@@ -112,6 +114,7 @@ export class TelegramInvocation {
     const { ctx } = this;
     const chatId = ctx.chat?.id;
     if (chatId === undefined) throw new Error('telegram: a generation started outside a chat');
+    await this.beforeStatus?.();
     const replyTo = ctx.msg?.message_id ?? ctx.callbackQuery?.message?.message_id;
     const first = renderStatus(pendingView(preview));
     const sent = await this.deps.outbox.send(String(chatId), () =>

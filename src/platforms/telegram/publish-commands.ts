@@ -17,8 +17,9 @@ function menu(moderator: boolean): BotCommand[] {
 /**
  * Publishes the command menu with scopes, so members never see moderators' commands: the
  * member commands for everyone, and all of them in the private chats of the moderators the
- * operator named and for the administrators of the admin groups. A scope Telegram refuses
- * (a moderator who never opened a chat with the bot) is logged and skipped.
+ * operator named and of the admin groups' administrators (as they are at start-up), and for
+ * those administrators in the groups themselves. A scope Telegram refuses (someone who never
+ * opened a chat with the bot) is logged and skipped; the next start tries again.
  */
 export async function publishCommands(
   api: Api,
@@ -26,8 +27,17 @@ export async function publishCommands(
   log: Logger,
 ): Promise<void> {
   await api.setMyCommands(menu(false));
+  const people = new Set(config.moderators);
+  for (const group of config.adminGroups) {
+    try {
+      for (const admin of await api.getChatAdministrators(group))
+        if (!admin.user.is_bot) people.add(String(admin.user.id));
+    } catch (error) {
+      log.warn({ err: error, group }, 'could not list the administrators of an admin group');
+    }
+  }
   const scopes: BotCommandScope[] = [
-    ...config.moderators.map((id): BotCommandScope => ({ type: 'chat', chat_id: Number(id) })),
+    ...[...people].map((id): BotCommandScope => ({ type: 'chat', chat_id: Number(id) })),
     ...config.adminGroups.map((id): BotCommandScope => ({
       type: 'chat_administrators',
       chat_id: id,
@@ -38,7 +48,7 @@ export async function publishCommands(
     try {
       await api.setMyCommands(all, { scope });
     } catch (error) {
-      log.warn({ err: error, scope }, 'could not publish the moderator commands for this chat');
+      log.debug({ err: error, scope }, 'could not publish the moderator commands for this chat');
     }
   }
 }

@@ -1,4 +1,5 @@
-import { buttonText, generationButtons, type ButtonRef } from '../../core/buttons.js';
+import { generationButtons } from '../../../commands/index.js';
+import { buttonText, type ButtonRef } from '../../core/buttons.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
 import { clip } from '../../core/text.js';
@@ -64,16 +65,4 @@ export function renderCaption(generation: GenerationSummary): string {
     `${clip(generation.prompt, CAPTION_PROMPT)}\n${generation.model} · seed ${generation.seed}`,
     1024,
   );
-}
-
-export function renderDetails(g: GenerationSummary): string {
-  const lines = [
-    `Generation ${g.id}`,
-    `Prompt: ${g.prompt}`,
-    `Model: ${g.model} · ${g.width}x${g.height} · seed ${g.seed}`,
-    `Status: ${g.status} · price ${g.price} · charged ${g.captured}`,
-    `Outputs: ${g.outputs.length}/${g.count}${g.failedOutputs.length ? ` (${g.failedOutputs.length} failed)` : ''}`,
-    `Created: ${g.createdAt.replace('T', ' ').slice(0, 19)} UTC`,
-  ];
-  return clip(lines.join('\n'), 4000);
 }
