@@ -34,11 +34,6 @@ export interface ChatContext {
    * release first (sent before this process started).
    */
   legacyInvocation?: LegacyInvocation;
-  /**
-   * Where a generation started by this invocation reports back; stored with it. Undefined
-   * where the surface has no place for a result (a command that starts none).
-   */
-  origin?: Origin | undefined;
   /** Finds another member named in a command (`/grant @bob 10`) on this platform. */
   resolveMember(reference: string): Promise<MemberRef | undefined>;
   /**
@@ -48,10 +43,11 @@ export interface ChatContext {
   attachments?: AttachedImages | undefined;
   /**
    * Shows the status message of a generation this invocation is about to submit, already
-   * carrying its price, and returns the origin its progress and result report to. A surface
-   * whose message exists already (Discord's deferred reply) just returns it.
+   * carrying its price, and returns the origin its progress and result report to (stored
+   * with the generation). A surface whose message exists already (Discord's deferred reply)
+   * just returns it; one with no place for results leaves it out, and starts none.
    */
-  openStatus?(preview: GenerationPreview): Promise<Origin>;
+  openStatus?: ((preview: GenerationPreview) => Promise<Origin>) | undefined;
 }
 
 export interface AttachedImages {
@@ -70,21 +66,14 @@ export interface GenerationPreview {
 }
 
 /**
- * Opens the status message of a generation and returns where it reports back: the surface's
- * status message where it has one, else the invocation's origin.
+ * Opens the status message of a generation and returns where it reports back. Every surface
+ * where a generation can start offers it; none here is a bug in the adapter, not a member's
+ * error.
  */
 export function statusOrigin(ctx: ChatContext, preview: GenerationPreview): Promise<Origin> {
-  return ctx.openStatus ? ctx.openStatus(preview) : Promise.resolve(originOf(ctx));
-}
-
-/**
- * The origin a generation started from this invocation reports back to. Every surface gives
- * one where a generation can start; none here is a bug in the adapter, not a member's error.
- */
-export function originOf(ctx: ChatContext): Origin {
-  if (!ctx.origin)
+  if (!ctx.openStatus)
     throw new Error(
-      `the ${ctx.platform} adapter gave no origin for a command that starts a generation`,
+      `the ${ctx.platform} surface has no status for a command that starts a generation`,
     );
-  return ctx.origin;
+  return ctx.openStatus(preview);
 }

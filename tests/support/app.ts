@@ -112,7 +112,7 @@ export function consoleCtx(
       isModerator: app.config.console.moderators.includes(name),
     },
     invocationKey: invocationKey ?? uniqueName(`console:${name}`),
-    origin: origin ?? { platform: 'console', user: name },
+    openStatus: async () => origin ?? { platform: 'console', user: name },
     resolveMember: async (ref) => ({
       identity: { platform: 'console', id: ref.replace(/^@/, '') },
       displayName: ref,

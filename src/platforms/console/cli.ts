@@ -8,7 +8,6 @@ import {
 import type { App } from '../../app.js';
 import type { Catalog } from '../../catalog/catalog.js';
 import type { Config } from '../../config.js';
-import { originOf } from '../../core/chat.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { randomInvocationKey } from '../../generation/ids.js';
 import { addChatCommand } from './chat-commands.js';
@@ -116,13 +115,14 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       moderators: config.console.moderators,
       invocationKey: g.key ? `console:${g.key}` : randomInvocationKey('console'),
     });
-    if (full && g.wait)
+    const consoleStatus = ctx.openStatus;
+    if (full && g.wait && consoleStatus)
       ctx.openStatus = async (preview) => {
         follower ??= await GenerationFollower.open(full, preview, {
           onProgress: (line) => (g.json ? io.err(line) : io.out(line)),
           onNote: (line) => io.err(line),
         });
-        return originOf(ctx);
+        return consoleStatus(preview);
       };
     const result = await executeCommand(command, ctx, raw, services);
     if (follower && result.generation) {

@@ -29,7 +29,8 @@ export function consoleContext(options: {
       isModerator: options.moderators.includes(name),
     },
     invocationKey: options.invocationKey,
-    origin: { platform: 'console', user: name },
+    // The console follows its own generations (`--wait`): nothing is delivered to it.
+    openStatus: async () => ({ platform: 'console', user: name }),
     resolveMember: async (reference) => {
       const member = consoleName(reference);
       return { identity: { platform: 'console', id: member }, displayName: member };
