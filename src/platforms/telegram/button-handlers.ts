@@ -6,6 +6,7 @@ import {
   type CommandResult,
 } from '../../../commands/index.js';
 import { errorCode, memberMessage, UserError } from '../../core/errors.js';
+import { viewOf } from '../../delivery/progress-view.js';
 import { showResult, type HandlerDeps } from './command-handlers.js';
 import { TelegramInvocation } from './invocation.js';
 import { keyboardOf } from './render.js';
@@ -24,6 +25,19 @@ class Press {
     this.#answered = true;
     return this.deps.replies.answerCallback(this.ctx, text, alert);
   }
+}
+
+/**
+ * A generation cancelled from its status message shows it there at once; its delivery
+ * writes the same final state when it comes.
+ */
+async function showCancelled(deps: HandlerDeps, ctx: Context, result: CommandResult) {
+  const message = ctx.callbackQuery?.message;
+  if (!message || result.generation?.status !== 'cancelled') return;
+  await deps.sink.editStatus(
+    { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
+    viewOf(result.generation),
+  );
 }
 
 /** How a press is answered on Telegram, by what the action declares. */
@@ -61,6 +75,7 @@ async function answerPress(
         // A short private answer is the press's own toast.
         await press.answer(result.text);
       }
+      await showCancelled(deps, ctx, result);
       return;
   }
 }
