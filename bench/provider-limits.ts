@@ -40,6 +40,8 @@ try {
   const stamp = Date.now();
   const config = loadConfig({
     NODE_ENV: 'test',
+    // Many generations per member in flight: the member limits are off here.
+    MEMBER_MAX_QUEUED: '0',
     LOG_LEVEL: 'silent',
     REDIS_URL: services.redisUrl,
     MONGODB_URI: `${services.mongodbUri.replace(/\/$/, '')}/genbot_bench_${stamp}`,

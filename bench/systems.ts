@@ -81,6 +81,8 @@ export async function startGenbot(options: {
 }): Promise<Genbot> {
   const config = loadConfig({
     NODE_ENV: 'test',
+    // Many generations per member in flight: the member limits are off here.
+    MEMBER_MAX_QUEUED: '0',
     LOG_LEVEL: 'silent',
     REDIS_URL: options.redisUrl,
     MONGODB_URI: options.mongodbUri,

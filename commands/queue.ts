@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { OpenGeneration, ProviderLine } from '../src/generation/queue-board.js';
+import type { LimitsLeft } from '../src/queue/member-limits.js';
 import { defineCommand } from './command.js';
 
 function providerLine(p: ProviderLine): string {
@@ -17,6 +18,17 @@ function mineLine(g: OpenGeneration): string {
   return `${g.id}  ${g.model}  ${where}`;
 }
 
+function limitsLine(l: LimitsLeft): string {
+  const parts = [
+    l.maxQueued === undefined
+      ? `${l.open} waiting or running (no limit)`
+      : `${l.open} of ${l.maxQueued} waiting or running`,
+    l.dailyLimit === undefined ? `${l.today} today` : `${l.today} of ${l.dailyLimit} today`,
+  ];
+  if (l.cooldownLeftMs > 0) parts.push(`next one in ${Math.ceil(l.cooldownLeftMs / 1000)} s`);
+  return `Your limits: ${parts.join('; ')}.`;
+}
+
 export const queue = defineCommand({
   name: 'queue',
   description: 'What runs and waits on each generator, and where yours stand',
@@ -28,13 +40,15 @@ export const queue = defineCommand({
   examples: ['/queue'],
   async run(ctx, _input, { economy, queueBoard }) {
     const accountId = await economy.findAccount(ctx.actor.identity);
-    const overview = await queueBoard.overview(accountId);
+    const exempt = queueBoard.exemptsModerators && ctx.actor.isModerator;
+    const overview = await queueBoard.overview(accountId, exempt);
     const mine =
       overview.mine.length === 0
         ? ['You have nothing waiting or running. Try /generate a red fox in the snow.']
         : [`Yours (${overview.mine.length}):`, ...overview.mine.map(mineLine)];
+    const limits = overview.limits ? [limitsLine(overview.limits)] : [];
     return {
-      text: ['Queues:', ...overview.providers.map(providerLine), ...mine].join('\n'),
+      text: ['Queues:', ...overview.providers.map(providerLine), ...mine, ...limits].join('\n'),
       data: { ...overview },
       private: true,
     };

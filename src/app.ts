@@ -20,6 +20,7 @@ import { Reconciler } from './generation/reconciler.js';
 import type { Logger } from './logger.js';
 import { createProviders, type ProviderRegistry } from './providers/registry.js';
 import { CancelBus } from './queue/cancel-bus.js';
+import { MemberLimits } from './queue/member-limits.js';
 import { ProgressChannel } from './queue/progress-channel.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
@@ -55,6 +56,8 @@ export interface App {
   queues: Queues;
   generations: GenerationService;
   reconciler: Reconciler;
+  /** Per-member limits and fair ordering (Redis). */
+  limits: MemberLimits;
   /** What the commands use, for every surface. */
   services: CommandServices;
   /** Workers' progress, for whoever shows it (the bot's notifier, the console). */
@@ -119,12 +122,18 @@ export async function createApp(
     backoffMs: config.worker.backoffMs,
   });
   const cancelBus = new CancelBus(producer, config.queuePrefix);
+  const limits = new MemberLimits(
+    (call) => queues.produce(call),
+    config.queuePrefix,
+    config.limits,
+  );
   const progress = new ProgressChannel(redis, config.queuePrefix);
   const generations = new GenerationService({
     collections,
     economy,
     catalog,
     queues,
+    limits,
     cancelBus,
     media,
     logger,
@@ -136,10 +145,11 @@ export async function createApp(
     economy,
     generations,
     queues,
+    limits,
     logger,
     providers: catalog.providers(),
   });
-  const queueBoard = new QueueBoard({ queues, redis, catalog, economy, generations });
+  const queueBoard = new QueueBoard({ queues, redis, catalog, economy, generations, limits });
   const closers: (() => Promise<void>)[] = [];
 
   return {
@@ -155,6 +165,7 @@ export async function createApp(
     queues,
     generations,
     reconciler,
+    limits,
     services: { generations, economy, catalog, queueBoard },
     progress,
     async startWorkers() {

@@ -1,3 +1,4 @@
+import type { LimitSettings } from './queue/member-limits.js';
 import { z } from 'zod';
 import { PROVIDER_MODULES } from './providers/index.js';
 import type { ProvidersConfig } from './providers/providers-config.js';
@@ -51,6 +52,14 @@ export const envSchema = z.object({
   WELCOME_POINTS: int(0),
   MAX_GRANT: int(1_000_000, 1),
   CONSOLE_MODERATORS: list,
+
+  MEMBER_MAX_QUEUED: int(3, 0),
+  MEMBER_COOLDOWN_SECONDS: int(0, 0),
+  MEMBER_DAILY_LIMIT: int(0, 0),
+  LIMITS_EXEMPT_MODERATORS: z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
+    .default('true')
+    .transform((v) => v !== 'false' && v !== '0' && v !== 'no'),
 
   WORKER_CONCURRENCY: int(2, 1, 64),
   JOB_ATTEMPTS: int(3, 1, 20),
@@ -118,6 +127,8 @@ export interface Config {
    */
   demoModels: 'auto' | 'on' | 'off';
   economy: { welcomePoints: number; maxGrant: number };
+  /** Per-member limits (0: that limit is off); see src/queue/member-limits.ts. */
+  limits: LimitSettings;
   console: { moderators: string[] };
   worker: { concurrency: number; attempts: number; backoffMs: number };
   reconcileGraceMs: number;
@@ -238,6 +249,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     defaultModel: e.DEFAULT_MODEL,
     demoModels: e.DEMO_MODELS,
     economy: { welcomePoints: e.WELCOME_POINTS, maxGrant: e.MAX_GRANT },
+    limits: {
+      maxQueued: e.MEMBER_MAX_QUEUED,
+      cooldownMs: e.MEMBER_COOLDOWN_SECONDS * 1000,
+      dailyLimit: e.MEMBER_DAILY_LIMIT,
+      exemptModerators: e.LIMITS_EXEMPT_MODERATORS,
+    },
     console: { moderators: e.CONSOLE_MODERATORS },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

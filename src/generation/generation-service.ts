@@ -19,6 +19,7 @@ import { notEnoughPoints, type Economy, type SettleOutcome } from '../economy/le
 import type { Logger } from '../logger.js';
 import type { CancelBus } from '../queue/cancel-bus.js';
 import type { Queues } from '../queue/queues.js';
+import { utcDay, type LimitRefusal, type MemberLimits } from '../queue/member-limits.js';
 import type { GenerationJob, GenerationJobV2 } from '../queue/contracts.js';
 import type { MediaStore } from '../store/media-store.js';
 import type { GenerationDoc, Collections } from '../store/collections.js';
@@ -158,6 +159,7 @@ export interface GenerationServiceDeps {
   economy: Economy;
   catalog: Catalog;
   queues: Queues;
+  limits: MemberLimits;
   cancelBus: CancelBus;
   media: MediaStore;
   logger: Logger;
@@ -184,7 +186,7 @@ export class GenerationService {
   }
 
   async submit(input: SubmitInput): Promise<{ generation: GenerationSummary; duplicate: boolean }> {
-    const { collections, economy, catalog, queues, logger } = this.#d;
+    const { collections, economy, catalog, queues, limits, logger } = this.#d;
     const parsed = generationRequestSchema.safeParse(input.request);
     if (!parsed.success) throw zodToUserError(parsed.error);
     const model = catalog.get(parsed.data.model);
@@ -242,6 +244,22 @@ export class GenerationService {
     }
     this.#fault('generation-inserted', id);
     const log = logger.child({ generationId: id });
+    const summary = summarize(inserted);
+
+    // The member's slot (limits, and their place among their own jobs for fair ordering) is
+    // taken before anything is held: a refusal leaves no trace.
+    const exempt = limits.settings.exemptModerators && input.requester.isModerator;
+    let slot: Awaited<ReturnType<MemberLimits['acquire']>>;
+    try {
+      slot = await limits.acquire(accountId, id, { exempt });
+    } catch (error) {
+      throw await this.#unqueued(id, summary, input.origin, 'unknown', error);
+    }
+    if (!slot.ok) {
+      await collections.Generation.deleteOne({ _id: id });
+      throw limitRefusal(slot.refusal);
+    }
+    const held = { accountId, generationId: id, day: slot.day };
 
     try {
       // Checks the balance and holds in one ledger insert: nothing to read first.
@@ -249,33 +267,56 @@ export class GenerationService {
     } catch (error) {
       // Refused: the member keeps their points and no trace of the attempt stays behind.
       await collections.Generation.deleteOne({ _id: id });
+      await limits
+        .release(held, true)
+        .catch((e: unknown) =>
+          log.warn({ err: e }, 'could not give the slot back; the reconciler will'),
+        );
       throw error;
     }
     this.#fault('reserved', id);
-    const summary = summarize(inserted);
 
     // From here on the points are held: any failure ends the generation at once, so the
     // member is told the truth and gets the points back (the reconciler covers a crash).
     // No queue count is asked for: a position told once at submit goes stale at once (the
     // fair queue of issue 12 keeps one up to date).
     try {
-      await queues.enqueueGeneration(jobOf(inserted));
+      // Fair ordering: a member's k-th open job waits behind every other member's earlier
+      // ones (BullMQ runs lower priorities first, in order of arrival within one).
+      const priority = fairPriority(slot.rank);
+      await queues.enqueueGeneration(jobOf(inserted), priority ? { priority } : {});
     } catch (error) {
-      log.error({ err: error }, 'could not queue the generation');
-      const message = 'The generation queue is unavailable right now. Your points were returned.';
-      await this.finish(
-        id,
-        { outcome: 'failed', error: { code: 'provider_unavailable', message }, answered: true },
-        { summary, platform: platformOf(input.origin), reserved: true },
-      ).catch((e: unknown) =>
-        log.error({ err: e }, 'could not fail the unqueued generation; the reconciler will'),
-      );
-      throw new UserError('provider_unavailable', message, { cause: error });
+      throw await this.#unqueued(id, summary, input.origin, true, error);
     }
     this.#fault('enqueued', id);
     this.#cards.set(id, { origin: input.origin, summary });
     log.info({ model: model.id, price }, 'generation queued');
     return { generation: summary, duplicate: false };
+  }
+
+  /**
+   * A submit that could not reach the queue: the generation fails at once with its points
+   * back (none were held yet when `reserved` is 'unknown'), and the member is told by the
+   * refusal this returns.
+   */
+  async #unqueued(
+    id: string,
+    summary: GenerationSummary,
+    origin: Origin | undefined,
+    reserved: KnownGeneration['reserved'],
+    cause: unknown,
+  ): Promise<UserError> {
+    const log = this.#d.logger.child({ generationId: id });
+    log.error({ err: cause }, 'could not queue the generation');
+    const message = 'The generation queue is unavailable right now. Your points were returned.';
+    await this.finish(
+      id,
+      { outcome: 'failed', error: { code: 'provider_unavailable', message }, answered: true },
+      { summary, platform: platformOf(origin), reserved },
+    ).catch((e: unknown) =>
+      log.error({ err: e }, 'could not fail the unqueued generation; the reconciler will'),
+    );
+    return new UserError('provider_unavailable', message, { cause });
   }
 
   /**
@@ -450,6 +491,15 @@ export class GenerationService {
     });
     this.#fault('settled', id);
     const outcome = settlement?.outcome ?? input.outcome;
+    // Its slot is free once it has ended; failed and refunded ones no longer count today.
+    await this.#d.limits
+      .release(
+        { accountId: base.accountId, generationId: id, day: utcDay(Date.parse(base.createdAt)) },
+        outcome !== 'completed',
+      )
+      .catch((e: unknown) =>
+        log.warn({ err: e }, 'could not give the slot back; the reconciler will'),
+      );
     let result: RecordedResult = proposed;
     if (settlement && !settlement.won) {
       // Another finish decided first: its result stands (an entry from before results were
@@ -712,6 +762,47 @@ function fingerprint(request: GenerationRequest): string {
 
 function shortText(text: string): string {
   return clip(oneLine(text), 48);
+}
+
+/**
+ * The BullMQ priority of a member's k-th open job: none for their first (BullMQ's plain wait
+ * list, which runs before any prioritized job, in order of arrival), then k (lower first,
+ * in order of arrival within one). So every member's first job runs before anyone's second,
+ * every second before anyone's third: round robin between the members who wait.
+ */
+const MAX_PRIORITY = 2_097_152;
+export function fairPriority(rank: number): number | undefined {
+  return rank <= 1 ? undefined : Math.min(rank, MAX_PRIORITY);
+}
+
+/** A limit's refusal, saying what it is and what the member can do. */
+export function limitRefusal(refusal: LimitRefusal): UserError {
+  switch (refusal.reason) {
+    case 'queued':
+      return new UserError(
+        'limit_reached',
+        `You have ${refusal.open} generations waiting or running; the limit is ${refusal.limit}. Wait for one to finish or /cancel one.`,
+        { details: { ...refusal } },
+      );
+    case 'cooldown':
+      return new UserError(
+        'limit_reached',
+        `Please wait ${Math.ceil(refusal.waitMs / 1000)} s before your next generation.`,
+        { details: { ...refusal } },
+      );
+    case 'daily':
+      return new UserError(
+        'limit_reached',
+        `You have made ${refusal.today} generations today; the limit is ${refusal.limit} a day. It starts again in ${describeWait(refusal.resetInMs)} (midnight UTC).`,
+        { details: { ...refusal } },
+      );
+  }
+}
+
+function describeWait(ms: number): string {
+  const minutes = Math.ceil(ms / 60_000);
+  const hours = Math.floor(minutes / 60);
+  return hours > 0 ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
 }
 
 /** The refusal for someone else's generation: says whose it is and who may act on it. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Economy } from '../economy/ledger.js';
+import type { LimitsLeft, MemberLimits } from '../queue/member-limits.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationService } from './generation-service.js';
 
@@ -30,6 +31,8 @@ export interface QueueOverview {
   providers: ProviderLine[];
   /** The member's generations waiting or running, oldest first. */
   mine: OpenGeneration[];
+  /** The member's limits and what is left of them (none: no account yet). */
+  limits?: LimitsLeft;
 }
 
 /**
@@ -44,6 +47,7 @@ export interface QueueBoardDeps {
   catalog: Catalog;
   economy: Economy;
   generations: GenerationService;
+  limits: MemberLimits;
 }
 
 export class QueueBoard {
@@ -53,16 +57,23 @@ export class QueueBoard {
     this.#d = deps;
   }
 
-  async overview(accountId: string | undefined): Promise<QueueOverview> {
+  /** Whether moderators are exempt from the member limits. */
+  get exemptsModerators(): boolean {
+    return this.#d.limits.settings.exemptModerators;
+  }
+
+  /** `exempt`: the member is not limited (a moderator, unless the operator says otherwise). */
+  async overview(accountId: string | undefined, exempt = false): Promise<QueueOverview> {
     const { catalog } = this.#d;
     const byProvider = new Map<string, string[]>();
     for (const model of catalog.list())
       byProvider.set(model.provider, [...(byProvider.get(model.provider) ?? []), model.id]);
-    const [providers, mine] = await Promise.all([
+    const [providers, mine, limits] = await Promise.all([
       Promise.all([...byProvider].map(([provider, models]) => this.#line(provider, models))),
       accountId ? this.#open(accountId) : Promise.resolve([]),
+      accountId ? this.#d.limits.left(accountId, exempt) : Promise.resolve(undefined),
     ]);
-    return { providers, mine };
+    return { providers, mine, ...(limits ? { limits } : {}) };
   }
 
   async #line(provider: string, models: string[]): Promise<ProviderLine> {
@@ -104,11 +115,21 @@ export class QueueBoard {
     return open;
   }
 
+  /**
+   * A waiting job's place in its queue, 1 = next. BullMQ runs its plain wait list first
+   * (taking from the right end), then its prioritized set by score: a first job is found
+   * from the end workers take from (cost: its position), a later one by its rank in the set.
+   */
   async #position(provider: string, id: string): Promise<number | undefined> {
-    const key = this.#d.queues.generation(provider).toKey('wait');
+    const queue = this.#d.queues.generation(provider);
+    const wait = queue.toKey('wait');
     const { redis } = this.#d;
-    const [index, length] = await Promise.all([redis.lpos(key, id), redis.llen(key)]);
-    // Workers take from the right end of the wait list: the last element starts next.
-    return index === null ? undefined : length - index;
+    const [length, index, rank] = await Promise.all([
+      redis.llen(wait),
+      redis.lpos(wait, id, 'RANK', -1),
+      redis.zrank(queue.toKey('prioritized'), id),
+    ]);
+    if (index !== null) return length - index;
+    return rank === null ? undefined : length + rank + 1;
   }
 }

@@ -2,6 +2,7 @@ import { isTerminal } from '../core/status.js';
 import type { Economy } from '../economy/ledger.js';
 import type { Logger } from '../logger.js';
 import type { Job } from 'bullmq';
+import type { MemberLimits } from '../queue/member-limits.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationDoc, Collections } from '../store/collections.js';
 import type { GenerationService } from './generation-service.js';
@@ -27,6 +28,8 @@ export interface ReconcileReport {
   finished: number;
   /** Holds with no generation left, released. */
   orphanHolds: number;
+  /** Member slots a crash left taken by a generation that ended or never was, freed. */
+  slots: number;
 }
 
 /**
@@ -41,6 +44,7 @@ export class Reconciler {
       economy: Economy;
       generations: GenerationService;
       queues: Queues;
+      limits: MemberLimits;
       logger: Logger;
       /** The providers whose queues the frequent sweep looks at. */
       providers: readonly string[];
@@ -71,6 +75,7 @@ export class Reconciler {
       failed: 0,
       finished: 0,
       orphanHolds: 0,
+      slots: 0,
     };
 
     const from = this.#sweptTo ?? cutoff.getTime() - RECENT_FIRST_WINDOW_MS;
@@ -131,10 +136,29 @@ export class Reconciler {
         report.finished += 1;
       }
     }
+    if (scope === 'full') report.slots = await this.#freeSlots(cutoff);
     if (Object.values(report).some((n) => n > 0)) {
       logger.info(report, 'reconciler repaired interrupted work');
     }
     return report;
+  }
+
+  /**
+   * Member slots taken before `cutoff` whose generation has ended or does not exist (a
+   * submit that stopped before its document, a release that failed): given back, so a
+   * member is never kept at their limit by work that is over.
+   */
+  async #freeSlots(cutoff: Date): Promise<number> {
+    const { limits, collections, logger } = this.deps;
+    let freed = 0;
+    for (const slot of await limits.heldBefore(cutoff.getTime())) {
+      const doc = await collections.Generation.findById(slot.generationId, { status: 1 }).lean();
+      if (doc && !isTerminal(doc.status)) continue;
+      await limits.release(slot, doc?.status !== 'completed');
+      freed += 1;
+      logger.info({ generationId: slot.generationId }, 'freed a member slot left taken');
+    }
+    return freed;
   }
 
   /**

@@ -108,6 +108,11 @@ export class Queues {
     }
   }
 
+  /** Runs `call` on the producer connection, refused at once while Redis is away. */
+  produce<T>(call: (connection: Redis) => Promise<T>): Promise<T> {
+    return this.#produce(() => call(this.#connection));
+  }
+
   /**
    * A queue from `cache`, made with `make` on first use. Checked in the same tick as the
    * Queue's creation, whose set-up then finds the connection ready and does not wait for it.
@@ -172,10 +177,11 @@ export class Queues {
    * Adds the job with `jobId = generation id`: adding it again (a replay, the reconciler)
    * is a no-op while the first one exists.
    */
-  async enqueueGeneration(payload: GenerationJob): Promise<Job> {
+  async enqueueGeneration(payload: GenerationJob, order: { priority?: number } = {}): Promise<Job> {
     const data = generationJobSchema.parse(payload);
     const options: JobsOptions = {
       jobId: data.generationId,
+      ...(order.priority ? { priority: order.priority } : {}),
       attempts: this.#options.attempts,
       backoff: { type: PROVIDER_BACKOFF, delay: this.#options.backoffMs },
       removeOnComplete: { age: 24 * 3600, count: 5000 },

@@ -74,15 +74,17 @@ describe('/queue: what runs and waits, and where the member stands', () => {
     expect(before.data.providers).toEqual([
       { provider: 'local', running: 0, waiting: 4, models: ['t-gated'] },
     ]);
+    // Fair order: every member's first job, then every second job, ...
     expect(before.data.mine.map((g) => [g.id, g.status, g.position])).toEqual([
       [a1, 'queued', 1],
-      [a2, 'queued', 2],
-      [a3, 'queued', 3],
+      [a2, 'queued', 3],
+      [a3, 'queued', 4],
     ]);
     expect(before.text).toContain('local: 0 running, 4 waiting (t-gated)');
-    expect(before.text).toContain(`${a2}  t-gated  position 2 of the local queue`);
+    expect(before.text).toContain('Your limits: 3 waiting or running (no limit); 3 today.');
+    expect(before.text).toContain(`${a2}  t-gated  position 3 of the local queue`);
     const other = await overview('qb');
-    expect(other.data.mine.map((g) => [g.id, g.position])).toEqual([[b1, 4]]);
+    expect(other.data.mine.map((g) => [g.id, g.position])).toEqual([[b1, 2]]);
 
     // One worker slot: the first starts and the others move up.
     await app.startWorkers();
@@ -91,11 +93,11 @@ describe('/queue: what runs and waits, and where the member stands', () => {
     expect(running.data.providers[0]).toMatchObject({ running: 1, waiting: 3 });
     expect(running.data.mine.map((g) => [g.id, g.status, g.position])).toEqual([
       [a1, 'processing', undefined],
-      [a2, 'queued', 1],
-      [a3, 'queued', 2],
+      [a2, 'queued', 2],
+      [a3, 'queued', 3],
     ]);
     expect(running.text).toContain(`${a1}  t-gated  running now`);
-    expect((await overview('qb')).data.mine.map((g) => g.position)).toEqual([3]);
+    expect((await overview('qb')).data.mine.map((g) => g.position)).toEqual([1]);
 
     backend.openAll();
     for (const id of ids) await waitForStatus(app, id);

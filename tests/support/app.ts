@@ -71,6 +71,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     JOB_ATTEMPTS: '3',
     JOB_BACKOFF_MS: '20',
     RECONCILE_GRACE_SECONDS: '0',
+    // Member limits are off unless a test is about them (many tests queue several at once).
+    MEMBER_MAX_QUEUED: '0',
     ...overrides,
   });
 }

@@ -19,6 +19,7 @@ const REPAIRS: [keyof ReconcileReport, string][] = [
   ['abandoned', 'failed before they started (nothing was held)'],
   ['finished', 'finished from what their interrupted finish recorded'],
   ['orphanHolds', 'holds released that had no generation'],
+  ['slots', 'member slots freed that ended generations still held'],
 ];
 
 function describeReport(report: ReconcileReport): string {
