@@ -11,6 +11,7 @@ import type { Config } from './config.js';
 import { connectServices } from './connect-services.js';
 import { DeliveryConsumer } from './delivery/delivery-consumer.js';
 import { ProgressNotifier } from './delivery/progress-notifier.js';
+import { QueueWatch } from './delivery/queue-watch.js';
 import type { DeliverySink } from './delivery/sink.js';
 import { Economy } from './economy/ledger.js';
 import type { FaultHook } from './generation/faults.js';
@@ -21,6 +22,7 @@ import type { Logger } from './logger.js';
 import { createProviders, type ProviderRegistry } from './providers/registry.js';
 import { CancelBus } from './queue/cancel-bus.js';
 import { MemberLimits } from './queue/member-limits.js';
+import { QueueEstimates } from './queue/queue-estimates.js';
 import { ProgressChannel } from './queue/progress-channel.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
@@ -39,6 +41,8 @@ export interface AppOverrides {
   progressIntervalMs?: number;
   /** How long a job runs before it is shown as running (default 1 s); tests use 0. */
   runningAfterMs?: number;
+  /** How often waiting generations' positions are refreshed (default 3 s); tests shorten it. */
+  queueWatchMs?: number;
   /** Tries and first delay of final deliveries; tests shorten them. */
   deliveryRetry?: { attempts: number; backoffMs: number };
 }
@@ -149,7 +153,16 @@ export async function createApp(
     logger,
     providers: catalog.providers(),
   });
-  const queueBoard = new QueueBoard({ queues, redis, catalog, economy, generations, limits });
+  const estimates = new QueueEstimates((call) => queues.produce(call), config.queuePrefix);
+  const queueBoard = new QueueBoard({
+    queues,
+    redis,
+    catalog,
+    economy,
+    generations,
+    limits,
+    estimates,
+  });
   const closers: (() => Promise<void>)[] = [];
 
   return {
@@ -193,6 +206,7 @@ export async function createApp(
           rateLimits: config.providers.rateLimits,
           backoffMs: config.worker.backoffMs,
           cancelBus: new CancelBus(redis, config.queuePrefix),
+          estimates,
           ...(overrides.lockDurationMs === undefined
             ? {}
             : { lockDurationMs: overrides.lockDurationMs }),
@@ -218,12 +232,22 @@ export async function createApp(
         logger,
       });
       await Promise.all([consumer.ready(), notifier.start()]);
+      const watch = new QueueWatch({
+        generations,
+        board: queueBoard,
+        notifier,
+        logger,
+        ...(overrides.queueWatchMs === undefined ? {} : { intervalMs: overrides.queueWatchMs }),
+      });
+      watch.start();
       const handle = {
         // Once: the roles close delivery before the adapters, and app.close() again.
         close: (() => {
           let closing: Promise<void> | undefined;
           return () =>
-            (closing ??= Promise.all([consumer.close(), notifier.close()]).then(() => undefined));
+            (closing ??= Promise.all([consumer.close(), notifier.close(), watch.close()]).then(
+              () => undefined,
+            ));
         })(),
       };
       closers.push(handle.close);

@@ -14,6 +14,8 @@ export const progressEventSchema = z.object({
   /** Position in the backend's own queue, when it has one. */
   queuePosition: z.int().min(0).optional(),
   etaSeconds: z.number().min(0).optional(),
+  /** While it waits in our queue: seconds until it should start. */
+  startsInSeconds: z.number().min(0).optional(),
   message: z.string().max(200).optional(),
   /** A small JPEG of the work in progress (base64), when the backend offers previews. */
   preview: z.string().max(34_000).optional(),

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { platformOf, type GenerationService } from '../generation/generation-service.js';
 import type { Logger } from '../logger.js';
 import type { ProgressPayload } from '../queue/contracts.js';
@@ -27,6 +28,7 @@ export class ProgressNotifier {
 
   async start(): Promise<void> {
     const sinks = new Map(this.#deps.sinks.map((s) => [s.platform, s]));
+    this.#sinks = sinks;
     if (sinks.size === 0) return;
     this.#subscription = await this.#deps.progress.subscribe((payload) => {
       this.#relay(payload, sinks).catch((error: unknown) =>
@@ -38,7 +40,18 @@ export class ProgressNotifier {
     }, this.#deps.logger);
   }
 
+  /** Generations seen running here: a queue position for one of them is stale. */
+  readonly #running = new LRUCache<string, true>({ max: 20_000 });
+  #sinks = new Map<string, DeliverySink>();
+
+  /** Shows a generation's place in the queue (QueueWatch), unless it has started since. */
+  async show(payload: ProgressPayload): Promise<void> {
+    if (this.#running.has(payload.generationId)) return;
+    await this.#relay(payload, this.#sinks);
+  }
+
   async #relay(payload: ProgressPayload, sinks: Map<string, DeliverySink>): Promise<void> {
+    if (payload.status !== 'queued') this.#running.set(payload.generationId, true);
     // The event carries ids and progress only; the origin (with any credentials) and what
     // the status message shows come from the card this process keeps per generation, read
     // from MongoDB at most once. A delivered generation has no card: late events drop.

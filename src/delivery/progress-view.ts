@@ -18,7 +18,10 @@ export interface ProgressView {
   step?: number;
   steps?: number;
   queuePosition?: number;
+  /** Seconds until it should be done (while it waits: estimated from the queue). */
   etaSeconds?: number;
+  /** While it waits: seconds until it should start. */
+  startsInSeconds?: number;
   message?: string;
   /** The latest preview (base64 JPEG), while running. */
   preview?: string;
@@ -78,6 +81,7 @@ export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): 
     if (progress.steps !== undefined) view.steps = progress.steps;
     if (progress.queuePosition !== undefined) view.queuePosition = progress.queuePosition;
     if (progress.etaSeconds !== undefined) view.etaSeconds = progress.etaSeconds;
+    if (progress.startsInSeconds !== undefined) view.startsInSeconds = progress.startsInSeconds;
     if (progress.message !== undefined) view.message = progress.message;
     if (progress.preview !== undefined) view.preview = progress.preview;
   }
@@ -86,6 +90,28 @@ export function viewOf(summary: GenerationSummary, progress?: ProgressPayload): 
   if (final && summary.status === 'completed') view.percent = 100;
   if (summary.error && summary.status !== 'completed') view.error = summary.error.message;
   return view;
+}
+
+/** What a waiting generation's status says when its wait cannot be estimated yet. */
+export const NO_ESTIMATE = 'no estimate yet';
+
+/** A duration as a member reads it: `about 40 s`, `about 3 min`. */
+function about(seconds: number): string {
+  return seconds < 90 ? `about ${Math.max(1, seconds)} s` : `about ${Math.round(seconds / 60)} min`;
+}
+
+/**
+ * Where a waiting generation stands, in words: its place in the queue and when it should
+ * start and be done, or that there is no estimate yet (nothing measured, no worker serving).
+ */
+export function waitText(view: ProgressView): string | undefined {
+  if (view.status !== 'queued' || view.queuePosition === undefined) return undefined;
+  const place = `position ${view.queuePosition}`;
+  if (view.startsInSeconds === undefined || view.etaSeconds === undefined)
+    return view.message === NO_ESTIMATE ? `${place} · ${NO_ESTIMATE}` : place;
+  const start =
+    view.startsInSeconds === 0 ? 'starts next' : `starts in ${about(view.startsInSeconds)}`;
+  return `${place} · ${start}, done in ${about(view.etaSeconds)}`;
 }
 
 const BAR_WIDTH = 20;
@@ -102,7 +128,7 @@ export function renderText(view: ProgressView): string {
     case 'pending':
       return `${head} accepted, price ${view.price} points`;
     case 'queued':
-      return `${head} queued${view.queuePosition ? ` (position ${view.queuePosition})` : ''}, price ${view.price} points${view.message ? ` - ${view.message}` : ''}`;
+      return `${head} queued${waitText(view) ? ` (${waitText(view)})` : ''}, price ${view.price} points${view.message && !waitText(view) ? ` - ${view.message}` : ''}`;
     case 'processing': {
       const pct = view.percent ?? 0;
       const steps = view.step !== undefined && view.steps ? ` step ${view.step}/${view.steps}` : '';

@@ -63,6 +63,8 @@ export interface FinishInput {
   answered?: boolean | undefined;
   /** The worker's attempt that ended it, recorded with the final status. */
   attempt?: number | undefined;
+  /** How long the provider ran, for the wait estimates (a completed run only). */
+  ranMs?: number | undefined;
 }
 
 /** Where a generation's progress and result go, and what it is (for its status message). */
@@ -176,6 +178,8 @@ export class GenerationService {
   readonly #d: GenerationServiceDeps;
   /** Generations in flight that this process submitted or has shown: their origin and facts. */
   readonly #cards = new LRUCache<string, GenerationCard>({ max: 20_000 });
+  /** Generations this process submitted that have not started yet, for QueueWatch. */
+  readonly #waiting = new LRUCache<string, { provider: string; model: string }>({ max: 20_000 });
 
   constructor(deps: GenerationServiceDeps) {
     this.#d = deps;
@@ -290,6 +294,7 @@ export class GenerationService {
     }
     this.#fault('enqueued', id);
     this.#cards.set(id, { origin: input.origin, summary });
+    this.#waiting.set(id, { provider: model.provider, model: model.id });
     log.info({ model: model.id, price }, 'generation queued');
     return { generation: summary, duplicate: false };
   }
@@ -350,6 +355,16 @@ export class GenerationService {
     if (!doc) throw new UserError('not_found', `There is no generation ${id} to reroll.`);
     const { seed: _seed, ...request } = doc.request;
     return this.submit({ ...input, request });
+  }
+
+  /** Generations this process submitted that may still wait in a queue. */
+  waitingHere(): [string, { provider: string; model: string }][] {
+    return [...this.#waiting.entries()];
+  }
+
+  /** One of `waitingHere` that has started or ended. */
+  notWaiting(id: string): void {
+    this.#waiting.delete(id);
   }
 
   async summary(id: string): Promise<GenerationSummary> {
@@ -466,6 +481,7 @@ export class GenerationService {
    */
   async finish(id: string, input: FinishInput, known?: KnownGeneration): Promise<EndedSummary> {
     const { collections, economy, queues, media, logger } = this.#d;
+    this.#waiting.delete(id);
     let facts = known;
     if (!facts) {
       const doc = await this.find(id);
@@ -492,10 +508,16 @@ export class GenerationService {
     this.#fault('settled', id);
     const outcome = settlement?.outcome ?? input.outcome;
     // Its slot is free once it has ended; failed and refunded ones no longer count today.
+    const provider = this.#d.catalog.find(base.model)?.provider;
+    const measured =
+      outcome === 'completed' && input.ranMs !== undefined && provider
+        ? { provider, model: base.model, ms: input.ranMs }
+        : undefined;
     await this.#d.limits
       .release(
         { accountId: base.accountId, generationId: id, day: utcDay(Date.parse(base.createdAt)) },
         outcome !== 'completed',
+        measured,
       )
       .catch((e: unknown) =>
         log.warn({ err: e }, 'could not give the slot back; the reconciler will'),

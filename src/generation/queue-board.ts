@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Economy } from '../economy/ledger.js';
 import type { LimitsLeft, MemberLimits } from '../queue/member-limits.js';
+import { estimateWait, type QueueEstimates, type WaitEstimate } from '../queue/queue-estimates.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationService } from './generation-service.js';
 
@@ -48,6 +49,7 @@ export interface QueueBoardDeps {
   economy: Economy;
   generations: GenerationService;
   limits: MemberLimits;
+  estimates: QueueEstimates;
 }
 
 export class QueueBoard {
@@ -74,6 +76,30 @@ export class QueueBoard {
       accountId ? this.#d.limits.left(accountId, exempt) : Promise.resolve(undefined),
     ]);
     return { providers, mine, ...(limits ? { limits } : {}) };
+  }
+
+  /**
+   * When a job at `position` of `provider`'s queue should start and be done, from the
+   * provider's worker slots and recent run times; undefined while that is unknown.
+   */
+  async waitFor(
+    provider: string,
+    model: string,
+    position: number,
+  ): Promise<WaitEstimate | undefined> {
+    const { queues, estimates } = this.#d;
+    const [counts, slots, durations] = await Promise.all([
+      queues.generation(provider).getJobCounts('active'),
+      estimates.slots(provider),
+      estimates.durations(provider, model),
+    ]);
+    return estimateWait({
+      position,
+      running: counts.active ?? 0,
+      slots,
+      providerMs: durations.providerMs,
+      modelMs: durations.modelMs,
+    });
   }
 
   async #line(provider: string, models: string[]): Promise<ProviderLine> {
@@ -107,7 +133,7 @@ export class QueueBoard {
         createdAt: doc.createdAt.toISOString(),
       };
       if (doc.status === 'queued') {
-        const position = await this.#position(provider, doc._id);
+        const position = await this.position(provider, doc._id);
         if (position !== undefined) entry.position = position;
       }
       open.push(entry);
@@ -120,7 +146,7 @@ export class QueueBoard {
    * (taking from the right end), then its prioritized set by score: a first job is found
    * from the end workers take from (cost: its position), a later one by its rank in the set.
    */
-  async #position(provider: string, id: string): Promise<number | undefined> {
+  async position(provider: string, id: string): Promise<number | undefined> {
     const queue = this.#d.queues.generation(provider);
     const wait = queue.toKey('wait');
     const { redis } = this.#d;

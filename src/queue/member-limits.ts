@@ -80,11 +80,24 @@ redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[6])
 return {'ok', open + 1, 1}`;
 
-/** KEYS: open, day, held. ARGV: id, refunded (1: it no longer counts today), held member. */
+/**
+ * KEYS: open, day, held, durations. ARGV: id, refunded (1: it no longer counts today), held
+ * member, provider field, model field, run ms (0: not measured). A measured run moves the
+ * provider's and the model's averages (weight 0.3 for the newest).
+ */
 const RELEASE_SCRIPT = `
 redis.call('SREM', KEYS[1], ARGV[1])
 if ARGV[2] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
 redis.call('ZREM', KEYS[3], ARGV[3])
+local ms = tonumber(ARGV[6])
+if ms > 0 then
+  for _, field in ipairs({ARGV[4], ARGV[5]}) do
+    local old = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+    local avg = ms
+    if old > 0 then avg = old * 0.7 + ms * 0.3 end
+    redis.call('HSET', KEYS[4], field, math.floor(avg))
+  end
+end
 return 1`;
 
 declare module 'ioredis' {
@@ -106,9 +119,13 @@ declare module 'ioredis' {
       open: string,
       day: string,
       held: string,
+      durations: string,
       id: string,
       refunded: string,
       heldMember: string,
+      providerField: string,
+      modelField: string,
+      ranMs: number,
     ): Result<number, Context>;
   }
 }
@@ -119,7 +136,7 @@ const defined = new WeakSet<Redis>();
 function scripted(redis: Redis): Redis {
   if (!defined.has(redis)) {
     redis.defineCommand('genbotAcquireSlot', { numberOfKeys: 4, lua: ACQUIRE_SCRIPT });
-    redis.defineCommand('genbotReleaseSlot', { numberOfKeys: 3, lua: RELEASE_SCRIPT });
+    redis.defineCommand('genbotReleaseSlot', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
     defined.add(redis);
   }
   return redis;
@@ -211,15 +228,23 @@ export class MemberLimits {
    * Gives a generation's slot back when it ends; `refunded` (failed or cancelled) also takes
    * it out of its day's count. Safe to repeat.
    */
-  async release(slot: HeldSlot, refunded: boolean): Promise<void> {
+  async release(
+    slot: HeldSlot,
+    refunded: boolean,
+    run?: { provider: string; model: string; ms: number },
+  ): Promise<void> {
     await this.run((redis) =>
       scripted(redis).genbotReleaseSlot(
         this.#key('open', slot.accountId),
         this.#dayKey(slot.accountId, slot.day),
         this.#heldKey,
+        `${this.prefix}:eta`,
         slot.generationId,
         refunded ? '1' : '0',
         heldMember(slot),
+        `provider:${run?.provider ?? ''}`,
+        `model:${run?.model ?? ''}`,
+        run ? Math.max(1, Math.round(run.ms)) : 0,
       ),
     );
   }

@@ -104,9 +104,11 @@ export function createProcessor(deps: ProcessorDeps) {
     const model = await availableModel(run, known);
     const progress = new ProgressPublisher(run, deps.progressIntervalMs ?? 250);
     const mark = await markRunningLater(run, progress);
+    const started = Date.now();
     const end: End = async (input) => {
       await mark.settled();
-      return deps.generations.finish(run.id, { ...input, attempt: run.attempt }, known);
+      const ranMs = Date.now() - started;
+      return deps.generations.finish(run.id, { ...input, attempt: run.attempt, ranMs }, known);
     };
     try {
       return await generate(run, model, { signal, progress, mark, end });

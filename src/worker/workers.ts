@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { SLOT_TTL_MS, type QueueEstimates } from '../queue/queue-estimates.js';
 import { Worker } from 'bullmq';
 import { LRUCache } from 'lru-cache';
 import { ProviderError } from '../core/errors.js';
@@ -28,6 +30,8 @@ export interface WorkerPoolOptions {
   cancelBus: CancelBus;
   /** How long a job lock lasts; a worker that dies releases its jobs after this. */
   lockDurationMs?: number;
+  /** Where this process's worker slots are registered, for the wait estimates. */
+  estimates?: QueueEstimates;
 }
 
 /**
@@ -73,7 +77,7 @@ export class WorkerPool {
         {
           connection: options.connection,
           prefix: options.prefix,
-          concurrency: options.providerConcurrency?.[provider] ?? options.concurrency,
+          concurrency: this.#concurrencyOf(provider),
           ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
           lockDuration: options.lockDurationMs ?? 30_000,
           settings: { backoffStrategy: providerBackoff(options.backoffMs) },
@@ -105,10 +109,42 @@ export class WorkerPool {
       if (!running) this.#recentCancels.set(generationId, true);
     }, this.#logger);
     await Promise.all(this.#workers.map((w) => w.waitUntilReady()));
+    await this.#registerSlots();
+    // Refreshed well within their lifetime; a process that dies drops out on its own.
+    this.#slotTimer = setInterval(() => {
+      this.#registerSlots().catch((error: unknown) =>
+        this.#logger.debug({ err: error }, 'could not refresh the worker slots'),
+      );
+    }, SLOT_TTL_MS / 3);
+    this.#slotTimer.unref();
+  }
+
+  readonly #processId = randomUUID();
+  #slotTimer: NodeJS.Timeout | undefined;
+
+  async #registerSlots(): Promise<void> {
+    const { estimates, providers } = this.#options;
+    if (!estimates) return;
+    await Promise.all(
+      providers.map((provider) =>
+        estimates.register(provider, this.#processId, this.#concurrencyOf(provider)),
+      ),
+    );
+  }
+
+  #concurrencyOf(provider: string): number {
+    return this.#options.providerConcurrency?.[provider] ?? this.#options.concurrency;
   }
 
   /** Stops taking jobs and waits for running ones (graceful shutdown). */
   async close(force = false): Promise<void> {
+    clearInterval(this.#slotTimer);
+    const { estimates, providers } = this.#options;
+    if (estimates)
+      await Promise.all(providers.map((p) => estimates.unregister(p, this.#processId))).catch(
+        (error: unknown) =>
+          this.#logger.debug({ err: error }, 'could not take the worker slots back'),
+      );
     await Promise.all(this.#workers.map((w) => w.close(force)));
     await this.#options.cancelBus.close();
   }

@@ -10,7 +10,7 @@ import { generationButtons } from '../../../commands/index.js';
 import type { ButtonRef } from '../../core/buttons.js';
 import type { GenerationStatus } from '../../core/status.js';
 import { clip, oneLine } from '../../core/text.js';
-import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
+import { progressBar, waitText, type ProgressView } from '../../delivery/progress-view.js';
 import type { HistoryPage } from '../../generation/generation-service.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 
@@ -41,9 +41,7 @@ function statusLine(view: ProgressView): { title: string; line: string } {
         ? { title: 'Retrying soon', line: 'The generator had a hiccup; trying again shortly.' }
         : {
             title: 'Queued',
-            line: view.queuePosition
-              ? `Position ${view.queuePosition} in the queue`
-              : 'Waiting for a generator',
+            line: waitText(view) ?? 'Waiting for a generator',
           };
     case 'processing': {
       const pct = view.percent ?? 0;
@@ -78,7 +76,7 @@ export function renderProgress(view: ProgressView, imageName?: string): DiscordV
     { name: 'Model', value: view.model, inline: true },
     { name: 'Price', value: `${view.price} points`, inline: true },
   ];
-  if (view.etaSeconds !== undefined && !view.final)
+  if (view.etaSeconds !== undefined && !view.final && view.status !== 'queued')
     fields.push({ name: 'Wait', value: `about ${Math.ceil(view.etaSeconds)} s`, inline: true });
   const embed: APIEmbed = {
     title,

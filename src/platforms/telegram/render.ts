@@ -1,7 +1,7 @@
 import { generationButtons } from '../../../commands/index.js';
 import { buttonText, type ButtonRef } from '../../core/buttons.js';
 import type { GenerationSummary } from '../../generation/summary.js';
-import { progressBar, type ProgressView } from '../../delivery/progress-view.js';
+import { progressBar, waitText, type ProgressView } from '../../delivery/progress-view.js';
 import { clip } from '../../core/text.js';
 
 export interface InlineButton {
@@ -34,7 +34,7 @@ export function renderStatus(view: ProgressView): TelegramText {
     case 'queued':
       line = view.message?.startsWith('retrying')
         ? 'Retrying soon…'
-        : `Queued${view.queuePosition ? ` · position ${view.queuePosition}` : ''}`;
+        : `Queued${waitText(view) ? ` · ${waitText(view)}` : ''}`;
       break;
     case 'processing': {
       const pct = view.percent ?? 0;
