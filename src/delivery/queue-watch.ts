@@ -46,6 +46,8 @@ export class QueueWatch {
   /** One look at every waiting generation of this process. */
   async tick(): Promise<void> {
     const { generations, board, notifier } = this.deps;
+    // What a provider's estimate needs is read once per look, not once per generation.
+    const capacity = new Map<string, ReturnType<QueueBoard['capacity']>>();
     for (const [id, { provider, model }] of generations.waitingHere()) {
       const position = await board.position(provider, id);
       if (position === undefined) {
@@ -53,7 +55,9 @@ export class QueueWatch {
         this.#shown.delete(id);
         continue;
       }
-      const wait = await board.waitFor(provider, model, position);
+      let known = capacity.get(provider);
+      if (!known) capacity.set(provider, (known = board.capacity(provider)));
+      const wait = board.estimate(await known, model, position);
       const payload: ProgressPayload = {
         generationId: id,
         status: 'queued',

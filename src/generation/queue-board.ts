@@ -28,6 +28,13 @@ export interface OpenGeneration {
   createdAt: string;
 }
 
+export interface ProviderCapacity {
+  running: number;
+  slots: number;
+  providerMs: number | undefined;
+  modelMs: ReadonlyMap<string, number>;
+}
+
 export interface QueueOverview {
   providers: ProviderLine[];
   /** The member's generations waiting or running, oldest first. */
@@ -87,18 +94,27 @@ export class QueueBoard {
     model: string,
     position: number,
   ): Promise<WaitEstimate | undefined> {
+    return this.estimate(await this.capacity(provider), model, position);
+  }
+
+  /** What serves `provider` now: running jobs, worker slots, recent run times by model. */
+  async capacity(provider: string): Promise<ProviderCapacity> {
     const { queues, estimates } = this.#d;
     const [counts, slots, durations] = await Promise.all([
       queues.generation(provider).getJobCounts('active'),
       estimates.slots(provider),
-      estimates.durations(provider, model),
+      estimates.durationsOf(provider),
     ]);
+    return { running: counts.active ?? 0, slots, ...durations };
+  }
+
+  estimate(c: ProviderCapacity, model: string, position: number): WaitEstimate | undefined {
     return estimateWait({
       position,
-      running: counts.active ?? 0,
-      slots,
-      providerMs: durations.providerMs,
-      modelMs: durations.modelMs,
+      running: c.running,
+      slots: c.slots,
+      providerMs: c.providerMs,
+      modelMs: c.modelMs.get(model),
     });
   }
 

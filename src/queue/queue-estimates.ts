@@ -53,18 +53,16 @@ export class QueueEstimates {
     return total;
   }
 
-  /** Recent run times (ms) of a provider's jobs and of one model's, when known. */
-  async durations(
+  /** Recent run times (ms) of a provider's jobs, and of each model's, as far as known. */
+  async durationsOf(
     provider: string,
-    model: string,
-  ): Promise<{ providerMs?: number; modelMs?: number }> {
-    const [p, m] = await this.run((redis) =>
-      redis.hmget(this.durationsKey, `provider:${provider}`, `model:${model}`),
-    );
-    return {
-      ...(p ? { providerMs: Number(p) } : {}),
-      ...(m ? { modelMs: Number(m) } : {}),
-    };
+  ): Promise<{ providerMs: number | undefined; modelMs: Map<string, number> }> {
+    const all = await this.run((redis) => redis.hgetall(this.durationsKey));
+    const modelMs = new Map<string, number>();
+    for (const [field, value] of Object.entries(all))
+      if (field.startsWith('model:')) modelMs.set(field.slice(6), Number(value));
+    const p = all[`provider:${provider}`];
+    return { providerMs: p ? Number(p) : undefined, modelMs };
   }
 }
 
