@@ -1,10 +1,38 @@
-import type { Redis } from 'ioredis';
+import type { Redis, Result } from 'ioredis';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Economy } from '../economy/ledger.js';
 import type { LimitsLeft, MemberLimits } from '../queue/member-limits.js';
 import { estimateWait, type QueueEstimates, type WaitEstimate } from '../queue/queue-estimates.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationService } from './generation-service.js';
+
+/**
+ * KEYS: wait list, prioritized set. ARGV: job id. A job's place (1 = next), 0 when it is in
+ * neither (running, delayed or gone): one round trip for the three reads.
+ */
+const POSITION_SCRIPT = `
+local length = redis.call('LLEN', KEYS[1])
+local index = redis.call('LPOS', KEYS[1], ARGV[1], 'RANK', -1)
+if index then return length - index end
+local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
+if rank then return length + rank + 1 end
+return 0`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    genbotQueuePosition(wait: string, prioritized: string, id: string): Result<number, Context>;
+  }
+}
+
+const withPosition = new WeakSet<Redis>();
+
+function withPositionScript(redis: Redis): Redis {
+  if (!withPosition.has(redis)) {
+    redis.defineCommand('genbotQueuePosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
+    withPosition.add(redis);
+  }
+  return redis;
+}
 
 /** How many of a member's latest generations /queue looks at for ones still open. */
 export const QUEUE_LOOKBACK = 10;
@@ -164,14 +192,12 @@ export class QueueBoard {
    */
   async position(provider: string, id: string): Promise<number | undefined> {
     const queue = this.#d.queues.generation(provider);
-    const wait = queue.toKey('wait');
-    const { redis } = this.#d;
-    const [length, index, rank] = await Promise.all([
-      redis.llen(wait),
-      redis.lpos(wait, id, 'RANK', -1),
-      redis.zrank(queue.toKey('prioritized'), id),
-    ]);
-    if (index !== null) return length - index;
-    return rank === null ? undefined : length + rank + 1;
+    const redis = withPositionScript(this.#d.redis);
+    const position = await redis.genbotQueuePosition(
+      queue.toKey('wait'),
+      queue.toKey('prioritized'),
+      id,
+    );
+    return position > 0 ? position : undefined;
   }
 }
