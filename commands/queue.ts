@@ -1,11 +1,18 @@
 import { z } from 'zod';
 import type { OpenGeneration, ProviderLine } from '../src/generation/queue-board.js';
 import type { LimitsLeft } from '../src/queue/member-limits.js';
+import { actionButton } from './actions.js';
 import { defineCommand } from './command.js';
+import { cancelAction } from './generation-actions.js';
 
 function providerLine(p: ProviderLine): string {
   const idle = p.running === 0 && p.waiting === 0;
   return `${p.provider}: ${idle ? 'idle' : `${p.running} running, ${p.waiting} waiting`} (${p.models.join(', ')})`;
+}
+
+/** A duration as a member reads it: `about 40 s`, `about 3 min`. */
+function about(seconds: number): string {
+  return seconds < 90 ? `about ${Math.max(1, seconds)} s` : `about ${Math.round(seconds / 60)} min`;
 }
 
 function mineLine(g: OpenGeneration): string {
@@ -15,8 +22,17 @@ function mineLine(g: OpenGeneration): string {
       : g.position !== undefined
         ? `position ${g.position} of the ${g.provider} queue`
         : 'waiting to be retried';
-  return `${g.id}  ${g.model}  ${where}`;
+  const wait =
+    g.position === undefined
+      ? ''
+      : g.wait
+        ? `, starts ${g.wait.startsInSeconds === 0 ? 'next' : `in ${about(g.wait.startsInSeconds)}`}, done in ${about(g.wait.doneInSeconds)}`
+        : ', no estimate yet';
+  return `${g.id}  ${g.model}  ${where}${wait}`;
 }
+
+/** How many waiting jobs per provider a moderator sees (each with a Cancel button). */
+const MODERATOR_VIEW = 5;
 
 function limitsLine(l: LimitsLeft): string {
   const parts = [
@@ -47,9 +63,28 @@ export const queue = defineCommand({
         ? ['You have nothing waiting or running. Try /generate a red fox in the snow.']
         : [`Yours (${overview.mine.length}):`, ...overview.mine.map(mineLine)];
     const limits = overview.limits ? [limitsLine(overview.limits)] : [];
+    // Moderators also see who waits, and can cancel any of those jobs from here.
+    const waiting = ctx.actor.isModerator ? await queueBoard.waiting(MODERATOR_VIEW) : [];
+    const lines = waiting.map(
+      (w) => `${w.provider} #${w.position}: ${w.id}  ${w.model}  ${w.requester}`,
+    );
+    const buttons = waiting.flatMap(
+      (w) =>
+        actionButton(cancelAction, [w.id], {
+          label: `Cancel ${w.id.slice(0, 6)}`,
+          style: 'danger',
+        }) ?? [],
+    );
     return {
-      text: ['Queues:', ...overview.providers.map(providerLine), ...mine, ...limits].join('\n'),
-      data: { ...overview },
+      text: [
+        'Queues:',
+        ...overview.providers.map(providerLine),
+        ...mine,
+        ...limits,
+        ...(lines.length > 0 ? ['Waiting (moderators):', ...lines] : []),
+      ].join('\n'),
+      data: { ...overview, ...(ctx.actor.isModerator ? { waiting } : {}) },
+      buttons,
       private: true,
     };
   },

@@ -53,7 +53,18 @@ export interface OpenGeneration {
   status: 'queued' | 'processing';
   /** 1 = next to start on its provider's queue; undefined while running or retrying. */
   position?: number;
+  /** When it should start and be done, while it waits (undefined: no estimate yet). */
+  wait?: WaitEstimate;
   createdAt: string;
+}
+
+/** A job waiting on a provider's queue, as moderators see it in /queue. */
+export interface WaitingJob {
+  id: string;
+  provider: string;
+  model: string;
+  position: number;
+  requester: string;
 }
 
 export interface ProviderCapacity {
@@ -125,6 +136,36 @@ export class QueueBoard {
     return this.estimate(await this.capacity(provider), model, position);
   }
 
+  /**
+   * The next `limit` jobs of each provider's queue, in the order they will start, with who
+   * asked for them (one read each): what a moderator sees, and may cancel, in /queue.
+   */
+  async waiting(limit: number): Promise<WaitingJob[]> {
+    const { queues, redis, generations, catalog } = this.#d;
+    const providers = [...new Set(catalog.list().map((m) => m.provider))];
+    const jobs: WaitingJob[] = [];
+    for (const provider of providers) {
+      const queue = queues.generation(provider);
+      const plain = (await redis.lrange(queue.toKey('wait'), -limit, -1)).reverse();
+      const later =
+        plain.length < limit
+          ? await redis.zrange(queue.toKey('prioritized'), 0, limit - plain.length - 1)
+          : [];
+      const docs = await Promise.all([...plain, ...later].map((id) => generations.find(id)));
+      docs.forEach((doc, i) => {
+        if (doc)
+          jobs.push({
+            id: doc._id,
+            provider,
+            model: doc.model,
+            position: i + 1,
+            requester: doc.requesterName ?? doc.requestedBy,
+          });
+      });
+    }
+    return jobs;
+  }
+
   /** What serves `provider` now: running jobs, worker slots, recent run times by model. */
   async capacity(provider: string): Promise<ProviderCapacity> {
     const { queues, estimates } = this.#d;
@@ -159,14 +200,25 @@ export class QueueBoard {
   }
 
   /** The member's open generations: none to look for when nothing of theirs is held. */
+  /**
+   * The member's open generations, oldest first: the slots their account holds (the member
+   * limits keep that set), with what older releases left found among their newest holds.
+   */
   async #open(accountId: string): Promise<OpenGeneration[]> {
-    const { economy, generations } = this.#d;
+    const { economy, generations, limits } = this.#d;
     const { held } = await economy.balance(accountId);
     if (held === 0) return [];
-    const { holdIds } = await economy.recentHolds(accountId, { skip: 0, limit: QUEUE_LOOKBACK });
-    const docs = await Promise.all(holdIds.map((id) => generations.find(id)));
+    const [slots, recent] = await Promise.all([
+      limits.open(accountId),
+      economy.recentHolds(accountId, { skip: 0, limit: QUEUE_LOOKBACK }),
+    ]);
+    const ids = [...new Set([...slots, ...recent.holdIds])];
+    const docs = (await Promise.all(ids.map((id) => generations.find(id)))).sort(
+      (a, b) => (a?.createdAt.getTime() ?? 0) - (b?.createdAt.getTime() ?? 0),
+    );
+    const capacity = new Map<string, Promise<ProviderCapacity>>();
     const open: OpenGeneration[] = [];
-    for (const doc of docs.reverse()) {
+    for (const doc of docs) {
       if (!doc || (doc.status !== 'queued' && doc.status !== 'processing')) continue;
       const provider = doc.provider;
       const entry: OpenGeneration = {
@@ -178,7 +230,13 @@ export class QueueBoard {
       };
       if (doc.status === 'queued') {
         const position = await this.position(provider, doc._id);
-        if (position !== undefined) entry.position = position;
+        if (position !== undefined) {
+          entry.position = position;
+          let known = capacity.get(provider);
+          if (!known) capacity.set(provider, (known = this.capacity(provider)));
+          const wait = this.estimate(await known, doc.model, position);
+          if (wait) entry.wait = wait;
+        }
       }
       open.push(entry);
     }

@@ -207,7 +207,7 @@ describe('console CLI', () => {
     expect(lines[0]).toBe('Queues:');
     expect(lines).toContain('Yours (1):');
     expect(lines.find((l) => l.startsWith(id))).toMatch(
-      /t-fast {2}(position \d+ of the local queue|running now)$/,
+      /t-fast {2}(position \d+ of the local queue(, .+)?|running now)$/,
     );
     const json = await cli('--as', 'quinn', '--json', 'queue');
     expect((json.json().mine as { id: string }[]).map((g) => g.id)).toEqual([id]);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findAction } from '../../commands/index.js';
 import type { Provider, ProviderJob, ProviderRunContext } from '../../src/core/provider.js';
 import type { QueueOverview } from '../../src/generation/queue-board.js';
 import { LocalProvider } from '../../src/providers/local/local-provider.js';
@@ -85,6 +86,22 @@ describe('/queue: what runs and waits, and where the member stands', () => {
     expect(before.text).toContain(`${a2}  t-gated  position 3 of the local queue`);
     const other = await overview('qb');
     expect(other.data.mine.map((g) => [g.id, g.position])).toEqual([[b1, 2]]);
+    // Nothing measured and no worker serving yet: no estimate, said so.
+    expect(before.text).toContain(`${a1}  t-gated  position 1 of the local queue, no estimate yet`);
+
+    // A moderator sees who waits, in order, with a Cancel button for each.
+    const mod = await command(app, 'mod', 'queue');
+    const waiting = (mod.data as unknown as { waiting: { id: string; requester: string }[] })
+      .waiting;
+    expect(waiting.map((w) => [w.id, w.requester])).toEqual([
+      [a1, 'qa'],
+      [b1, 'qb'],
+      [a2, 'qa'],
+      [a3, 'qa'],
+    ]);
+    expect(mod.text).toContain(`local #2: ${b1}  t-gated  qb`);
+    expect(mod.buttons?.map((b) => findAction(b.data)?.args.id)).toEqual([a1, b1, a2, a3]);
+    expect((await overview('qa')).data).not.toHaveProperty('waiting');
 
     // One worker slot: the first starts and the others move up.
     await app.startWorkers();

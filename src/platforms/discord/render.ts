@@ -104,7 +104,8 @@ const STYLES: Record<
 /** Buttons in action rows of five (Discord's limit a row); the button data is the custom id. */
 export function buttonRows(buttons: readonly ButtonRef[]): ButtonRow[] {
   const rows: ButtonRef[][] = [];
-  for (let i = 0; i < buttons.length; i += 5) rows.push(buttons.slice(i, i + 5));
+  // Discord takes at most five rows of five.
+  for (let i = 0; i < Math.min(buttons.length, 25); i += 5) rows.push(buttons.slice(i, i + 5));
   return rows.map((row): ButtonRow => ({
     type: ComponentType.ActionRow,
     components: row.map((b): APIButtonComponentWithCustomId => ({

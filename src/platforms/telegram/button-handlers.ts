@@ -9,7 +9,7 @@ import { errorCode, memberMessage, UserError } from '../../core/errors.js';
 import { viewOf } from '../../delivery/progress-view.js';
 import { showResult, type HandlerDeps } from './command-handlers.js';
 import { TelegramInvocation } from './invocation.js';
-import { keyboardOf } from './render.js';
+import { keyboardOf, STATUS_MARK } from './render.js';
 
 /** A callback query, answered once: Telegram keeps the button spinning until it is. */
 class Press {
@@ -33,7 +33,9 @@ class Press {
  */
 async function showCancelled(deps: HandlerDeps, ctx: Context, result: CommandResult) {
   const message = ctx.callbackQuery?.message;
-  if (!message || result.generation?.status !== 'cancelled') return;
+  // Only a status message (not, say, a /queue answer with Cancel buttons) shows its state.
+  const isStatus = message && 'text' in message && message.text?.startsWith(STATUS_MARK);
+  if (!message || !isStatus || result.generation?.status !== 'cancelled') return;
   await deps.sink.editStatus(
     { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
     viewOf(result.generation),

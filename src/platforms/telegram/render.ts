@@ -17,15 +17,20 @@ export interface TelegramText {
 
 const CAPTION_PROMPT = 300;
 
-/** Buttons as an inline keyboard, in one row; the button data is the callback data. */
+/** How a status message starts, so a pressed message can be told to be one. */
+export const STATUS_MARK = '🎨';
+
+/** Buttons as an inline keyboard, three a row; the button data is the callback data. */
 export function keyboardOf(buttons: readonly ButtonRef[]): InlineKeyboard {
-  if (buttons.length === 0) return [];
-  return [buttons.map((b) => ({ text: buttonText(b), callback_data: b.data }))];
+  const rows: InlineKeyboard = [];
+  for (let i = 0; i < buttons.length; i += 3)
+    rows.push(buttons.slice(i, i + 3).map((b) => ({ text: buttonText(b), callback_data: b.data })));
+  return rows;
 }
 
 /** The member's status message: what, for how much, and how far along. */
 export function renderStatus(view: ProgressView): TelegramText {
-  const head = `🎨 ${clip(view.prompt, 200)}\n${view.model} · ${view.price} points · ${view.generationId}`;
+  const head = `${STATUS_MARK} ${clip(view.prompt, 200)}\n${view.model} · ${view.price} points · ${view.generationId}`;
   let line: string;
   switch (view.status) {
     case 'pending':
