@@ -45,6 +45,7 @@ try {
       moderators: [],
       moderatorRoles: [],
       manageGuildModerates: false,
+      priorityRoles: [],
     },
     services: app.services,
     media: app.media,

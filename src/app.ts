@@ -138,6 +138,7 @@ export async function createApp(
     catalog,
     queues,
     limits,
+    priorityMembers: config.priorityMembers,
     cancelBus,
     media,
     logger,

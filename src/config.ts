@@ -56,6 +56,8 @@ export const envSchema = z.object({
   MEMBER_MAX_QUEUED: int(3, 0),
   MEMBER_COOLDOWN_SECONDS: int(0, 0),
   MEMBER_DAILY_LIMIT: int(0, 0),
+  PRIORITY_MEMBERS: list,
+  PRIORITY_ROLES: list,
   LIMITS_EXEMPT_MODERATORS: z
     .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
     .default('true')
@@ -129,6 +131,8 @@ export interface Config {
   economy: { welcomePoints: number; maxGrant: number };
   /** Per-member limits (0: that limit is off); see src/queue/member-limits.ts. */
   limits: LimitSettings;
+  /** Member ids (on any platform, or `platform:id`) whose jobs go first. */
+  priorityMembers: string[];
   console: { moderators: string[] };
   worker: { concurrency: number; attempts: number; backoffMs: number };
   reconcileGraceMs: number;
@@ -156,6 +160,8 @@ export interface DiscordConfig {
   moderatorRoles: string[];
   /** Members with the Manage Server permission are moderators too. */
   manageGuildModerates: boolean;
+  /** Role ids whose members' jobs go first in the queue. */
+  priorityRoles: string[];
 }
 
 export interface TelegramConfig {
@@ -232,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         guildIds: e.DISCORD_GUILD_IDS,
         moderators: e.DISCORD_MODERATORS,
         moderatorRoles: e.DISCORD_MODERATOR_ROLES,
+        priorityRoles: e.PRIORITY_ROLES,
         manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
       }
     : undefined;
@@ -255,6 +262,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       dailyLimit: e.MEMBER_DAILY_LIMIT,
       exemptModerators: e.LIMITS_EXEMPT_MODERATORS,
     },
+    priorityMembers: e.PRIORITY_MEMBERS,
     console: { moderators: e.CONSOLE_MODERATORS },
     worker: {
       concurrency: e.WORKER_CONCURRENCY,

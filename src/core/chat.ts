@@ -7,6 +7,11 @@ export interface Actor {
   displayName: string;
   /** Decided by the adapter from the operator's settings (ids, roles, admin rights). */
   isModerator: boolean;
+  /**
+   * Their jobs go first in the queue: decided by the adapter (Discord PRIORITY_ROLES,
+   * Telegram administrators of the admin groups); PRIORITY_MEMBERS apply everywhere.
+   */
+  priority?: boolean;
 }
 
 export interface MemberRef {

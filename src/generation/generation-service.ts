@@ -162,6 +162,8 @@ export interface GenerationServiceDeps {
   catalog: Catalog;
   queues: Queues;
   limits: MemberLimits;
+  /** Member ids (any platform, or `platform:id`) whose jobs go first. */
+  priorityMembers?: readonly string[];
   cancelBus: CancelBus;
   media: MediaStore;
   logger: Logger;
@@ -287,8 +289,13 @@ export class GenerationService {
     try {
       // Fair ordering: a member's k-th open job waits behind every other member's earlier
       // ones (BullMQ runs lower priorities first, in order of arrival within one).
-      const priority = fairPriority(slot.rank);
-      await queues.enqueueGeneration(jobOf(inserted), priority ? { priority } : {});
+      // A priority member's job goes to the front of the plain wait list: before everyone's.
+      const first = this.#goesFirst(input.requester);
+      const priority = first ? undefined : fairPriority(slot.rank);
+      await queues.enqueueGeneration(
+        jobOf(inserted),
+        first ? { lifo: true } : priority ? { priority } : {},
+      );
     } catch (error) {
       throw await this.#unqueued(id, summary, input.origin, true, error);
     }
@@ -297,6 +304,15 @@ export class GenerationService {
     this.#waiting.set(id, { provider: model.provider, model: model.id });
     log.info({ model: model.id, price }, 'generation queued');
     return { generation: summary, duplicate: false };
+  }
+
+  #goesFirst(actor: Actor): boolean {
+    const listed = this.#d.priorityMembers ?? [];
+    return (
+      actor.priority === true ||
+      listed.includes(actor.identity.id) ||
+      listed.includes(identityKey(actor.identity))
+    );
   }
 
   /**

@@ -177,11 +177,15 @@ export class Queues {
    * Adds the job with `jobId = generation id`: adding it again (a replay, the reconciler)
    * is a no-op while the first one exists.
    */
-  async enqueueGeneration(payload: GenerationJob, order: { priority?: number } = {}): Promise<Job> {
+  async enqueueGeneration(
+    payload: GenerationJob,
+    order: { priority?: number; lifo?: boolean } = {},
+  ): Promise<Job> {
     const data = generationJobSchema.parse(payload);
     const options: JobsOptions = {
       jobId: data.generationId,
       ...(order.priority ? { priority: order.priority } : {}),
+      ...(order.lifo ? { lifo: true } : {}),
       attempts: this.#options.attempts,
       backoff: { type: PROVIDER_BACKOFF, delay: this.#options.backoffMs },
       removeOnComplete: { age: 24 * 3600, count: 5000 },

@@ -57,6 +57,7 @@ describe('Discord adapter', () => {
     moderators: [],
     moderatorRoles: [MOD_ROLE],
     manageGuildModerates: false,
+    priorityRoles: [],
   };
 
   async function fund(who: Member, points: number): Promise<void> {

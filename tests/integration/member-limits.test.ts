@@ -88,6 +88,23 @@ describe('fair ordering and member limits', () => {
     expect(backend.started.filter((id) => id !== ben)).toEqual(ann);
   });
 
+  it("starts a priority member's job before everyone waiting", async () => {
+    const { app, backend } = await appWith({ MEMBER_MAX_QUEUED: '0', PRIORITY_MEMBERS: 'vip' });
+    await fund(app, 'hal', 100);
+    await fund(app, 'ida', 100);
+    await fund(app, 'vip', 100);
+    const waiting = [
+      (await generate(app, 'hal', 'h1')).generation?.id ?? '',
+      (await generate(app, 'ida', 'i1')).generation?.id ?? '',
+      (await generate(app, 'hal', 'h2')).generation?.id ?? '',
+    ];
+    const vip = (await generate(app, 'vip', 'v1')).generation?.id ?? '';
+    backend.openAll();
+    await app.startWorkers();
+    for (const id of [...waiting, vip]) await waitForStatus(app, id);
+    expect(backend.started).toEqual([vip, ...waiting]);
+  });
+
   it("refuses a member's 4th waiting generation before holding anything", async () => {
     const { app } = await appWith({ MEMBER_MAX_QUEUED: '3' });
     await fund(app, 'cat', 100);

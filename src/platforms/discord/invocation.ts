@@ -103,6 +103,7 @@ export class DiscordInvocation {
           permissions: interaction.memberPermissions?.bitfield,
           guildId: interaction.guildId ?? undefined,
         }),
+        priority: memberRoles(interaction).some((r) => deps.config.priorityRoles.includes(r)),
       },
       invocationKey: `discord:interaction:${interaction.id}`,
       resolveMember: async (reference) => {

@@ -78,6 +78,7 @@ export class TelegramInvocation {
         identity: { platform: 'telegram', id: String(from.id) },
         displayName: displayName(from),
         isModerator: await deps.moderators.isModerator(from.id),
+        priority: await deps.moderators.isGroupAdmin(from.id),
       },
       ...invocationOf(ctx, deps.startedAt),
       resolveMember: async (reference) => {

@@ -18,8 +18,13 @@ export class TelegramModerators {
   ) {}
 
   async isModerator(userId: number): Promise<boolean> {
+    if (this.userIds.includes(String(userId))) return true;
+    return this.isGroupAdmin(userId);
+  }
+
+  /** Whether the member administers one of the admin groups (their jobs also go first). */
+  async isGroupAdmin(userId: number): Promise<boolean> {
     const id = String(userId);
-    if (this.userIds.includes(id)) return true;
     if (this.adminGroups.length === 0) return false;
     const cached = this.#cache.get(id);
     if (cached && cached.until > Date.now()) return cached.value;
