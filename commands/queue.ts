@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { waitWords } from '../src/delivery/progress-view.js';
 import type { OpenGeneration, ProviderLine } from '../src/generation/queue-board.js';
 import type { LimitsLeft } from '../src/queue/member-limits.js';
 import { actionButton } from './actions.js';
@@ -8,11 +9,6 @@ import { cancelAction } from './generation-actions.js';
 function providerLine(p: ProviderLine): string {
   const idle = p.running === 0 && p.waiting === 0;
   return `${p.provider}: ${idle ? 'idle' : `${p.running} running, ${p.waiting} waiting`} (${p.models.join(', ')})`;
-}
-
-/** A duration as a member reads it: `about 40 s`, `about 3 min`. */
-function about(seconds: number): string {
-  return seconds < 90 ? `about ${Math.max(1, seconds)} s` : `about ${Math.round(seconds / 60)} min`;
 }
 
 function mineLine(g: OpenGeneration): string {
@@ -26,7 +22,7 @@ function mineLine(g: OpenGeneration): string {
     g.position === undefined
       ? ''
       : g.wait
-        ? `, starts ${g.wait.startsInSeconds === 0 ? 'next' : `in ${about(g.wait.startsInSeconds)}`}, done in ${about(g.wait.doneInSeconds)}`
+        ? `, ${waitWords(g.wait.startsInSeconds, g.wait.doneInSeconds)}`
         : ', no estimate yet';
   return `${g.id}  ${g.model}  ${where}${wait}`;
 }

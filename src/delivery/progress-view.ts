@@ -109,9 +109,13 @@ export function waitText(view: ProgressView): string | undefined {
   const place = `position ${view.queuePosition}`;
   if (view.startsInSeconds === undefined || view.etaSeconds === undefined)
     return view.message === NO_ESTIMATE ? `${place} · ${NO_ESTIMATE}` : place;
-  const start =
-    view.startsInSeconds === 0 ? 'starts next' : `starts in ${about(view.startsInSeconds)}`;
-  return `${place} · ${start}, done in ${about(view.etaSeconds)}`;
+  return `${place} · ${waitWords(view.startsInSeconds, view.etaSeconds)}`;
+}
+
+/** `starts in about 40 s, done in about 55 s` (or `starts next, ...`). */
+export function waitWords(startsInSeconds: number, doneInSeconds: number): string {
+  const start = startsInSeconds === 0 ? 'starts next' : `starts in ${about(startsInSeconds)}`;
+  return `${start}, done in ${about(doneInSeconds)}`;
 }
 
 const BAR_WIDTH = 20;

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Provider, ProviderJob, ProviderRunContext } from '../../src/core/provider.js';
-import { LocalProvider } from '../../src/providers/local/local-provider.js';
+import { GatedBackend } from '../support/gated-backend.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import {
   command,
@@ -11,30 +10,8 @@ import {
   type TestApp,
 } from '../support/app.js';
 
-/** A backend that records the order runs start in and holds them until released. */
-class Recording implements Provider {
-  readonly id = 'local';
-  readonly label = 'recording test backend';
-  readonly #local = new LocalProvider();
-  readonly capabilities = this.#local.capabilities;
-  readonly started: string[] = [];
-  #open = false;
-  readonly #gates: (() => void)[] = [];
-
-  openAll(): void {
-    this.#open = true;
-    for (const release of this.#gates.splice(0)) release();
-  }
-
-  async generate(job: ProviderJob, ctx: ProviderRunContext) {
-    this.started.push(job.generationId);
-    if (!this.#open) await new Promise<void>((resolve) => this.#gates.push(resolve));
-    return this.#local.generate(job, ctx);
-  }
-}
-
 const apps: TestApp[] = [];
-async function appWith(config: Record<string, string>, backend = new Recording()) {
+async function appWith(config: Record<string, string>, backend = new GatedBackend()) {
   const app = await createTestApp({
     models: [testModel('t-gated'), testModel('t-broken', { failAfterStep: 0 })],
     config: { WORKER_CONCURRENCY: '1', ...config },

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findAction } from '../../commands/index.js';
-import type { Provider, ProviderJob, ProviderRunContext } from '../../src/core/provider.js';
 import type { QueueOverview } from '../../src/generation/queue-board.js';
-import { LocalProvider } from '../../src/providers/local/local-provider.js';
+import { GatedBackend } from '../support/gated-backend.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import {
   command,
@@ -13,29 +12,9 @@ import {
   type TestApp,
 } from '../support/app.js';
 
-/** A backend whose runs wait until the test lets them go. */
-class Gated implements Provider {
-  readonly id = 'local';
-  readonly label = 'gated test backend';
-  readonly #local = new LocalProvider();
-  readonly capabilities = this.#local.capabilities;
-  readonly #gates: (() => void)[] = [];
-  #open = false;
-
-  openAll(): void {
-    this.#open = true;
-    for (const release of this.#gates.splice(0)) release();
-  }
-
-  async generate(job: ProviderJob, ctx: ProviderRunContext) {
-    if (!this.#open) await new Promise<void>((resolve) => this.#gates.push(resolve));
-    return this.#local.generate(job, ctx);
-  }
-}
-
 describe('/queue: what runs and waits, and where the member stands', () => {
   let app: TestApp;
-  const backend = new Gated();
+  const backend = new GatedBackend();
 
   beforeAll(async () => {
     app = await createTestApp({

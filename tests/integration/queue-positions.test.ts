@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Provider, ProviderJob, ProviderRunContext } from '../../src/core/provider.js';
 import type { ProgressView } from '../../src/delivery/progress-view.js';
 import type { DeliverySink } from '../../src/delivery/sink.js';
-import { LocalProvider } from '../../src/providers/local/local-provider.js';
+import { GatedBackend } from '../support/gated-backend.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import {
   command,
@@ -13,36 +12,6 @@ import {
   type TestApp,
 } from '../support/app.js';
 import { until } from '../support/until.js';
-
-/** A backend whose runs start in order and wait until the test lets one go. */
-class OneByOne implements Provider {
-  readonly id = 'local';
-  readonly label = 'one-by-one test backend';
-  readonly #local = new LocalProvider();
-  readonly capabilities = this.#local.capabilities;
-  readonly started: string[] = [];
-  readonly #gates: (() => void)[] = [];
-  #free = 0;
-
-  /** From now on every run waits again until it is let go. */
-  hold(): void {
-    this.#free = 0;
-  }
-
-  /** Lets the oldest waiting run (or the next to start) finish. */
-  releaseOne(): void {
-    const gate = this.#gates.shift();
-    if (gate) gate();
-    else this.#free += 1;
-  }
-
-  async generate(job: ProviderJob, ctx: ProviderRunContext) {
-    this.started.push(job.generationId);
-    if (this.#free > 0) this.#free -= 1;
-    else await new Promise<void>((resolve) => this.#gates.push(resolve));
-    return this.#local.generate(job, ctx);
-  }
-}
 
 class StatusSink implements DeliverySink {
   readonly platform = 'telegram';
@@ -58,7 +27,7 @@ class StatusSink implements DeliverySink {
 
 describe('live positions and wait estimates', () => {
   let app: TestApp;
-  const backend = new OneByOne();
+  const backend = new GatedBackend();
   const sink = new StatusSink();
   let message = 0;
 
