@@ -39,3 +39,45 @@ describe('failure status on every surface', () => {
     }
   });
 });
+
+describe('a waiting generation on every surface', () => {
+  const { error: _none, ...base } = failed('');
+  const waiting = (extra: Partial<ProgressView>): ProgressView => ({
+    ...base,
+    status: 'queued',
+    actions: ['cancel'],
+    final: false,
+    queuePosition: 3,
+    ...extra,
+  });
+
+  it('shows its place and when it should start and be done', () => {
+    for (const [name, render] of Object.entries(surfaces)) {
+      const text = render(waiting({ startsInSeconds: 40, etaSeconds: 200 }));
+      expect({
+        name,
+        ok: text.includes('position 3 · starts in about 40 s, done in about 3 min'),
+      }).toEqual({
+        name,
+        ok: true,
+      });
+    }
+  });
+
+  it('says when there is no estimate yet, and when it is next', () => {
+    for (const [name, render] of Object.entries(surfaces)) {
+      expect({
+        name,
+        ok: render(waiting({ message: 'no estimate yet' })).includes(
+          'position 3 · no estimate yet',
+        ),
+      }).toEqual({ name, ok: true });
+      expect({
+        name,
+        ok: render(waiting({ queuePosition: 1, startsInSeconds: 0, etaSeconds: 5 })).includes(
+          'starts next, done in about 5 s',
+        ),
+      }).toEqual({ name, ok: true });
+    }
+  });
+});
