@@ -43,26 +43,20 @@ export async function start(
   let delivery: { close(): Promise<void> } | undefined;
   if (config.role === 'bot' || config.role === 'all') {
     const sinks: DeliverySink[] = [];
+    // What every chat adapter is built from.
+    const shared = {
+      services: app.services,
+      media: app.media,
+      redis: app.redis,
+      keyPrefix: config.queuePrefix,
+      logger,
+    };
     if (config.discord) {
-      discord = createDiscordAdapter({
-        config: config.discord,
-        services: app.services,
-        media: app.media,
-        redis: app.redis,
-        keyPrefix: config.queuePrefix,
-        logger,
-      });
+      discord = createDiscordAdapter({ ...shared, config: config.discord });
       sinks.push(discord.sink);
     }
     if (config.telegram) {
-      telegram = createTelegramAdapter({
-        config: config.telegram,
-        services: app.services,
-        media: app.media,
-        redis: app.redis,
-        keyPrefix: config.queuePrefix,
-        logger,
-      });
+      telegram = createTelegramAdapter({ ...shared, config: config.telegram });
       sinks.push(telegram.sink);
     }
     delivery = await app.startDelivery(sinks);

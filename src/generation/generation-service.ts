@@ -241,7 +241,9 @@ export class GenerationService {
         status: 'queued',
         statusHistory: [{ status: 'queued', at: now }],
       });
-      inserted = generationOf(created.toObject());
+      // What was just written is known: its subdocuments need no parsing back.
+      const { origin: _o, request: _r, proposed: _p, ...fields } = created.toObject();
+      inserted = { ...fields, origin: input.origin, request };
     } catch (error) {
       if (!isDuplicateKey(error)) throw error;
       const winner = await this.find(id);
