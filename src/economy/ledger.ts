@@ -11,9 +11,11 @@ import {
   type SettleOutcome,
 } from '../store/recorded-result.js';
 import { isDuplicateKey, serverErrorCode } from '../store/server-errors.js';
+import { checkLedger, type LedgerViolation } from './audit.js';
 
 export type LedgerKind = LedgerEntryDoc['kind'];
 export type { SettleOutcome };
+export type { LedgerViolation } from './audit.js';
 
 export interface Balance {
   available: number;
@@ -664,117 +666,12 @@ export class Economy {
   }
 
   /**
-   * Verifies every account's chain: each link follows from the one before, the balance
-   * (available + held) equals the sum of the ledger, held equals the sum of open holds,
-   * nothing is negative, and no hold is settled that was never reserved.
+   * Verifies every account's chain (see `checkLedger`); the answer of
+   * `npm run cli -- ledger check`.
    */
   async check(): Promise<LedgerViolation[]> {
-    const violations: LedgerViolation[] = [];
-    const cursor = this.#m.LedgerEntry.find({}).sort({ accountId: 1, seq: 1 }).lean().cursor();
-    let current: AccountTally | undefined;
-    const finish = (t: AccountTally): void => {
-      let openHolds = 0;
-      for (const [holdId, amount] of t.reserves) if (!t.settled.has(holdId)) openHolds += amount;
-      for (const holdId of t.settled) {
-        if (!t.reserves.has(holdId)) {
-          violations.push({
-            accountId: t.accountId,
-            rule: 'settle-without-hold',
-            detail: `hold ${holdId} settled but never reserved`,
-          });
-        }
-      }
-      if (t.available + t.held !== t.total) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'balance-equals-ledger',
-          detail: `available ${t.available} + held ${t.held} != sum of ledger ${t.total}`,
-        });
-      }
-      if (t.held !== openHolds) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'held-equals-open-holds',
-          detail: `held ${t.held} != open holds ${openHolds}`,
-        });
-      }
-    };
-    for await (const e of cursor) {
-      if (!current || current.accountId !== e.accountId) {
-        if (current) finish(current);
-        current = {
-          accountId: e.accountId,
-          seq: 0,
-          available: 0,
-          held: 0,
-          total: 0,
-          reserves: new Map(),
-          settled: new Set(),
-        };
-      }
-      const t = current;
-      if (e.seq !== t.seq + 1) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'chain',
-          detail: `entry ${e._id} has seq ${e.seq} after ${t.seq}`,
-        });
-      }
-      if (
-        e.availableAfter !== t.available + e.availableDelta ||
-        e.heldAfter !== t.held + e.heldDelta
-      ) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'chain',
-          detail: `entry ${e._id} does not follow from the one before`,
-        });
-      }
-      if (e.amount !== e.availableDelta + e.heldDelta) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'chain',
-          detail: `entry ${e._id} amount is not its deltas' sum`,
-        });
-      }
-      t.seq = e.seq;
-      t.available = e.availableAfter;
-      t.held = e.heldAfter;
-      t.total += e.amount;
-      if (t.available < 0 || t.held < 0) {
-        violations.push({
-          accountId: t.accountId,
-          rule: 'not-negative',
-          detail: `after ${e._id}: available ${t.available}, held ${t.held}`,
-        });
-      }
-      if (e.kind === 'reserve' && e.holdId) t.reserves.set(e.holdId, e.heldDelta);
-      if (e.kind === 'settle' && e.holdId) t.settled.add(e.holdId);
-    }
-    if (current) finish(current);
-    return violations;
+    return checkLedger(this.#m.LedgerEntry);
   }
-}
-
-interface AccountTally {
-  accountId: string;
-  seq: number;
-  available: number;
-  held: number;
-  total: number;
-  reserves: Map<string, number>;
-  settled: Set<string>;
-}
-
-export interface LedgerViolation {
-  accountId: string;
-  rule:
-    | 'balance-equals-ledger'
-    | 'held-equals-open-holds'
-    | 'not-negative'
-    | 'settle-without-hold'
-    | 'chain';
-  detail: string;
 }
 
 async function ignoreDuplicate(write: Promise<unknown>): Promise<void> {
