@@ -2,15 +2,6 @@ import type { ResolvedRequest } from './generation-request.js';
 import type { ModelSpec } from './model-spec.js';
 import type { ProgressEvent } from './progress.js';
 
-export interface ProviderCapabilities {
-  kinds: readonly ('image' | 'video')[];
-  img2img: boolean;
-  negativePrompt: boolean;
-  seeds: boolean;
-  /** Whether an abort actually stops the remote work (not just our waiting). */
-  cancel: boolean;
-}
-
 /** An input image handed to the provider as bytes, already re-encoded by us. */
 export interface ProviderInputImage {
   data: Uint8Array;
@@ -61,6 +52,5 @@ export type ProviderOutput = ProviderOutputOk | ProviderOutputFailed;
 export interface Provider {
   readonly id: string;
   readonly label: string;
-  readonly capabilities: ProviderCapabilities;
   generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]>;
 }

@@ -18,7 +18,6 @@ import {
  */
 class RecordingProvider implements Provider {
   readonly label: string;
-  readonly capabilities = new LocalProvider().capabilities;
   /** `start <id>` and `end <id>`, in the order they happened. */
   readonly events: string[] = [];
   inFlight = 0;

@@ -58,13 +58,6 @@ function abortReason(signal: AbortSignal): unknown {
 export class LocalProvider implements Provider {
   readonly id = 'local';
   readonly label = 'Local demo renderer';
-  readonly capabilities = {
-    kinds: ['image', 'video'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
     const options = localModelOptionsSchema.parse(job.model.options);

@@ -60,13 +60,6 @@ function errorText(body: unknown, raw: string): string {
 export class A1111Provider implements Provider {
   readonly id = 'a1111';
   readonly label = 'Automatic1111';
-  readonly capabilities = {
-    kinds: ['image'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
   readonly #http: HttpClient;
 
   constructor(private readonly options: RemoteOptions) {

@@ -63,13 +63,6 @@ const DEFAULT_INPUT = {
 export class FalProvider implements Provider {
   readonly id = 'fal';
   readonly label = 'fal';
-  readonly capabilities = {
-    kinds: ['image', 'video'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
   readonly #http: HttpClient;
   readonly #origin: string;
 

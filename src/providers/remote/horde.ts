@@ -62,13 +62,6 @@ function errorText(body: unknown, raw: string): string {
 export class HordeProvider implements Provider {
   readonly id = 'horde';
   readonly label = 'AI Horde';
-  readonly capabilities = {
-    kinds: ['image'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
   readonly #http: HttpClient;
 
   constructor(private readonly options: RemoteOptions) {

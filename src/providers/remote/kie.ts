@@ -67,13 +67,6 @@ const NO_HEADERS = { get: () => null };
 export class KieProvider implements Provider {
   readonly id = 'kie';
   readonly label = 'Kie.ai';
-  readonly capabilities = {
-    kinds: ['image', 'video'] as const,
-    img2img: false,
-    negativePrompt: true,
-    seeds: true,
-    cancel: false,
-  };
   readonly #http: HttpClient;
 
   constructor(private readonly options: RemoteOptions) {

@@ -76,13 +76,6 @@ function errorText(body: unknown, raw: string): string {
 export class OpenAiProvider implements Provider {
   readonly id = 'openai';
   readonly label = 'OpenAI';
-  readonly capabilities = {
-    kinds: ['image'] as const,
-    img2img: true,
-    negativePrompt: false,
-    seeds: false,
-    cancel: false,
-  };
   readonly #http: HttpClient;
 
   constructor(private readonly options: RemoteOptions) {

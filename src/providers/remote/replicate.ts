@@ -52,13 +52,6 @@ function outputUrls(output: unknown): string[] | undefined {
 export class ReplicateProvider implements Provider {
   readonly id = 'replicate';
   readonly label = 'Replicate';
-  readonly capabilities = {
-    kinds: ['image', 'video'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
   readonly #http: HttpClient;
 
   constructor(private readonly options: RemoteOptions) {

@@ -106,13 +106,6 @@ function errorText(body: unknown, raw: string): string {
 export class ComfyUiProvider implements Provider {
   readonly id = 'comfyui';
   readonly label = 'ComfyUI';
-  readonly capabilities = {
-    kinds: ['image', 'video'] as const,
-    img2img: true,
-    negativePrompt: true,
-    seeds: true,
-    cancel: true,
-  };
   readonly #http: HttpClient;
   readonly #workflows = new Map<string, unknown>();
   readonly #headers: Record<string, string>;
