@@ -1,5 +1,6 @@
 import { fetch, FormData, type Response } from 'undici';
 import type { z } from 'zod';
+import { HTTP_DEFAULTS } from './defaults.js';
 import { abortError, httpError, malformed, unavailable } from './errors.js';
 
 export interface HttpClientOptions {
@@ -7,7 +8,7 @@ export interface HttpClientOptions {
   provider: string;
   baseUrl: string;
   headers?: Record<string, string>;
-  /** Limit of one call; the job's own signal still applies. */
+  /** Limit of one call; the job's own signal still applies. Unset: HTTP_DEFAULTS.callTimeoutMs. */
   timeoutMs?: number;
 }
 
@@ -61,7 +62,11 @@ export function splitAuth(url: string): { baseUrl: string; headers: Record<strin
  * answer is checked against the shape the API documents before anything reads it.
  */
 export class HttpClient {
-  constructor(private readonly options: HttpClientOptions) {}
+  readonly #timeoutMs: number;
+
+  constructor(private readonly options: HttpClientOptions) {
+    this.#timeoutMs = options.timeoutMs ?? HTTP_DEFAULTS.callTimeoutMs;
+  }
 
   url(path: string): string {
     if (/^https?:\/\//.test(path)) return path;
@@ -80,7 +85,7 @@ export class HttpClient {
     const timer = setTimeout(() => {
       timedOut = true;
       controller.abort(new Error('timeout'));
-    }, this.options.timeoutMs ?? 60_000);
+    }, this.#timeoutMs);
     const forward = (): void => controller.abort(call.signal.reason);
     if (call.signal.aborted) forward();
     else call.signal.addEventListener('abort', forward, { once: true });
@@ -111,12 +116,7 @@ export class HttpClient {
       raw = await response.text();
     } catch (error) {
       if (call.signal.aborted) throw abortError(call.signal);
-      if (timedOut)
-        throw unavailable(
-          provider,
-          `no answer within ${this.options.timeoutMs ?? 60_000} ms`,
-          error,
-        );
+      if (timedOut) throw unavailable(provider, `no answer within ${this.#timeoutMs} ms`, error);
       throw unavailable(provider, `could not connect (${(error as Error).message})`, error);
     } finally {
       done();

@@ -12,7 +12,10 @@ export interface DownloadPolicy {
   allowPrivate: boolean;
   /** host:port pairs exempt from the private-address rule (tests' loopback file servers). */
   allowHosts?: readonly string[];
+  /** The whole download, redirects included. */
   timeoutMs?: number;
+  /** Redirects followed before the download is refused. */
+  maxRedirects?: number;
 }
 
 export interface Downloaded {
@@ -20,7 +23,11 @@ export interface Downloaded {
   mime: string;
 }
 
-const MAX_REDIRECTS = 5;
+/** What a download policy leaves unset. */
+export const DOWNLOAD_DEFAULTS = {
+  timeoutMs: 120_000,
+  maxRedirects: 5,
+} as const satisfies Required<Pick<DownloadPolicy, 'timeoutMs' | 'maxRedirects'>>;
 
 /** Loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast, reserved… */
 export function isPublicAddress(address: string): boolean {
@@ -99,7 +106,7 @@ export async function downloadOutput(
   /** Sent to the first URL's origin only (a self-hosted backend's basic auth), never onwards. */
   headers: Record<string, string> = {},
 ): Promise<Downloaded> {
-  const timeout = AbortSignal.timeout(policy.timeoutMs ?? 120_000);
+  const timeout = AbortSignal.timeout(policy.timeoutMs ?? DOWNLOAD_DEFAULTS.timeoutMs);
   const combined = AbortSignal.any([signal, timeout]);
   let current = url;
   // Undefined when `url` does not parse; the first hop refuses it.
@@ -136,7 +143,8 @@ export async function downloadOutput(
       const location = response.headers.get('location');
       await response.body?.cancel();
       if (!location) throw refusedUrl(provider, 'a redirect without a location');
-      if (hop >= MAX_REDIRECTS) throw refusedUrl(provider, 'too many redirects');
+      if (hop >= (policy.maxRedirects ?? DOWNLOAD_DEFAULTS.maxRedirects))
+        throw refusedUrl(provider, 'too many redirects');
       current = new URL(location, parsed).toString();
       continue;
     }

@@ -13,7 +13,8 @@ import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
 import { optionalUrl } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const generated = z.object({
   images: z.array(z.string()),
@@ -41,6 +42,24 @@ const progress = z.object({
     .optional(),
 });
 
+/** What an Automatic1111 adapter is built with. */
+export interface A1111Options extends RemoteOptions {
+  /** An img2img's denoising strength when the model's options name none. */
+  denoisingStrength?: number;
+  /** A live preview costs the backend an encode: one is asked for every this many polls. */
+  previewEveryPolls?: number;
+}
+
+/** The blocking call lasts the whole generation, so it gets the model's time, not a minute. */
+export const A1111_DEFAULTS = {
+  ...HTTP_DEFAULTS,
+  callTimeoutMs: 600_000,
+  denoisingStrength: 0.6,
+  previewEveryPolls: 3,
+} as const satisfies Required<
+  Pick<A1111Options, keyof HttpTimings | 'denoisingStrength' | 'previewEveryPolls'>
+>;
+
 /** A1111 answers errors as {error: <exception class>, detail, errors: <message>}: keep the words. */
 function errorText(body: unknown, raw: string): string {
   const b = body as { error?: unknown; detail?: unknown; errors?: unknown } | undefined;
@@ -61,14 +80,20 @@ export class A1111Provider implements Provider {
   readonly id = 'a1111';
   readonly label = 'Automatic1111';
   readonly #http: HttpClient;
+  readonly #timings: Required<HttpTimings>;
+  readonly #denoisingStrength: number;
+  readonly #previewEveryPolls: number;
 
-  constructor(private readonly options: RemoteOptions) {
+  constructor(private readonly options: A1111Options) {
+    this.#timings = resolveTimings(options, A1111_DEFAULTS);
+    this.#denoisingStrength = options.denoisingStrength ?? A1111_DEFAULTS.denoisingStrength;
+    this.#previewEveryPolls = options.previewEveryPolls ?? A1111_DEFAULTS.previewEveryPolls;
     const { baseUrl, headers } = splitAuth(options.apiUrl);
     this.#http = new HttpClient({
       provider: this.label,
       baseUrl,
       headers,
-      timeoutMs: options.callTimeoutMs ?? 600_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
   }
 
@@ -100,7 +125,9 @@ export class A1111Provider implements Provider {
         ? {
             init_images: [Buffer.from(image.data).toString('base64')],
             denoising_strength:
-              typeof options.denoisingStrength === 'number' ? options.denoisingStrength : 0.6,
+              typeof options.denoisingStrength === 'number'
+                ? options.denoisingStrength
+                : this.#denoisingStrength,
           }
         : {}),
     };
@@ -162,7 +189,7 @@ export class A1111Provider implements Provider {
    * (asked through /internal/progress), or when that endpoint is missing (older builds).
    */
   async #interrupt(taskId: string): Promise<void> {
-    const signal = AbortSignal.timeout(5000);
+    const signal = AbortSignal.timeout(this.#timings.cancelTimeoutMs);
     try {
       const mine = await this.#http
         .call({
@@ -201,8 +228,8 @@ export class A1111Provider implements Provider {
     let previewId = -1;
     for (let poll = 1; ; poll += 1) {
       try {
-        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, signal);
-        const withImage = ctx.onPreview !== undefined && poll % 3 === 0;
+        await pause(this.#timings.pollIntervalMs, signal);
+        const withImage = ctx.onPreview !== undefined && poll % this.#previewEveryPolls === 0;
         if (perTask) {
           let p: z.output<typeof taskProgress>;
           try {
@@ -228,7 +255,6 @@ export class A1111Provider implements Provider {
             });
           continue;
         }
-        // The live preview costs the backend an encode: ask for it on every third poll.
         const p = await this.#http.call({
           path: `sdapi/v1/progress?skip_current_image=${withImage ? 'false' : 'true'}`,
           schema: progress,

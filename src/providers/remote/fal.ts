@@ -15,7 +15,8 @@ import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const submitted = z.object({
   request_id: z.string(),
@@ -41,6 +42,9 @@ const result = z
   })
   .passthrough();
 
+/** fal's timings: the shared ones. */
+export const FAL_DEFAULTS = { ...HTTP_DEFAULTS } as const satisfies Required<HttpTimings>;
+
 /** Inputs of fal's text-to-image models (flux, SDXL…); a model's `options.input` replaces it. */
 const DEFAULT_INPUT = {
   prompt: '{{prompt}}',
@@ -65,13 +69,15 @@ export class FalProvider implements Provider {
   readonly label = 'fal';
   readonly #http: HttpClient;
   readonly #origin: string;
+  readonly #timings: Required<HttpTimings>;
 
   constructor(private readonly options: RemoteOptions) {
+    this.#timings = resolveTimings(options, FAL_DEFAULTS);
     this.#http = new HttpClient({
       provider: this.label,
       baseUrl: options.apiUrl,
       headers: { authorization: `Key ${options.apiKey ?? ''}` },
-      timeoutMs: options.callTimeoutMs ?? 60_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
     this.#origin = new URL(options.apiUrl).origin;
   }
@@ -124,7 +130,7 @@ export class FalProvider implements Provider {
           ctx.onProgress(
             progressFromLogs(s.logs?.map((l) => l.message).join('\n')) ?? { message: 'generating' },
           );
-        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+        await pause(this.#timings.pollIntervalMs, ctx.signal);
       }
     } catch (error) {
       // Cancelled, timed out or given up on: a retry must not leave this one running (and billed).
@@ -133,7 +139,7 @@ export class FalProvider implements Provider {
           method: 'PUT',
           path: cancelUrl,
           schema: z.unknown(),
-          signal: AbortSignal.timeout(5000),
+          signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
         })
         .catch((err: unknown) =>
           this.options.logger?.debug(

@@ -14,7 +14,8 @@ import { retryRead } from '../http/retry-read.js';
 import { sniffMime } from '../http/download.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const accepted = z.object({
   id: z.string(),
@@ -44,6 +45,17 @@ const status = check.extend({
     .default([]),
 });
 
+/** What an AI Horde adapter is built with. */
+export interface HordeOptions extends RemoteOptions {
+  /** How far an img2img run may move away from the member's picture. */
+  denoisingStrength?: number;
+}
+
+export const HORDE_DEFAULTS = {
+  ...HTTP_DEFAULTS,
+  denoisingStrength: 0.6,
+} as const satisfies Required<Pick<HordeOptions, keyof HttpTimings | 'denoisingStrength'>>;
+
 /** The anonymous key: allowed, slowest in the queue. */
 export const HORDE_ANONYMOUS_KEY = '0000000000';
 
@@ -63,8 +75,12 @@ export class HordeProvider implements Provider {
   readonly id = 'horde';
   readonly label = 'AI Horde';
   readonly #http: HttpClient;
+  readonly #timings: Required<HttpTimings>;
+  readonly #denoisingStrength: number;
 
-  constructor(private readonly options: RemoteOptions) {
+  constructor(private readonly options: HordeOptions) {
+    this.#timings = resolveTimings(options, HORDE_DEFAULTS);
+    this.#denoisingStrength = options.denoisingStrength ?? HORDE_DEFAULTS.denoisingStrength;
     this.#http = new HttpClient({
       provider: this.label,
       baseUrl: options.apiUrl,
@@ -72,7 +88,7 @@ export class HordeProvider implements Provider {
         apikey: options.apiKey ?? HORDE_ANONYMOUS_KEY,
         'client-agent': 'genbot:0.1.0:https://github.com/genbot',
       },
-      timeoutMs: options.callTimeoutMs ?? 60_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
   }
 
@@ -96,7 +112,7 @@ export class HordeProvider implements Provider {
             ...(typeof job.model.options.sampler === 'string'
               ? { sampler_name: job.model.options.sampler }
               : {}),
-            ...(image ? { denoising_strength: 0.6 } : {}),
+            ...(image ? { denoising_strength: this.#denoisingStrength } : {}),
           },
           models: job.model.ref === 'any' ? [] : [job.model.ref],
           nsfw: job.model.options.nsfw === true,
@@ -123,7 +139,7 @@ export class HordeProvider implements Provider {
     let final: z.output<typeof status>;
     try {
       for (;;) {
-        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+        await pause(this.#timings.pollIntervalMs, ctx.signal);
         const c = await retryRead(
           () =>
             this.#http.call({
@@ -163,7 +179,7 @@ export class HordeProvider implements Provider {
           method: 'DELETE',
           path: `v2/generate/status/${id}`,
           schema: z.unknown(),
-          signal: AbortSignal.timeout(5000),
+          signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
         })
         .catch((err: unknown) =>
           this.options.logger?.debug(

@@ -14,7 +14,8 @@ import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 /** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */
 const envelope = <T extends z.ZodType>(data: T) =>
@@ -48,6 +49,9 @@ const veo = envelope(
   }),
 );
 
+/** Kie.ai's timings: the shared ones (it has no cancel call). */
+export const KIE_DEFAULTS = { ...HTTP_DEFAULTS } as const satisfies Required<HttpTimings>;
+
 const MARKET_INPUT = {
   prompt: '{{prompt}}',
   negative_prompt: '{{negative_prompt}}',
@@ -68,13 +72,15 @@ export class KieProvider implements Provider {
   readonly id = 'kie';
   readonly label = 'Kie.ai';
   readonly #http: HttpClient;
+  readonly #timings: Required<HttpTimings>;
 
   constructor(private readonly options: RemoteOptions) {
+    this.#timings = resolveTimings(options, KIE_DEFAULTS);
     this.#http = new HttpClient({
       provider: this.label,
       baseUrl: options.apiUrl,
       headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
-      timeoutMs: options.callTimeoutMs ?? 60_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
   }
 
@@ -119,7 +125,7 @@ export class KieProvider implements Provider {
     );
     let urls: string[];
     for (;;) {
-      await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
       if (isVeo) {
         // The envelope's code is checked inside the retried read: a poll answered {code: 500}
         // is tried again like an HTTP 500.

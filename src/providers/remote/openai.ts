@@ -11,6 +11,7 @@ import { failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
+import { HTTP_DEFAULTS, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const images = z.object({
@@ -25,6 +26,12 @@ const images = z.object({
     )
     .min(1),
 });
+
+/** OpenAI's timings: one call makes the images, which takes up to a couple of minutes. */
+export const OPENAI_DEFAULTS = {
+  ...HTTP_DEFAULTS,
+  callTimeoutMs: 180_000,
+} as const satisfies Required<HttpTimings>;
 
 /** The sizes each model accepts; a request is mapped to the one closest in shape. */
 const SIZES: Record<string, [number, number][]> = {
@@ -83,8 +90,7 @@ export class OpenAiProvider implements Provider {
       provider: this.label,
       baseUrl: options.apiUrl,
       headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
-      // Image generation takes up to a couple of minutes.
-      timeoutMs: options.callTimeoutMs ?? 180_000,
+      timeoutMs: options.callTimeoutMs ?? OPENAI_DEFAULTS.callTimeoutMs,
     });
   }
 

@@ -15,7 +15,8 @@ import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from './options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const prediction = z.object({
   id: z.string(),
@@ -38,6 +39,9 @@ const DEFAULT_INPUT = {
   image: '{{image}}',
 };
 
+/** Replicate's timings: the shared ones. */
+export const REPLICATE_DEFAULTS = { ...HTTP_DEFAULTS } as const satisfies Required<HttpTimings>;
+
 function outputUrls(output: unknown): string[] | undefined {
   if (typeof output === 'string') return [output];
   if (Array.isArray(output) && output.every((o) => typeof o === 'string')) return output;
@@ -53,13 +57,15 @@ export class ReplicateProvider implements Provider {
   readonly id = 'replicate';
   readonly label = 'Replicate';
   readonly #http: HttpClient;
+  readonly #timings: Required<HttpTimings>;
 
   constructor(private readonly options: RemoteOptions) {
+    this.#timings = resolveTimings(options, REPLICATE_DEFAULTS);
     this.#http = new HttpClient({
       provider: this.label,
       baseUrl: options.apiUrl,
       headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
-      timeoutMs: options.callTimeoutMs ?? 60_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
   }
 
@@ -80,7 +86,7 @@ export class ReplicateProvider implements Provider {
     let current = created;
     try {
       while (current.status === 'starting' || current.status === 'processing') {
-        await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+        await pause(this.#timings.pollIntervalMs, ctx.signal);
         current = await retryRead(
           () =>
             this.#http.call({
@@ -127,7 +133,7 @@ export class ReplicateProvider implements Provider {
         path: `v1/predictions/${id}/cancel`,
         method: 'POST',
         schema: z.unknown(),
-        signal: AbortSignal.timeout(5000),
+        signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
       })
       .catch((err: unknown) =>
         this.options.logger?.debug(

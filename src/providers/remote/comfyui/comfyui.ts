@@ -18,7 +18,8 @@ import { retryRead } from '../../http/retry-read.js';
 import { fillTemplate, templateValues } from '../../http/template.js';
 import { optionalString, optionalUrl } from '../../provider-env.js';
 import { defineProvider, downloadPolicy } from '../../provider-module.js';
-import { DEFAULT_POLL_MS, type RemoteOptions, type RemoteSettings } from '../options.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../../http/defaults.js';
+import type { RemoteOptions, RemoteSettings } from '../options.js';
 
 const DEFAULT_WORKFLOW = new URL('./default-workflow.json', import.meta.url);
 
@@ -59,7 +60,19 @@ const uploaded = z.object({
 export interface ComfyOptions extends RemoteOptions {
   /** Where `options.workflowFile` of a model is looked up. */
   workflowsDir?: string | undefined;
+  /** How long a run waits for the WebSocket before it goes on by polling alone. */
+  socketOpenMs?: number;
+  /** Polls that find a prompt neither queued, running nor finished before it counts as lost. */
+  vanishedAfterPolls?: number;
 }
+
+export const COMFYUI_DEFAULTS = {
+  ...HTTP_DEFAULTS,
+  socketOpenMs: 2000,
+  vanishedAfterPolls: 3,
+} as const satisfies Required<
+  Pick<ComfyOptions, keyof HttpTimings | 'socketOpenMs' | 'vanishedAfterPolls'>
+>;
 
 /** The exception message of a failed run, from the history entry's status messages. */
 function historyError(entry: z.output<typeof historyEntry>): string | undefined {
@@ -109,8 +122,14 @@ export class ComfyUiProvider implements Provider {
   readonly #http: HttpClient;
   readonly #workflows = new Map<string, unknown>();
   readonly #headers: Record<string, string>;
+  readonly #timings: Required<HttpTimings>;
+  readonly #socketOpenMs: number;
+  readonly #vanishedAfterPolls: number;
 
   constructor(private readonly options: ComfyOptions) {
+    this.#timings = resolveTimings(options, COMFYUI_DEFAULTS);
+    this.#socketOpenMs = options.socketOpenMs ?? COMFYUI_DEFAULTS.socketOpenMs;
+    this.#vanishedAfterPolls = options.vanishedAfterPolls ?? COMFYUI_DEFAULTS.vanishedAfterPolls;
     // A ComfyUI behind a proxy with basic auth: http://user:pass@host:8188.
     const { baseUrl, headers } = splitAuth(options.apiUrl);
     this.#headers = headers;
@@ -118,7 +137,7 @@ export class ComfyUiProvider implements Provider {
       provider: this.label,
       baseUrl,
       headers,
-      timeoutMs: options.callTimeoutMs ?? 60_000,
+      timeoutMs: this.#timings.callTimeoutMs,
     });
   }
 
@@ -251,10 +270,10 @@ export class ComfyUiProvider implements Provider {
           ctx.onProgress({ queuePosition: position + 1, message: 'queued at ComfyUI' });
         // Neither queued, running nor finished, several times over: ComfyUI restarted.
         missing = position < 0 && !running ? missing + 1 : 0;
-        if (missing >= 3)
+        if (missing >= this.#vanishedAfterPolls)
           throw unavailable(this.label, 'the prompt vanished (was ComfyUI restarted?)');
       }
-      await pause(this.options.pollIntervalMs ?? DEFAULT_POLL_MS, ctx.signal);
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
     }
   }
 
@@ -275,9 +294,9 @@ export class ComfyUiProvider implements Provider {
       return state;
     }
     ws.on('error', () => undefined);
-    // At most two seconds: without a socket the run still works, by polling.
+    // Not for long: without a socket the run still works, by polling.
     state.opened = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
+      const timer = setTimeout(resolve, this.#socketOpenMs);
       const done = () => {
         clearTimeout(timer);
         resolve();
@@ -333,7 +352,7 @@ export class ComfyUiProvider implements Provider {
   }
 
   #cancel(promptId: string): void {
-    const signal = AbortSignal.timeout(5000);
+    const signal = AbortSignal.timeout(this.#timings.cancelTimeoutMs);
     const logFailure = (what: string) => (err: unknown) =>
       this.options.logger?.debug({ err, provider: this.id, promptId }, `could not ${what}`);
     void this.#http
