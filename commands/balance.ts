@@ -8,7 +8,6 @@ export const balance = defineCommand({
   syntax: {},
   role: 'member',
   private: true,
-  usage: '/balance',
   examples: ['/balance'],
   async run(ctx, _input, { economy }) {
     const { available, held } = await economy.balanceOf(ctx.actor.identity);

@@ -18,7 +18,6 @@ export const cancel = defineCommand({
   syntax: { id: { positional: true, example: 'k3v9q2m7x1c8ab', placeholder: 'generation id' } },
   role: 'member',
   private: true,
-  usage: '/cancel <generation-id>',
   examples: ['/cancel k3v9q2m7x1c8ab'],
   run(ctx, input, services) {
     return cancelGeneration(ctx, input.id, services);

@@ -8,6 +8,9 @@ import type { Economy } from '../src/economy/ledger.js';
 import type { GenerationService, HistoryPage } from '../src/generation/generation-service.js';
 import type { QueueBoard } from '../src/generation/queue-board.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
+import { typedUsage, type CommandSignature, type OptionSyntax } from './options.js';
+
+export type { OptionSyntax };
 
 /** What commands may use. Built by the composition root; commands never construct services. */
 export interface CommandServices {
@@ -40,32 +43,6 @@ export interface CommandResult {
 }
 
 export type Role = 'member' | 'moderator';
-
-/**
- * How one option is written where a command is typed as a line (Telegram, the console) and
- * what a surface with pickers offers for it (Discord). Types, bounds, choices, required-ness
- * and descriptions come from the option's zod schema.
- */
-export interface OptionSyntax {
-  /** Taken from the leading words, in the order of `syntax`. */
-  positional?: boolean;
-  /** Takes the words left over (one option per command). */
-  rest?: boolean;
-  /** Flag names, long first: `['model', 'm']` is `--model` and `-m`. */
-  flags?: readonly string[];
-  /** A sample value: error messages say `e.g. --seed 7`. */
-  example?: string;
-  /** What the typed usage calls the value: `<generation id>`, `[--status completed|failed]`. */
-  placeholder?: string;
-  /** Whether the typed usage shows this flag with its example (default: yes). */
-  inUsage?: boolean;
-  /** What the value names, for a surface with a picker or completion for it. */
-  picks?: 'member' | 'model' | 'aspect-ratio';
-  /** Never typed: filled from the images attached to the invocation (`ctx.attachments`). */
-  attached?: boolean;
-  /** On Telegram, the member a message replies to fills it when the words leave it out. */
-  fromReply?: boolean;
-}
 
 /** Who may press an action's button. */
 export type ActionRule =
@@ -109,15 +86,15 @@ export interface ActionDefinition<A extends z.ZodObject = z.ZodObject> {
   ): Promise<CommandResult>;
 }
 
-export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
-  name: string;
+/**
+ * A command: its signature (name, description, options and how they are typed, from which
+ * every surface derives its form and the usage), who may run it, and what it does.
+ */
+export interface CommandDefinition<
+  S extends z.ZodObject = z.ZodObject,
+> extends CommandSignature<S> {
   /** Other names a typed command answers to (Telegram's `/start` is /help); never published. */
   aliases?: readonly string[];
-  description: string;
-  /** Options with per-option descriptions; every surface derives its form from these. */
-  options: S;
-  /** How each option is typed, in the order a typed command takes them. */
-  syntax: { [K in keyof S['shape']]?: OptionSyntax };
   role: Role;
   /**
    * The services it reads, when not all of them: a surface may open only those (the console
@@ -129,8 +106,7 @@ export interface CommandDefinition<S extends z.ZodObject = z.ZodObject> {
    * message when asked in a group (never posted to the group).
    */
   private?: boolean;
-  /** Shown by /help and in error messages: the form that works. */
-  usage: string;
+  /** Shown by /help beside the usage (`typedUsage`, derived from the signature). */
   examples: readonly string[];
   /** The buttons this command's answers carry. */
   actions?: readonly ActionDefinition[];
@@ -156,7 +132,7 @@ export function parseInvocation(
   const parsed = command.options.safeParse(typed);
   if (!parsed.success) {
     const error = zodToUserError(parsed.error);
-    throw new UserError('invalid_input', `${error.message} Usage: ${command.usage}`, {
+    throw new UserError('invalid_input', `${error.message} Usage: ${typedUsage(command)}`, {
       details: error.details,
     });
   }

@@ -48,7 +48,6 @@ export const generate = defineCommand({
     inputImages: { attached: true },
   },
   role: 'member',
-  usage: '/generate <prompt> [--model id] [--ar 16:9] [--seed n] [--count 1-4] [--neg text]',
   examples: [
     '/generate a red fox in the snow',
     '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2',

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { defineCommand, type CommandDefinition } from './command.js';
+import { typedUsage } from './options.js';
 
 /** /help lists the other commands; it gets the list from the registry to avoid an import cycle. */
 export function createHelp(list: () => readonly CommandDefinition[]) {
@@ -13,11 +14,10 @@ export function createHelp(list: () => readonly CommandDefinition[]) {
     role: 'member',
     uses: [],
     private: true,
-    usage: '/help',
     examples: ['/help'],
     async run(ctx) {
       const visible = list().filter((c) => c.role === 'member' || ctx.actor.isModerator);
-      const lines = visible.map((c) => `${c.usage} - ${c.description}`);
+      const lines = visible.map((c) => `${typedUsage(c)} - ${c.description}`);
       return {
         text: [
           'Generate images and animations with points. Each generation holds its price while it runs; you pay only for what you get.',
@@ -27,7 +27,7 @@ export function createHelp(list: () => readonly CommandDefinition[]) {
           commands: visible.map((c) => ({
             name: c.name,
             description: c.description,
-            usage: c.usage,
+            usage: typedUsage(c),
             examples: c.examples,
           })),
         },

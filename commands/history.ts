@@ -90,7 +90,6 @@ export const history = defineCommand({
   },
   role: 'member',
   private: true,
-  usage: '/history [page] [--status completed|failed|cancelled|queued|processing]',
   examples: ['/history', '/history 2', '/history --status failed'],
   actions: [historyPageAction],
   run: historyPage,

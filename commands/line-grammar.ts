@@ -1,13 +1,18 @@
 import { UserError } from '../src/core/errors.js';
 import type { CommandDefinition } from './command.js';
-import { commandOptions, type OptionSpec } from './options.js';
+import { commandOptions, flagToken, typedUsage, type OptionSpec } from './options.js';
 
 /**
  * The grammar of a command typed as one line (Telegram; any text surface), derived from the
  * command's declaration: `/generate a red fox --model fast --ar 16:9 --seed 7`. Positional
  * options take the leading words in order, flags (`--name value`, `-n value`) go anywhere,
- * and the rest of the words fill the command's `rest` option.
+ * and the rest of the words fill the command's `rest` option. Its refusals end with the
+ * command's usage (`typedUsage`, derived from the same declaration).
  */
+
+// The usage lives beside the options it is derived from (commands/options.ts), where the
+// command layer reads it too; it is re-exported here for the commands' public list.
+export { typedUsage };
 
 /** Splits on spaces, keeping "quoted phrases" (straight or curly quotes) together. */
 export function tokenize(text: string): string[] {
@@ -24,36 +29,6 @@ function fits(raw: string, option: OptionSpec): boolean {
   if (option.type === 'integer') return INTEGER.test(raw);
   if (option.type === 'number') return NUMBER.test(raw);
   return true;
-}
-
-function flagToken(flag: string): string {
-  return flag.length === 1 ? `-${flag}` : `--${flag}`;
-}
-
-/** What the typed usage calls an option's value. */
-function placeholderOf(o: OptionSpec): string {
-  if (o.syntax.placeholder) return o.syntax.placeholder;
-  if (o.syntax.picks === 'member')
-    return o.syntax.fromReply ? 'user id, or reply to them' : 'user id';
-  return o.key;
-}
-
-/**
- * The form a member types, what error messages show as the usage: positionals and the rest
- * by name (a required rest by its example), flags by their placeholder or example.
- */
-export function typedUsage(command: CommandDefinition): string {
-  const parts = [`/${command.name}`];
-  for (const o of commandOptions(command)) {
-    const { rest, positional, flags, example, inUsage, placeholder } = o.syntax;
-    const name = placeholderOf(o);
-    if (rest) parts.push(o.required ? (example ?? `<${name}>`) : `[${name}]`);
-    else if (positional) parts.push(o.required ? `<${name}>` : `[${name}]`);
-    else if (flags?.[0] && placeholder) parts.push(`[${flagToken(flags[0])} ${placeholder}]`);
-    else if (flags?.[0] && example !== undefined && inUsage !== false)
-      parts.push(`${flagToken(flags[0])} ${example}`);
-  }
-  return parts.join(' ');
 }
 
 export interface LineContext {

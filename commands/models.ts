@@ -10,7 +10,6 @@ export const models = defineCommand({
   role: 'member',
   uses: ['catalog'],
   private: true,
-  usage: '/models',
   examples: ['/models'],
   async run(_ctx, _input, { catalog }) {
     const list = catalog.list().map((m) => {

@@ -1,5 +1,47 @@
 import { z } from 'zod';
-import type { CommandDefinition, OptionSyntax } from './command.js';
+
+/**
+ * How one option is written where a command is typed as a line (Telegram, the console) and
+ * what a surface with pickers offers for it (Discord). Types, bounds, choices, required-ness
+ * and descriptions come from the option's zod schema.
+ */
+export interface OptionSyntax {
+  /** Taken from the leading words, in the order of `syntax`. */
+  positional?: boolean;
+  /** Takes the words left over (one option per command). */
+  rest?: boolean;
+  /** Flag names, long first: `['model', 'm']` is `--model` and `-m`. */
+  flags?: readonly string[];
+  /** A sample value: error messages say `e.g. --seed 7`. */
+  example?: string;
+  /**
+   * What the usage calls the option (`<generation id>`) or, for a flag, its value
+   * (`[--status completed|failed]`), when what it is derived from does not read well.
+   */
+  placeholder?: string;
+  /** Whether the usage shows this flag (default: yes); rarely used flags stay out of it. */
+  inUsage?: boolean;
+  /** What the value names, for a surface with a picker or completion for it. */
+  picks?: 'member' | 'model' | 'aspect-ratio';
+  /** Never typed: filled from the images attached to the invocation (`ctx.attachments`). */
+  attached?: boolean;
+  /** On Telegram, the member a message replies to fills it when the words leave it out. */
+  fromReply?: boolean;
+}
+
+/**
+ * The part of a command its options, input schema and usage derive from: its name, what it
+ * takes and how that is typed. A `CommandDefinition` adds who may run it and what it does;
+ * this part lives here so the command layer can show the usage without an import cycle.
+ */
+export interface CommandSignature<S extends z.ZodObject = z.ZodObject> {
+  name: string;
+  description: string;
+  /** Options with per-option descriptions; every surface derives its form from these. */
+  options: S;
+  /** How each option is typed, in the order a typed command takes them. */
+  syntax: { [K in keyof S['shape']]?: OptionSyntax };
+}
 
 /**
  * One option of a command as every surface needs it: its type, bounds, choices and
@@ -45,7 +87,7 @@ const jsonObjectSchema = z
 type JsonObject = z.output<typeof jsonObjectSchema>;
 type JsonProperty = NonNullable<JsonObject['properties']>[string];
 
-function jsonSchemaOf(command: CommandDefinition): JsonObject {
+function jsonSchemaOf(command: CommandSignature): JsonObject {
   const schema = z.toJSONSchema(command.options, { io: 'input', unrepresentable: 'any' });
   return jsonObjectSchema.parse(schema);
 }
@@ -60,16 +102,16 @@ function typeOf(p: JsonProperty): OptionSpec['type'] {
  * A command's options in the order a typed command takes them (its `syntax` first, then
  * the rest of the schema), each with everything a surface builds its form from.
  */
-export function commandOptions(command: CommandDefinition): OptionSpec[] {
+export function commandOptions(command: CommandSignature): OptionSpec[] {
   let specs = derived.get(command);
   if (!specs) derived.set(command, (specs = deriveOptions(command)));
   return specs;
 }
 
 /** Declarations do not change at run time: each is read once. */
-const derived = new WeakMap<CommandDefinition, OptionSpec[]>();
+const derived = new WeakMap<CommandSignature, OptionSpec[]>();
 
-function deriveOptions(command: CommandDefinition): OptionSpec[] {
+function deriveOptions(command: CommandSignature): OptionSpec[] {
   const schema = jsonSchemaOf(command);
   const properties = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
@@ -103,7 +145,7 @@ function deriveOptions(command: CommandDefinition): OptionSpec[] {
  * The JSON schema of what a caller sends to run the command (options filled from
  * attachments are left out: an API takes images its own way).
  */
-export function inputSchema(command: CommandDefinition): JsonObject {
+export function inputSchema(command: CommandSignature): JsonObject {
   const schema = jsonSchemaOf(command);
   const attached = commandOptions(command)
     .filter((o) => o.syntax.attached)
@@ -119,4 +161,61 @@ export function inputSchema(command: CommandDefinition): JsonObject {
     properties,
     ...(required.length > 0 ? { required } : {}),
   };
+}
+
+/** How a flag is typed: `--model` for a name, `-m` for a letter. */
+export function flagToken(flag: string): string {
+  return flag.length === 1 ? `-${flag}` : `--${flag}`;
+}
+
+/** What the pickers' values are called where they are typed. */
+const PICKED: Record<NonNullable<OptionSyntax['picks']>, string> = {
+  member: 'user id',
+  model: 'id',
+  'aspect-ratio': 'w:h',
+};
+
+/** What the usage calls a positional option or the rest of the line: `<points>`, `[page]`. */
+function nameOf(o: OptionSpec): string {
+  if (o.syntax.placeholder) return o.syntax.placeholder;
+  if (o.syntax.picks === 'member')
+    return o.syntax.fromReply ? `${PICKED.member}, or reply to them` : PICKED.member;
+  return o.key;
+}
+
+/**
+ * What the usage calls a flag's value: its choices, what it picks, a short range of whole
+ * numbers as the range (`1-4`), any other number `n`, a switch `yes|no`, words `text`.
+ */
+function valueOf(o: OptionSpec): string {
+  if (o.syntax.placeholder) return o.syntax.placeholder;
+  if (o.choices) return o.choices.join('|');
+  if (o.syntax.picks) return PICKED[o.syntax.picks];
+  if (o.type === 'integer' && o.min !== undefined && o.max !== undefined && o.max - o.min < 10)
+    return `${o.min}-${o.max}`;
+  if (o.type === 'integer' || o.type === 'number') return 'n';
+  if (o.type === 'boolean') return 'yes|no';
+  return 'text';
+}
+
+/**
+ * The form that works, as /help lists it and every refusal ends with: positionals, then the
+ * rest of the line, by name; then the flags with what their values are. Optional parts are in
+ * brackets; flags declared `inUsage: false` are left out.
+ */
+export function typedUsage(command: CommandSignature): string {
+  const options = commandOptions(command).filter((o) => !o.syntax.attached);
+  const words = [
+    ...options.filter((o) => o.syntax.positional && !o.syntax.rest),
+    ...options.filter((o) => o.syntax.rest),
+  ].map((o) => (o.required ? `<${nameOf(o)}>` : `[${nameOf(o)}]`));
+  const flags = options
+    .filter((o) => !o.syntax.positional && !o.syntax.rest && o.syntax.inUsage !== false)
+    .flatMap((o) => {
+      const flag = o.syntax.flags?.[0];
+      if (flag === undefined) return [];
+      const typed = `${flagToken(flag)} ${valueOf(o)}`;
+      return [o.required ? typed : `[${typed}]`];
+    });
+  return [`/${command.name}`, ...words, ...flags].join(' ');
 }

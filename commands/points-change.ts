@@ -51,7 +51,6 @@ export function pointsChangeCommand(kind: 'grant' | 'revoke') {
       reason: { rest: true, flags: ['reason'], example: '"event prize"' },
     },
     role: 'moderator',
-    usage: `/${kind} <member> <points> [--reason text]`,
     examples: [words.example],
     async run(ctx, input, { economy }) {
       // Refusals change nothing: check the amount before an account is made for anyone.

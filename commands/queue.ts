@@ -48,7 +48,6 @@ export const queue = defineCommand({
   syntax: {},
   role: 'member',
   private: true,
-  usage: '/queue',
   examples: ['/queue'],
   async run(ctx, _input, { economy, queueBoard }) {
     const accountId = await economy.findAccount(ctx.actor.identity);

@@ -452,7 +452,7 @@ describe('Telegram adapter', () => {
       'bad value',
       () =>
         lastReply(106) ===
-        '⚠️ --seed must be a whole number (got "abc"), e.g. --seed 7. Usage: /generate a red fox --model local-sketch --ar 16:9 --seed 7 --count 2 --neg blurry',
+        '⚠️ --seed must be a whole number (got "abc"), e.g. --seed 7. Usage: /generate <prompt> [--model id] [--ar w:h] [--seed n] [--count 1-4] [--neg text]',
     );
   });
 

@@ -108,6 +108,20 @@ describe('command declarations', () => {
     }
   });
 
+  it('derives a usage that reads as the form to type, for every command', () => {
+    expect(Object.fromEntries(COMMANDS.map((c) => [c.name, typedUsage(c)]))).toEqual({
+      generate: '/generate <prompt> [--model id] [--ar w:h] [--seed n] [--count 1-4] [--neg text]',
+      history: '/history [page] [--status completed|failed|cancelled]',
+      queue: '/queue',
+      balance: '/balance',
+      cancel: '/cancel <generation id>',
+      models: '/models',
+      help: '/help',
+      grant: '/grant <user id, or reply to them> <points> [reason]',
+      revoke: '/revoke <user id, or reply to them> <points> [reason]',
+    });
+  });
+
   it('gives every addressee action the member it was made for', () => {
     for (const action of ACTIONS.filter((a) => a.who === 'addressee'))
       expect(action.args).toContain('for');
@@ -153,7 +167,6 @@ describe('a new command works on every surface from its declaration alone', () =
       words: { rest: true, example: 'hello there' },
     },
     role: 'member',
-    usage: '/echo [times] <words>',
     examples: ['/echo 2 hello'],
     run: async (_ctx, input) => ({ text: input.words, data: { ...input } }),
   });
@@ -174,7 +187,7 @@ describe('a new command works on every surface from its declaration alone', () =
     expect(() => parseLine(echo, '1 hi --loud maybe')).toThrow(
       /--loud is yes or no \(got "maybe"\)/,
     );
-    expect(typedUsage(echo)).toBe('/echo [times] --loud true hello there');
+    expect(typedUsage(echo)).toBe('/echo [times] <words> [--loud yes|no]');
     expect(() => parseLine(echo, 'x --bogus 1')).toThrow(/Unknown option --bogus for \/echo/);
   });
 

@@ -11,7 +11,7 @@ import { parseCommandText, tokenize } from '../../src/platforms/telegram/parse-c
 
 /** The usage line each refusal ends with, as shown today. */
 const USAGE = {
-  generate: '/generate a red fox --model local-sketch --ar 16:9 --seed 7 --count 2 --neg blurry',
+  generate: '/generate <prompt> [--model id] [--ar w:h] [--seed n] [--count 1-4] [--neg text]',
   history: '/history [page] [--status completed|failed|cancelled]',
   cancel: '/cancel <generation id>',
   balance: '/balance',

@@ -5,7 +5,7 @@ import {
   type Interaction,
   type RepliableInteraction,
 } from 'discord.js';
-import type { CommandDefinition } from '../../../commands/index.js';
+import { typedUsage, type CommandDefinition } from '../../../commands/index.js';
 import type { DiscordConfig } from '../../config.js';
 import type { AttachedImages, ChatContext } from '../../core/chat.js';
 import { UserError } from '../../core/errors.js';
@@ -70,7 +70,7 @@ export function rawOptions(
     if (!key)
       throw new UserError(
         'invalid_input',
-        `/${command.name} has no option ${option.name}; the command list may be out of date. Usage: ${command.usage}`,
+        `/${command.name} has no option ${option.name}; the command list may be out of date. Usage: ${typedUsage(command)}`,
       );
     raw[key] = option.value;
   }
