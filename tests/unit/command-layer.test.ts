@@ -141,12 +141,12 @@ describe('the replied-to member of /grant and /revoke', () => {
       { member: '123456789', points: 50, reason: 'late' },
     ],
   ])('%s', (_, text, raw) => {
-    expect(parseCommandText('grant', text, '42')).toEqual(raw);
-    expect(parseCommandText('revoke', text, '42')).toEqual(raw);
+    expect(parseCommandText(findCommand('grant')!, text, '42')).toEqual(raw);
+    expect(parseCommandText(findCommand('revoke')!, text, '42')).toEqual(raw);
   });
 
   it('fills nothing without a reply', () => {
-    expect(() => parseCommandText('grant', '50 event prize')).toThrow(
+    expect(() => parseCommandText(findCommand('grant')!, '50 event prize')).toThrow(
       /^points must be a whole number \(got "event"\)/,
     );
   });

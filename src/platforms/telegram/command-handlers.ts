@@ -80,7 +80,7 @@ function handler(deps: HandlerDeps, command: CommandDefinition) {
     try {
       const author = ctx.msg?.reply_to_message?.from?.id;
       const raw = parseCommandText(
-        command.name,
+        command,
         ctx.match,
         author === undefined ? undefined : String(author),
       );
