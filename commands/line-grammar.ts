@@ -1,4 +1,5 @@
 import { UserError } from '../src/core/errors.js';
+import { parseWholeNumber } from '../src/core/numbers.js';
 import type { CommandDefinition } from './command.js';
 import { commandOptions, flagToken, typedUsage, type OptionSpec } from './options.js';
 
@@ -22,13 +23,17 @@ export function tokenize(text: string): string[] {
   return tokens;
 }
 
-const INTEGER = /^-?\d+$/;
 const NUMBER = /^-?\d+(\.\d+)?$/;
 
+/** The number a word spells for a numeric option (a whole one for an integer), if it does. */
+function numberIn(raw: string, option: OptionSpec): number | undefined {
+  if (option.type === 'integer') return parseWholeNumber(raw);
+  return NUMBER.test(raw) ? Number(raw) : undefined;
+}
+
 function fits(raw: string, option: OptionSpec): boolean {
-  if (option.type === 'integer') return INTEGER.test(raw);
-  if (option.type === 'number') return NUMBER.test(raw);
-  return true;
+  if (option.type !== 'integer' && option.type !== 'number') return true;
+  return numberIn(raw, option) !== undefined;
 }
 
 export interface LineContext {
@@ -63,14 +68,15 @@ export function parseLine(
       return yes;
     }
     if (o.type !== 'integer' && o.type !== 'number') return raw;
-    if (!fits(raw, o)) {
+    const value = numberIn(raw, o);
+    if (value === undefined) {
       const what = o.type === 'integer' ? 'a whole number' : 'a number';
       throw new UserError(
         'invalid_input',
         `${name} must be ${what} (got "${raw}"), e.g. ${example}. Usage: ${usage}`,
       );
     }
-    return Number(raw);
+    return value;
   };
 
   const tokens = tokenize(text);

@@ -4,13 +4,15 @@ import {
   type CommandDefinition,
   type OptionSpec,
 } from '../../../commands/index.js';
+import { parseWholeNumber } from '../../core/numbers.js';
 
 /** A parser for a whole number, naming the option as typed in a refusal. */
 export function wholeNumber(name: string) {
   return (value: string): number => {
-    if (!/^-?\d+$/.test(value.trim()))
+    const n = parseWholeNumber(value.trim());
+    if (n === undefined)
       throw new InvalidArgumentError(`${name} must be a whole number (got "${value}").`);
-    return Number(value);
+    return n;
   };
 }
 
