@@ -1,20 +1,19 @@
-import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
 import { UserError } from '../core/errors.js';
-import { identityKey, type Identity } from '../core/identity.js';
+import type { Identity } from '../core/identity.js';
 import type { LedgerEntryDoc, Collections } from '../store/collections.js';
 import {
   recordedResultOf,
   type RecordedResult,
   type SettleOutcome,
 } from '../store/recorded-result.js';
-import { isDuplicateKey } from '../store/server-errors.js';
+import { Accounts } from './accounts.js';
 import { checkLedger, type LedgerViolation } from './audit.js';
 import { notEnoughPoints, type Balance } from './balance.js';
 import { LedgerChain, WALK_CHUNK } from './chain.js';
 import { HeadCache } from './head-cache.js';
 import { migrateLedger } from './migration.js';
 
+export { accountIdFor } from './accounts.js';
 export type { LedgerKind } from './chain.js';
 export { linkId } from './chain.js';
 export { notEnoughPoints, type Balance } from './balance.js';
@@ -51,11 +50,6 @@ function settlementOf(entry: LedgerEntryDoc): Omit<Settlement, 'won'> {
   };
 }
 
-/** Account ids are derived from the first identity, so concurrent first commands agree. */
-export function accountIdFor(identity: Identity): string {
-  return `acc_${createHash('sha256').update(identityKey(identity)).digest('hex').slice(0, 20)}`;
-}
-
 export const reserveKey = (holdId: string): string => `hold:${holdId}:reserve`;
 export const settleKey = (holdId: string): string => `hold:${holdId}:settle`;
 
@@ -90,60 +84,27 @@ export class Economy {
   /** Per account, the newest head this process has seen (a hint: always confirmed). */
   readonly #heads = new HeadCache();
   readonly #chain: LedgerChain;
-  /**
-   * Identity to account, as found: an identity's account never changes once made, so a
-   * submit does not read it again (kept ten minutes, for when accounts can be linked).
-   */
-  readonly #accounts = new LRUCache<string, string>({ max: 50_000, ttl: 600_000 });
+  readonly #accounts: Accounts;
+
   constructor(collections: Collections, options: EconomyOptions) {
     this.#m = collections;
     this.#options = options;
     this.#chain = new LedgerChain(collections.LedgerEntry, this.#heads);
+    this.#accounts = new Accounts({
+      collections,
+      chain: this.#chain,
+      welcomePoints: options.welcomePoints,
+    });
   }
 
   /** The account behind an identity, created (with any welcome points) on first use. */
   async ensureAccount(identity: Identity, displayName = ''): Promise<string> {
-    const key = identityKey(identity);
-    const existing = await this.#m.Identity.findById(key).lean();
-    if (existing) {
-      if (displayName && existing.displayName !== displayName) {
-        await this.#m.Identity.updateOne({ _id: key }, { $set: { displayName } });
-      }
-      return existing.accountId;
-    }
-    const accountId = accountIdFor(identity);
-    await ignoreDuplicate(this.#m.Account.create({ _id: accountId, displayName }));
-    await ignoreDuplicate(
-      this.#m.Identity.create({
-        _id: key,
-        accountId,
-        platform: identity.platform,
-        platformId: identity.id,
-        displayName,
-      }),
-    );
-    const identityDoc = await this.#m.Identity.findById(key).lean();
-    if (!identityDoc) throw new Error(`identity ${key} vanished after insert`);
-    if (this.#options.welcomePoints > 0) {
-      await this.#chain.append(identityDoc.accountId, `welcome:${identityDoc.accountId}`, () => ({
-        kind: 'grant',
-        availableDelta: this.#options.welcomePoints,
-        heldDelta: 0,
-        actor: 'system',
-        reason: 'welcome points',
-      }));
-    }
-    return identityDoc.accountId;
+    return this.#accounts.ensure(identity, displayName);
   }
 
   /** The account of an identity, without creating one. */
   async findAccount(identity: Identity): Promise<string | undefined> {
-    const key = identityKey(identity);
-    const known = this.#accounts.get(key);
-    if (known) return known;
-    const doc = await this.#m.Identity.findById(key).lean();
-    if (doc) this.#accounts.set(key, doc.accountId);
-    return doc?.accountId;
+    return this.#accounts.find(identity);
   }
 
   /** What a member who has no account yet would start with (nothing is created). */
@@ -378,13 +339,5 @@ export class Economy {
    */
   async check(): Promise<LedgerViolation[]> {
     return checkLedger(this.#m.LedgerEntry);
-  }
-}
-
-async function ignoreDuplicate(write: Promise<unknown>): Promise<void> {
-  try {
-    await write;
-  } catch (error) {
-    if (!isDuplicateKey(error)) throw error;
   }
 }
