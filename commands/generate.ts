@@ -1,12 +1,7 @@
 import { z } from 'zod';
 import { statusOrigin } from '../src/core/chat.js';
-import { UserError } from '../src/core/errors.js';
-import {
-  generationRequestSchema,
-  inputImageRefusal,
-  resolveRequest,
-} from '../src/core/generation-request.js';
-import { quote } from '../src/core/pricing.js';
+import { checkInputImages, generationRequestSchema } from '../src/core/generation-request.js';
+import { withInputImages } from '../src/core/prepared-request.js';
 import { generationIdFor } from '../src/generation/ids.js';
 import { defineCommand } from './command.js';
 import { GENERATION_ACTIONS } from './generation-actions.js';
@@ -53,31 +48,31 @@ export const generate = defineCommand({
     '/generate a lighthouse at dusk --model local-canvas --ar 16:9 --count 2',
   ],
   actions: GENERATION_ACTIONS,
-  async run(ctx, input, { catalog, generations }) {
-    const model = catalog.get(input.model);
-    // The price is a pure quote (the seed does not change it; the real one is drawn at
-    // submit), so a bad option is refused here, before any image is downloaded.
-    const quoted = resolveRequest(model, input, () => 0);
-    const request = { ...input };
-    if (ctx.attachments && ctx.attachments.count > 0) {
-      if (!model.capabilities.img2img)
-        throw new UserError('invalid_input', inputImageRefusal(model.id));
-      request.inputImages = await ctx.attachments.store();
+  async run(ctx, input, { generations }) {
+    // Resolved and priced once: a bad option is refused here, before any image is
+    // downloaded, and the price the status message shows is the one held.
+    let prepared = generations.prepare(input);
+    const attached = ctx.attachments?.count ?? 0;
+    if (ctx.attachments && attached > 0) {
+      checkInputImages(prepared.model, attached);
+      prepared = withInputImages(prepared, await ctx.attachments.store());
     }
     const origin = await statusOrigin(ctx, {
       generationId: generationIdFor(ctx.invocationKey),
-      model: model.id,
-      prompt: quoted.prompt,
-      price: quote(model, quoted).total,
-      count: quoted.count,
+      model: prepared.model.id,
+      prompt: prepared.request.prompt,
+      price: prepared.price,
+      count: prepared.request.count,
     });
-    const { generation, duplicate } = await generations.submit({
-      requester: ctx.actor,
-      invocationKey: ctx.invocationKey,
-      legacyInvocation: ctx.legacyInvocation,
-      origin,
-      request,
-    });
+    const { generation, duplicate } = await generations.submitPrepared(
+      {
+        requester: ctx.actor,
+        invocationKey: ctx.invocationKey,
+        legacyInvocation: ctx.legacyInvocation,
+        origin,
+      },
+      prepared,
+    );
     const where = generation.queuePosition
       ? `, position ${generation.queuePosition} in the queue`
       : '';

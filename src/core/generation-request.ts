@@ -29,14 +29,14 @@ export const generationRequestSchema = z.object({
       error: 'The prompt is empty: describe what to generate, e.g. "a red fox in the snow".',
     })
     .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH, {
-      error: (iss) => tooLong('prompt', iss.input as string),
+      error: (iss) => tooLong('prompt', iss.input),
     })
     .meta({ maxLength: MAX_PROMPT_LENGTH }),
   negativePrompt: z
     .string()
     .trim()
     .refine((text) => characterCount(text) <= MAX_PROMPT_LENGTH, {
-      error: (iss) => tooLong('negative prompt', iss.input as string),
+      error: (iss) => tooLong('negative prompt', iss.input),
     })
     .meta({ maxLength: MAX_PROMPT_LENGTH })
     .optional(),
@@ -77,8 +77,9 @@ export type GenerationRequest = z.output<typeof generationRequestSchema>;
  * Prompt lengths count characters as Unicode code points: an accented letter is one, most
  * emoji are one, and a few combined emoji (flags, families) are several.
  */
-function tooLong(what: string, text: string): string {
-  return `The ${what} is too long (${characterCount(text)} characters); the limit is ${MAX_PROMPT_LENGTH}. Characters are Unicode code points: a combined emoji such as a flag counts as several.`;
+function tooLong(what: string, text: unknown): string {
+  const count = typeof text === 'string' ? characterCount(text) : 0;
+  return `The ${what} is too long (${count} characters); the limit is ${MAX_PROMPT_LENGTH}. Characters are Unicode code points: a combined emoji such as a flag counts as several.`;
 }
 
 /** A request with every value decided: what the provider runs and what the price is for. */
@@ -160,6 +161,8 @@ export function sizeForAspectRatio(
   };
 }
 
+type Fail = (message: string) => never;
+
 /**
  * Checks a request against one model's limits and fills in its defaults. Pure: the random
  * seed comes from the caller so the same inputs always resolve the same way.
@@ -169,11 +172,63 @@ export function resolveRequest(
   request: GenerationRequest,
   randomSeed: () => number,
 ): ResolvedRequest {
-  const fail = (message: string): never => {
+  const fail: Fail = (message) => {
     throw new UserError('invalid_input', message, { details: { model: model.id } });
   };
-  const { limits, capabilities } = model;
+  const { width, height } = resolveSize(model, request, fail);
+  const { steps, guidance } = resolveSampling(model, request, fail);
+  const count = request.count ?? 1;
+  if (count > model.limits.maxCount)
+    fail(`${model.id} makes at most ${model.limits.maxCount} at a time (asked for ${count}).`);
+  if (
+    request.negativePrompt !== undefined &&
+    request.negativePrompt !== '' &&
+    !model.capabilities.negativePrompt
+  ) {
+    fail(`${model.id} does not take a negative prompt.`);
+  }
+  if (request.seed !== undefined && !model.capabilities.seed)
+    fail(`${model.id} does not take a seed.`);
+  const inputImages = request.inputImages ?? [];
+  checkInputImages(model, inputImages.length);
+  const seconds = resolveSeconds(model, request, fail);
 
+  const resolved: ResolvedRequest = {
+    prompt: request.prompt,
+    model: model.id,
+    width,
+    height,
+    steps,
+    guidance,
+    seed: request.seed ?? randomSeed(),
+    count,
+    inputImages,
+  };
+  if (request.negativePrompt) resolved.negativePrompt = request.negativePrompt;
+  if (seconds !== undefined) resolved.seconds = seconds;
+  return resolved;
+}
+
+/**
+ * Refuses input images a model cannot take (any, or this many). Checked from the count alone,
+ * so a surface can refuse before it downloads anything.
+ */
+export function checkInputImages(model: ModelSpec, count: number): void {
+  const refuse = (message: string): never => {
+    throw new UserError('invalid_input', message, { details: { model: model.id } });
+  };
+  if (count > 0 && !model.capabilities.img2img) refuse(inputImageRefusal(model.id));
+  if (count > model.limits.maxInputImages && model.capabilities.img2img)
+    refuse(`${model.id} takes at most ${model.limits.maxInputImages} input image(s).`);
+}
+
+/** Width and height: asked, from an aspect ratio, or the model's default; within its limits. */
+function resolveSize(
+  model: ModelSpec,
+  request: GenerationRequest,
+  fail: Fail,
+): { width: number; height: number } {
+  const { limits } = model;
   if (
     request.aspectRatio !== undefined &&
     (request.width !== undefined || request.height !== undefined)
@@ -203,7 +258,16 @@ export function resolveRequest(
   if (width % limits.sizeMultiple !== 0 || height % limits.sizeMultiple !== 0) {
     fail(`Width and height must be multiples of ${limits.sizeMultiple} for ${model.id}.`);
   }
+  return { width, height };
+}
 
+/** Steps and guidance: asked (when the model takes them) or its defaults, within its range. */
+function resolveSampling(
+  model: ModelSpec,
+  request: GenerationRequest,
+  fail: Fail,
+): { steps: number; guidance: number } {
+  const { limits, capabilities } = model;
   const steps = request.steps ?? model.defaults.steps;
   if (request.steps !== undefined && !capabilities.steps)
     fail(`${model.id} does not take a number of steps.`);
@@ -212,7 +276,6 @@ export function resolveRequest(
       `Steps must be between ${limits.minSteps} and ${limits.maxSteps} for ${model.id} (got ${steps}).`,
     );
   }
-
   const guidance = request.guidance ?? model.defaults.guidance;
   if (request.guidance !== undefined && !capabilities.guidance)
     fail(`${model.id} does not take a guidance value.`);
@@ -221,57 +284,30 @@ export function resolveRequest(
       `Guidance must be between ${limits.minGuidance} and ${limits.maxGuidance} for ${model.id} (got ${guidance}).`,
     );
   }
+  return { steps, guidance };
+}
 
-  const count = request.count ?? 1;
-  if (count > limits.maxCount)
-    fail(`${model.id} makes at most ${limits.maxCount} at a time (asked for ${count}).`);
-
-  if (
-    request.negativePrompt !== undefined &&
-    request.negativePrompt !== '' &&
-    !capabilities.negativePrompt
-  ) {
-    fail(`${model.id} does not take a negative prompt.`);
+/** A video's length (asked or the model's default, within its range); none for a still. */
+function resolveSeconds(
+  model: ModelSpec,
+  request: GenerationRequest,
+  fail: Fail,
+): number | undefined {
+  const { limits } = model;
+  if (model.kind !== 'video') {
+    if (request.seconds !== undefined)
+      fail(`${model.id} makes still images; a length in seconds only applies to video models.`);
+    return undefined;
   }
-  if (request.seed !== undefined && !capabilities.seed) fail(`${model.id} does not take a seed.`);
-
-  const inputImages = request.inputImages ?? [];
-  if (inputImages.length > 0 && !capabilities.img2img) fail(inputImageRefusal(model.id));
-  if (inputImages.length > limits.maxInputImages && capabilities.img2img) {
-    fail(`${model.id} takes at most ${limits.maxInputImages} input image(s).`);
+  const seconds = request.seconds ?? model.defaults.seconds;
+  if (seconds === undefined) return undefined;
+  if (limits.maxSeconds !== undefined && seconds > limits.maxSeconds) {
+    fail(`${model.id} makes clips of at most ${limits.maxSeconds} seconds (asked for ${seconds}).`);
   }
-
-  let seconds: number | undefined;
-  if (model.kind === 'video') {
-    seconds = request.seconds ?? model.defaults.seconds;
-    if (seconds !== undefined) {
-      if (limits.maxSeconds !== undefined && seconds > limits.maxSeconds) {
-        fail(
-          `${model.id} makes clips of at most ${limits.maxSeconds} seconds (asked for ${seconds}).`,
-        );
-      }
-      if (limits.minSeconds !== undefined && seconds < limits.minSeconds) {
-        fail(
-          `${model.id} makes clips of at least ${limits.minSeconds} seconds (asked for ${seconds}).`,
-        );
-      }
-    }
-  } else if (request.seconds !== undefined) {
-    fail(`${model.id} makes still images; a length in seconds only applies to video models.`);
+  if (limits.minSeconds !== undefined && seconds < limits.minSeconds) {
+    fail(
+      `${model.id} makes clips of at least ${limits.minSeconds} seconds (asked for ${seconds}).`,
+    );
   }
-
-  const resolved: ResolvedRequest = {
-    prompt: request.prompt,
-    model: model.id,
-    width,
-    height,
-    steps,
-    guidance,
-    seed: request.seed ?? randomSeed(),
-    count,
-    inputImages,
-  };
-  if (request.negativePrompt) resolved.negativePrompt = request.negativePrompt;
-  if (seconds !== undefined) resolved.seconds = seconds;
-  return resolved;
+  return seconds;
 }

@@ -10,12 +10,19 @@ export const GENERATION_STATUSES = [
 export type GenerationStatus = (typeof GENERATION_STATUSES)[number];
 
 /**
- * The only place that says which status may follow which. `processing -> queued` is a
- * retry after a retryable provider error; everything terminal stays terminal.
+ * The only place that says which status may follow which; every status write that is not a
+ * final one is checked against it by the writer, which knows the status it moves from
+ * (`GenerationService`'s status writes). `queued -> completed | failed` is a job that ended
+ * before it was shown as running; `processing -> queued` is a retry after a retryable
+ * provider error; everything terminal stays terminal. `pending` is what a release before the
+ * current one wrote first; it is still read.
+ *
+ * Final statuses are decided by the hold's settle entry in the ledger (the first settle
+ * wins), not by this table: `finish` writes whatever the settle decided.
  */
 const TRANSITIONS: Readonly<Record<GenerationStatus, readonly GenerationStatus[]>> = {
   pending: ['queued', 'failed', 'cancelled'],
-  queued: ['processing', 'failed', 'cancelled'],
+  queued: ['processing', 'completed', 'failed', 'cancelled'],
   processing: ['queued', 'completed', 'failed', 'cancelled'],
   completed: [],
   failed: [],
@@ -32,11 +39,6 @@ export function canTransition(from: GenerationStatus, to: GenerationStatus): boo
   return TRANSITIONS[from].includes(to);
 }
 
-/** Statuses from which `to` may be reached; used as the guard of atomic updates. */
-export function allowedSources(to: GenerationStatus): GenerationStatus[] {
-  return GENERATION_STATUSES.filter((from) => canTransition(from, to));
-}
-
 export class InvalidTransitionError extends Error {
   override readonly name = 'InvalidTransitionError';
   constructor(
@@ -47,6 +49,7 @@ export class InvalidTransitionError extends Error {
   }
 }
 
+/** Throws unless `to` may follow `from`; staying where it is (a note in the history) is fine. */
 export function assertTransition(from: GenerationStatus, to: GenerationStatus): void {
-  if (!canTransition(from, to)) throw new InvalidTransitionError(from, to);
+  if (from !== to && !canTransition(from, to)) throw new InvalidTransitionError(from, to);
 }

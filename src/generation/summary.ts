@@ -1,41 +1,8 @@
-import type { GenerationStatus } from '../core/status.js';
+import type { GenerationSummary } from '../core/outputs.js';
 import type { GenerationDoc } from '../store/collections.js';
 import type { SettleOutcome } from '../store/recorded-result.js';
 
-/** What commands and adapters show of a generation; plain data, safe to print as JSON. */
-export interface GenerationSummary {
-  id: string;
-  /** The account that asked (and pays). */
-  accountId: string;
-  /** The requester's display name, when it was recorded. */
-  requesterName?: string | undefined;
-  status: GenerationStatus;
-  model: string;
-  kind: 'image' | 'video';
-  prompt: string;
-  price: number;
-  captured: number;
-  count: number;
-  seed: number;
-  width: number;
-  height: number;
-  createdAt: string;
-  updatedAt: string;
-  cancelRequested: boolean;
-  queuePosition?: number | undefined;
-  error?: { code: string; message: string } | undefined;
-  outputs: {
-    index: number;
-    fileId: string;
-    mime: string;
-    bytes: number;
-    sha256: string;
-    width: number;
-    height: number;
-    seed: number;
-  }[];
-  failedOutputs: { index: number; code: string; message: string }[];
-}
+export type { GenerationSummary };
 
 /** A generation as `finish` leaves it: with the outcome its settle decided as its status. */
 export type EndedSummary = GenerationSummary & { status: SettleOutcome };

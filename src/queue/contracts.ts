@@ -1,7 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import { z } from 'zod';
 import { storedRequestSchema } from '../core/generation-request.js';
-import { failedOutputSchema, storedOutputSchema } from '../core/outputs.js';
+import { generationSummarySchema } from '../core/outputs.js';
 import { progressEventSchema } from '../core/progress.js';
 import { GENERATION_STATUSES } from '../core/status.js';
 
@@ -45,10 +45,30 @@ const generationJobV2 = generationJobV1.extend({
   createdAt: z.iso.datetime(),
 });
 
-/** Jobs queued by the release before v2 still run: the worker reads their generation. */
-export const generationJobSchema = z.discriminatedUnion('v', [generationJobV1, generationJobV2]);
+/**
+ * v3 is v2 with room to grow: every field a later capability adds to the job (the place's
+ * policy decisions, a trace id, where the ledger stood at the hold) is an optional field of
+ * v3, never a v4, so producers and workers of neighbouring releases read each other's jobs
+ * (zod drops a field a worker does not know yet; one it knows but finds missing is a job
+ * from before the field). A field whose absence a worker could not handle needs a v4.
+ */
+const generationJobV3 = generationJobV2.extend({
+  v: z.literal(3),
+  /** Follows one platform event through every log line of its generation. */
+  traceId: z.string().min(1).max(64).optional(),
+});
+
+/** Jobs queued by earlier releases still run (see "Compatibility" in docs/decisions.md). */
+export const generationJobSchema = z.discriminatedUnion('v', [
+  generationJobV1,
+  generationJobV2,
+  generationJobV3,
+]);
 export type GenerationJob = z.output<typeof generationJobSchema>;
-export type GenerationJobV2 = z.output<typeof generationJobV2>;
+/** A job that carries everything its worker needs (v2 and later): nothing is read first. */
+export type SelfContainedJob = Extract<GenerationJob, { v: 2 | 3 }>;
+/** The job this release writes. */
+export type GenerationJobV3 = z.output<typeof generationJobV3>;
 
 /** What a generation job returns to BullMQ: how it ended. */
 export interface GenerationJobResult {
@@ -58,29 +78,6 @@ export interface GenerationJobResult {
 /** A provider's queue and its jobs, typed end to end (the worker still validates `data`). */
 export type GenerationQueue = Queue<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>;
 export type GenerationJobHandle = Job<GenerationJob, GenerationJobResult, typeof GENERATE_JOB>;
-
-export const generationSummarySchema = z.object({
-  id: z.string(),
-  accountId: z.string(),
-  requesterName: z.string().optional(),
-  status: z.enum(GENERATION_STATUSES),
-  model: z.string(),
-  kind: z.enum(['image', 'video']),
-  prompt: z.string(),
-  price: z.number(),
-  captured: z.number(),
-  count: z.number(),
-  seed: z.number(),
-  width: z.number(),
-  height: z.number(),
-  createdAt: z.string(),
-  updatedAt: z.string(),
-  cancelRequested: z.boolean(),
-  queuePosition: z.number().optional(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  outputs: z.array(storedOutputSchema),
-  failedOutputs: z.array(failedOutputSchema),
-});
 
 const deliveryJobV1 = z.object({ v: z.literal(1), generationId });
 /** v2 carries the finished generation, so delivery reads at most its origin. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   failedOutputSchema,
+  generationErrorSchema,
   storedOutputSchema,
   type FailedOutput,
   type StoredOutput,
@@ -18,13 +19,11 @@ export type SettleOutcome = (typeof SETTLE_OUTCOMES)[number];
 
 export { failedOutputSchema, storedOutputSchema, type FailedOutput, type StoredOutput };
 
-const resultErrorSchema = z.object({ code: z.string(), message: z.string() });
-
 /** What a finish records with its settle entry: outputs, failures and the member's error. */
 export const recordedResultSchema = z.object({
   outputs: z.array(storedOutputSchema),
   failedOutputs: z.array(failedOutputSchema),
-  error: resultErrorSchema.optional(),
+  error: generationErrorSchema.optional(),
 });
 export type RecordedResult = z.output<typeof recordedResultSchema>;
 
@@ -45,6 +44,6 @@ export const legacyProposalSchema = z.object({
   outcome: z.enum(SETTLE_OUTCOMES),
   outputs: z.array(storedOutputSchema),
   failedOutputs: z.array(failedOutputSchema),
-  error: resultErrorSchema.nullish().transform((error) => error ?? undefined),
+  error: generationErrorSchema.nullish().transform((error) => error ?? undefined),
 });
 export type LegacyProposal = z.output<typeof legacyProposalSchema>;

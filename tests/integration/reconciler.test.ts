@@ -39,7 +39,7 @@ describe('reconciler', () => {
       const token = `dead-${id}`;
       const taken = await worker.getNextJob(token);
       expect(taken?.id).toBe(id);
-      await app.generations.markProcessing(id, 1);
+      await app.generations.markProcessing(id, 1, 'queued');
       await taken.moveToFailed(new Error('job stalled more than allowable limit'), token, false);
     } finally {
       await worker.close();
