@@ -1,6 +1,6 @@
 import type { DiscordOrigin, Origin } from '../../core/origin.js';
 import { DiscordAPIError, type REST, type RawFile } from 'discord.js';
-import { RESTJSONErrorCodes, Routes, type APIMessage } from 'discord-api-types/v10';
+import { RESTJSONErrorCodes, Routes } from 'discord-api-types/v10';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { extensionFor } from '../../core/media.js';
@@ -15,6 +15,12 @@ import { renderProgress, type DiscordView } from './render.js';
 
 /** Where a generation went on after its interaction token expired, as kept in Redis. */
 const CONTINUED = z.object({ channelId: z.string(), messageId: z.string() });
+
+/** The fields of Discord's reply to a posted message (an `APIMessage`) the sink keeps. */
+const POSTED_MESSAGE = z.object({ id: z.string(), channel_id: z.string() });
+
+/** The field of Discord's reply to opening a DM (an `APIDMChannel`) the sink posts to. */
+const OPENED_DM = z.object({ id: z.string() });
 
 /**
  * Where a generation's messages go, stored with the generation at submit time so any bot
@@ -310,33 +316,49 @@ export class DiscordSink implements DeliverySink {
         logger.info({ generationId, code }, 'continued message is gone; posting a new one');
       }
     }
+    const reply = await this.#postAnew(origin, generationId, p);
+    // The message is posted: a reply we cannot read only means the next state posts anew
+    // (throwing would have the outbox post it again).
+    const message = POSTED_MESSAGE.safeParse(reply);
+    if (!message.success) {
+      logger.warn({ generationId, err: message.error }, 'unreadable reply to a posted message');
+      return;
+    }
+    await redis.set(
+      key,
+      JSON.stringify({ channelId: message.data.channel_id, messageId: message.data.id }),
+      'EX',
+      CONTINUED_TTL_SECONDS,
+    );
+  }
+
+  /**
+   * Posts the state as a new message in the channel, mentioning the member; in a direct
+   * message when the channel is gone. Returns Discord's reply (the posted message).
+   */
+  async #postAnew(
+    origin: DiscordOrigin,
+    generationId: string,
+    p: DiscordPayload,
+  ): Promise<unknown> {
+    const { rest, logger } = this.deps;
     const content = `<@${origin.userId}> your generation continues here (the original reply can no longer be edited).`;
     const body = { ...this.#body(p, content), allowed_mentions: { users: [origin.userId] } };
-    let message: APIMessage;
     try {
-      message = (await rest.post(Routes.channelMessages(origin.channelId), {
-        body,
-        files: p.files,
-      })) as APIMessage;
+      return await rest.post(Routes.channelMessages(origin.channelId), { body, files: p.files });
     } catch (error) {
       if (!channelGone(error)) throw error;
       logger.info(
         { generationId, code: discordCode(error) },
         'channel is gone; continuing in a DM',
       );
-      const dm = (await rest.post(Routes.userChannels(), {
-        body: { recipient_id: origin.userId },
-      })) as { id: string };
-      message = (await rest.post(Routes.channelMessages(dm.id), {
+      const dm = OPENED_DM.parse(
+        await rest.post(Routes.userChannels(), { body: { recipient_id: origin.userId } }),
+      );
+      return rest.post(Routes.channelMessages(dm.id), {
         body: { ...this.#body(p), allowed_mentions: { parse: [] } },
         files: p.files,
-      })) as APIMessage;
+      });
     }
-    await redis.set(
-      key,
-      JSON.stringify({ channelId: message.channel_id, messageId: message.id }),
-      'EX',
-      CONTINUED_TTL_SECONDS,
-    );
   }
 }
