@@ -132,8 +132,26 @@ export async function connectWithRetry<T>(
     );
   } catch (error) {
     if (error instanceof ServiceUnreachableError) throw error;
-    throw fail(error, (error as { attemptNumber?: number }).attemptNumber ?? 1);
+    throw fail(error, attemptsOf(error));
   }
+}
+
+/** How many attempts p-retry counted on the error it ends with (it adds `attemptNumber`). */
+function attemptsOf(error: unknown): number {
+  return typeof error === 'object' &&
+    error !== null &&
+    'attemptNumber' in error &&
+    typeof error.attemptNumber === 'number'
+    ? error.attemptNumber
+    : 1;
+}
+
+/** Bad credentials (code 18) or a malformed URI: MongoDB's answer does not change by waiting. */
+function refusedByMongo(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  return (
+    ('name' in error && error.name === 'MongoParseError') || ('code' in error && error.code === 18)
+  );
 }
 
 /**
@@ -151,33 +169,36 @@ export async function connectServices(
     {
       budgetMs,
       logger,
-      // Bad credentials or a malformed URI do not get better by waiting.
-      retryable: (error) =>
-        (error as { name?: string }).name !== 'MongoParseError' &&
-        (error as { code?: unknown }).code !== 18,
+      retryable: (error) => !refusedByMongo(error),
     },
     (timeoutMs) => connectMongo(config.mongodbUri, logger, { timeoutMs }),
   );
   try {
     const collections = registerCollections(conn);
     await ensureIndexes(collections);
-    const [redis, producer] = await connectWithRetry(
+    const { redis, producer } = await connectWithRetry(
       { service: 'Redis', variable: 'REDIS_URL', url: config.redisUrl },
       // A reply from the server (WRONGPASS, NOAUTH) is an answer, not an outage.
       { budgetMs, logger, retryable: (error) => !(error instanceof ReplyError) },
       async (timeoutMs) => {
-        const opened = await Promise.allSettled([
+        const [redis, producer] = await Promise.allSettled([
           openRedis(config.redisUrl, logger, 'genbot', { timeoutMs }),
           openRedis(config.redisUrl, logger, 'genbot-producer', { failFast: true, timeoutMs }),
         ]);
-        const failed = opened.find((r) => r.status === 'rejected');
-        if (!failed) return opened.map((r) => (r as PromiseFulfilledResult<Redis>).value);
-        for (const r of opened) if (r.status === 'fulfilled') r.value.disconnect();
-        throw failed.reason;
+        // Both or neither: the one that opened is closed before the failure is retried.
+        if (redis.status === 'rejected') {
+          if (producer.status === 'fulfilled') producer.value.disconnect();
+          throw redis.reason;
+        }
+        if (producer.status === 'rejected') {
+          redis.value.disconnect();
+          throw producer.reason;
+        }
+        return { redis: redis.value, producer: producer.value };
       },
     );
     logger.info({ redis: endpointOf(config.redisUrl) }, 'connected to Redis');
-    return { conn, collections, redis: redis!, producer: producer! };
+    return { conn, collections, redis, producer };
   } catch (error) {
     // The start-up error is what the operator needs; a failed close only goes to debug.
     await conn

@@ -58,8 +58,12 @@ function scrub(value: unknown, depth = 0): unknown {
   return out;
 }
 
+/**
+ * An error as pino shows it (type, message and stack with their causes), scrubbed. Anything
+ * else logged under `err` is scrubbed as it is.
+ */
 function errorSerializer(error: unknown): unknown {
-  return scrub(pino.stdSerializers.err(error as Error));
+  return scrub(error instanceof Error ? pino.stdSerializers.err(error) : error);
 }
 
 export function createLogger(

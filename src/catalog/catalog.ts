@@ -5,6 +5,16 @@ import { modelSpecSchema, type ModelSpec, type ModelSpecInput } from '../core/mo
 
 const catalogFileSchema = z.array(modelSpecSchema).min(1, { error: 'the catalog lists no model' });
 
+/** A catalog file's contents as model specs, or an error listing every entry that is wrong. */
+function parseCatalogFile(contents: unknown): ModelSpec[] {
+  const parsed = catalogFileSchema.safeParse(contents);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    throw new Error(`catalog is not valid:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
 /** The models members can use, with their limits and prices. Immutable once built. */
 export class Catalog {
   readonly #models: ReadonlyMap<string, ModelSpec>;
@@ -28,14 +38,7 @@ export class Catalog {
 
   /** Validates raw entries (as written in a catalog file) and builds a catalog. */
   static fromEntries(entries: readonly ModelSpecInput[], defaultModelId?: string): Catalog {
-    const parsed = catalogFileSchema.safeParse(entries);
-    if (!parsed.success) {
-      const lines = parsed.error.issues.map(
-        (i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`,
-      );
-      throw new Error(`catalog is not valid:\n${lines.join('\n')}`);
-    }
-    return new Catalog(parsed.data, defaultModelId);
+    return new Catalog(parseCatalogFile(entries), defaultModelId);
   }
 
   list(): ModelSpec[] {
@@ -133,8 +136,9 @@ export async function loadCatalog(path: string | URL, defaultModelId?: string): 
     throw new Error(`catalog: cannot read ${String(path)}`, { cause: error });
   }
   try {
-    return Catalog.fromEntries(raw as ModelSpecInput[], defaultModelId);
+    return new Catalog(parseCatalogFile(raw), defaultModelId);
   } catch (error) {
-    throw new Error(`catalog ${String(path)}: ${(error as Error).message}`, { cause: error });
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`catalog ${String(path)}: ${reason}`, { cause: error });
   }
 }
