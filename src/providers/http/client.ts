@@ -1,7 +1,15 @@
 import { fetch, FormData, type Response } from 'undici';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { HTTP_DEFAULTS } from './defaults.js';
-import { abortError, httpError, malformed, unavailable } from './errors.js';
+import {
+  abortError,
+  excerpt,
+  httpError,
+  issuesText,
+  malformed,
+  reasonOf,
+  unavailable,
+} from './errors.js';
 
 export interface HttpClientOptions {
   /** Named in errors and logs. */
@@ -24,24 +32,28 @@ export interface CallOptions<T> {
   errorText?: (body: unknown, raw: string) => string;
 }
 
+/** The fields common error bodies put their words in; any of them may be anything. */
+const commonErrorBody = z.looseObject({
+  error: z.unknown().optional(),
+  detail: z.unknown().optional(),
+  message: z.unknown().optional(),
+  msg: z.unknown().optional(),
+  title: z.unknown().optional(),
+});
+const withMessage = z.looseObject({ message: z.string() });
+
 function defaultErrorText(body: unknown, raw: string): string {
-  if (body && typeof body === 'object') {
-    const b = body as Record<string, unknown>;
-    const error = b.error;
-    if (typeof error === 'string') return error;
-    if (
-      error &&
-      typeof error === 'object' &&
-      typeof (error as { message?: unknown }).message === 'string'
-    )
-      return (error as { message: string }).message;
-    for (const key of ['detail', 'message', 'msg', 'title']) {
-      const v = b[key];
-      if (typeof v === 'string') return v;
-      if (v !== undefined && key === 'detail') return JSON.stringify(v);
-    }
-  }
-  return raw.slice(0, 300);
+  const parsed = commonErrorBody.safeParse(body);
+  if (!parsed.success) return excerpt(raw);
+  const { error, detail, message, msg, title } = parsed.data;
+  if (typeof error === 'string') return error;
+  const nested = withMessage.safeParse(error);
+  if (nested.success) return nested.data.message;
+  // FastAPI's validation errors put a list in `detail`: better than nothing, as JSON.
+  if (typeof detail === 'string') return detail;
+  if (detail !== undefined) return JSON.stringify(detail);
+  for (const v of [message, msg, title]) if (typeof v === 'string') return v;
+  return excerpt(raw);
 }
 
 /** Basic auth from `http://user:pass@host` (A1111's --api-auth), kept out of the URL. */
@@ -117,7 +129,7 @@ export class HttpClient {
     } catch (error) {
       if (call.signal.aborted) throw abortError(call.signal);
       if (timedOut) throw unavailable(provider, `no answer within ${this.#timeoutMs} ms`, error);
-      throw unavailable(provider, `could not connect (${(error as Error).message})`, error);
+      throw unavailable(provider, `could not connect (${reasonOf(error)})`, error);
     } finally {
       done();
     }
@@ -125,8 +137,7 @@ export class HttpClient {
     try {
       parsed = raw === '' ? undefined : JSON.parse(raw);
     } catch (error) {
-      if (!response.ok)
-        throw httpError(provider, response.status, response.headers, raw.slice(0, 300));
+      if (!response.ok) throw httpError(provider, response.status, response.headers, excerpt(raw));
       throw malformed(provider, 'the body is not JSON', error);
     }
     if (!response.ok) {
@@ -138,11 +149,7 @@ export class HttpClient {
       );
     }
     const checked = call.schema.safeParse(parsed);
-    if (!checked.success)
-      throw malformed(
-        provider,
-        checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '),
-      );
+    if (!checked.success) throw malformed(provider, issuesText(checked.error));
     return checked.data;
   }
 }

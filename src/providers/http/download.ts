@@ -1,9 +1,9 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
+import { lookup as dnsLookup } from 'node:dns';
+import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, fetch, type Response } from 'undici';
 import { ProviderError } from '../../core/errors.js';
-import { abortError, tooLarge, unavailable } from './errors.js';
+import { abortError, reasonOf, tooLarge, unavailable } from './errors.js';
 
 export interface DownloadPolicy {
   /** Larger files are refused while they stream (a declared length is not trusted). */
@@ -32,10 +32,8 @@ export const DOWNLOAD_DEFAULTS = {
 /** Loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast, reserved… */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress())
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  return parsed.range() === 'unicast';
+  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is judged as the IPv4 address it is.
+  return ipaddr.process(address).range() === 'unicast';
 }
 
 class BlockedAddress extends Error {
@@ -43,11 +41,7 @@ class BlockedAddress extends Error {
 }
 
 /** A DNS lookup that refuses to hand a non-public address to the connection. */
-function guardedLookup(
-  hostname: string,
-  options: { all?: boolean; family?: number },
-  callback: (error: Error | null, address: string | LookupAddress[], family?: number) => void,
-): void {
+const guardedLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
     if (error) {
       callback(error, []);
@@ -64,9 +58,9 @@ function guardedLookup(
     if (options.all) callback(null, addresses);
     else callback(null, addresses[0]?.address ?? '', addresses[0]?.family ?? 4);
   });
-}
+};
 
-const guardedAgent = new Agent({ connect: { lookup: guardedLookup as never } });
+const guardedAgent = new Agent({ connect: { lookup: guardedLookup } });
 const openAgent = new Agent();
 
 const MAGIC: [string, RegExp][] = [
@@ -92,6 +86,22 @@ function refusedUrl(provider: string, why: string): ProviderError {
   });
 }
 
+/** One download under way: what every hop and the body read share. */
+interface Download {
+  provider: string;
+  policy: DownloadPolicy;
+  /** The job's signal: its abort is a cancel or the model's timeout, never ours to classify. */
+  signal: AbortSignal;
+  /** The download's own time limit. */
+  timeout: AbortSignal;
+  /** Either of the two: what every hop and the body read are bound to. */
+  bounded: AbortSignal;
+  /** Sent to the first URL's origin only. */
+  headers: Record<string, string>;
+  /** Undefined when the first URL does not parse; its hop refuses it. */
+  origin: string | undefined;
+}
+
 /**
  * Fetches a generated file: http(s) only, redirects followed by hand (at most five) with
  * every hop checked, never a private or loopback address unless the backend is local (the
@@ -107,100 +117,133 @@ export async function downloadOutput(
   headers: Record<string, string> = {},
 ): Promise<Downloaded> {
   const timeout = AbortSignal.timeout(policy.timeoutMs ?? DOWNLOAD_DEFAULTS.timeoutMs);
-  const combined = AbortSignal.any([signal, timeout]);
+  const download: Download = {
+    provider,
+    policy,
+    signal,
+    timeout,
+    bounded: AbortSignal.any([signal, timeout]),
+    headers,
+    origin: URL.parse(url)?.origin,
+  };
+  const response = await follow(download, url);
+  await refuseFailure(provider, response);
+  const data = await readCapped(download, response);
+  return { data, mime: mediaType(provider, data, response.headers.get('content-type')) };
+}
+
+/** The answer at the end of the redirects, each hop checked before it is fetched. */
+async function follow(download: Download, url: string): Promise<Response> {
+  const maxRedirects = download.policy.maxRedirects ?? DOWNLOAD_DEFAULTS.maxRedirects;
   let current = url;
-  // Undefined when `url` does not parse; the first hop refuses it.
-  const origin = URL.parse(url)?.origin;
-  let response: Response | undefined;
   for (let hop = 0; ; hop += 1) {
-    const parsed = URL.parse(current);
-    if (!parsed) throw refusedUrl(provider, `not a URL: ${current.slice(0, 100)}`);
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')
-      throw refusedUrl(provider, `${parsed.protocol} is not http(s)`);
-    const exempt = policy.allowPrivate || (policy.allowHosts ?? []).includes(parsed.host);
-    const literal = parsed.hostname.replace(/^\[|\]$/g, '');
-    if (!exempt && isIP(literal) !== 0 && !isPublicAddress(literal))
-      throw refusedUrl(provider, `${literal} is not a public address`);
-    try {
-      response = await fetch(parsed, {
-        redirect: 'manual',
-        headers: parsed.origin === origin ? headers : {},
-        signal: combined,
-        dispatcher: exempt ? openAgent : guardedAgent,
-      });
-    } catch (error) {
-      if (signal.aborted) throw abortError(signal);
-      const cause = (error as { cause?: unknown }).cause;
-      if (cause instanceof BlockedAddress) throw refusedUrl(provider, cause.message);
-      if (timeout.aborted) throw unavailable(provider, 'the output download timed out', error);
-      throw unavailable(
-        provider,
-        `could not download an output (${(error as Error).message})`,
-        error,
-      );
-    }
-    if ([301, 302, 303, 307, 308].includes(response.status)) {
-      const location = response.headers.get('location');
-      await response.body?.cancel();
-      if (!location) throw refusedUrl(provider, 'a redirect without a location');
-      if (hop >= (policy.maxRedirects ?? DOWNLOAD_DEFAULTS.maxRedirects))
-        throw refusedUrl(provider, 'too many redirects');
-      current = new URL(location, parsed).toString();
-      continue;
-    }
-    break;
-  }
-  if (!response.ok) {
+    const target = checkedTarget(download, current);
+    const response = await fetchHop(download, target);
+    if (![301, 302, 303, 307, 308].includes(response.status)) return response;
+    const location = response.headers.get('location');
     await response.body?.cancel();
-    if (response.status >= 500 || response.status === 429)
-      throw unavailable(provider, `output download answered HTTP ${response.status}`);
-    throw new ProviderError(`${provider}: output download answered HTTP ${response.status}`, {
-      code: 'provider_failed',
-      retryable: false,
-      userMessage:
-        'The generated file could not be fetched from the generator. Your points were returned.',
-    });
+    if (!location) throw refusedUrl(download.provider, 'a redirect without a location');
+    if (hop >= maxRedirects) throw refusedUrl(download.provider, 'too many redirects');
+    current = new URL(location, target.url).toString();
   }
+}
+
+/** A hop's URL, refused unless http(s) and, for a hosted backend, not a private address. */
+function checkedTarget(download: Download, current: string): { url: URL; exempt: boolean } {
+  const { provider, policy } = download;
+  const url = URL.parse(current);
+  if (!url) throw refusedUrl(provider, `not a URL: ${current.slice(0, 100)}`);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw refusedUrl(provider, `${url.protocol} is not http(s)`);
+  const exempt = policy.allowPrivate || (policy.allowHosts ?? []).includes(url.host);
+  const literal = url.hostname.replace(/^\[|\]$/g, '');
+  if (!exempt && isIP(literal) !== 0 && !isPublicAddress(literal))
+    throw refusedUrl(provider, `${literal} is not a public address`);
+  return { url, exempt };
+}
+
+/** One hop, its failure classified: a cancel, a blocked address, a timeout or the network. */
+async function fetchHop(
+  download: Download,
+  target: { url: URL; exempt: boolean },
+): Promise<Response> {
+  const { provider, signal, timeout } = download;
+  try {
+    return await fetch(target.url, {
+      redirect: 'manual',
+      headers: target.url.origin === download.origin ? download.headers : {},
+      signal: download.bounded,
+      dispatcher: target.exempt ? openAgent : guardedAgent,
+    });
+  } catch (error) {
+    if (signal.aborted) throw abortError(signal);
+    // undici reports a refused lookup as the cause of its "fetch failed".
+    const cause = error instanceof Error ? error.cause : undefined;
+    if (cause instanceof BlockedAddress) throw refusedUrl(provider, cause.message);
+    if (timeout.aborted) throw unavailable(provider, 'the output download timed out', error);
+    throw unavailable(provider, `could not download an output (${reasonOf(error)})`, error);
+  }
+}
+
+/** An error status: a server's trouble is worth another try, a refusal is not. */
+async function refuseFailure(provider: string, response: Response): Promise<void> {
+  if (response.ok) return;
+  await response.body?.cancel();
+  if (response.status >= 500 || response.status === 429)
+    throw unavailable(provider, `output download answered HTTP ${response.status}`);
+  throw new ProviderError(`${provider}: output download answered HTTP ${response.status}`, {
+    code: 'provider_failed',
+    retryable: false,
+    userMessage:
+      'The generated file could not be fetched from the generator. Your points were returned.',
+  });
+}
+
+/** The body, refused as soon as it grows past the limit (a declared length is checked first). */
+async function readCapped(download: Download, response: Response): Promise<Buffer> {
+  const { provider, policy, signal } = download;
   const tooBig = () => tooLarge(provider, policy.maxBytes);
   if (Number(response.headers.get('content-length') ?? 0) > policy.maxBytes) {
     await response.body?.cancel();
     throw tooBig();
   }
+  // undici types its body as a stream of `any`; each chunk is checked to be bytes.
+  const body: AsyncIterable<unknown> | null = response.body;
   const chunks: Buffer[] = [];
   let size = 0;
-  if (response.body) {
-    try {
-      for await (const chunk of response.body as AsyncIterable<Uint8Array>) {
-        size += chunk.byteLength;
-        if (size > policy.maxBytes) throw tooBig();
-        chunks.push(Buffer.from(chunk));
-      }
-    } catch (error) {
-      if (error instanceof ProviderError) throw error;
-      if (signal.aborted) throw abortError(signal);
-      // The connection broke mid-file: worth another try.
-      throw unavailable(
-        provider,
-        `the output download broke off (${(error as Error).message})`,
-        error,
-      );
+  if (!body) return Buffer.alloc(0);
+  try {
+    for await (const chunk of body) {
+      if (!(chunk instanceof Uint8Array)) throw new TypeError('a body chunk is not bytes');
+      size += chunk.byteLength;
+      if (size > policy.maxBytes) throw tooBig();
+      chunks.push(Buffer.from(chunk));
     }
+  } catch (error) {
+    if (error instanceof ProviderError) throw error;
+    if (signal.aborted) throw abortError(signal);
+    // The connection broke mid-file: worth another try.
+    throw unavailable(provider, `the output download broke off (${reasonOf(error)})`, error);
   }
-  const data = Buffer.concat(chunks);
-  const declared = response.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() ?? '';
+  return Buffer.concat(chunks);
+}
+
+/** The file's media type from its bytes; anything but an image or video is refused. */
+function mediaType(provider: string, data: Buffer, contentType: string | null): string {
+  const declared = contentType?.split(';')[0]?.trim().toLowerCase() ?? '';
   const sniffed = sniffMime(data);
   if (
-    !sniffed ||
-    (declared && !/^(image|video)\//.test(declared) && declared !== 'application/octet-stream')
+    sniffed &&
+    (!declared || /^(image|video)\//.test(declared) || declared === 'application/octet-stream')
   )
-    throw new ProviderError(
-      `${provider}: an output is not an image or video (${declared || 'unknown type'})`,
-      {
-        code: 'provider_failed',
-        retryable: false,
-        userMessage:
-          'The generator returned something that is not an image or video. Your points were returned.',
-      },
-    );
-  return { data, mime: sniffed };
+    return sniffed;
+  throw new ProviderError(
+    `${provider}: an output is not an image or video (${declared || 'unknown type'})`,
+    {
+      code: 'provider_failed',
+      retryable: false,
+      userMessage:
+        'The generator returned something that is not an image or video. Your points were returned.',
+    },
+  );
 }

@@ -4,6 +4,26 @@ import { clip as clipText, oneLine } from '../../core/text.js';
 /** Longest wait we accept from a Retry-After header; beyond it the backend is effectively down. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
+/** How much of a raw error body is kept when nothing better can be read out of it. */
+const EXCERPT_CHARS = 300;
+
+/** The start of a raw body, for an error text when the body has no shape we know. */
+export function excerpt(raw: string): string {
+  return raw.slice(0, EXCERPT_CHARS);
+}
+
+/** What a zod parse found wrong, on one line: where, and what. */
+export function issuesText(error: {
+  issues: readonly { path: readonly PropertyKey[]; message: string }[];
+}): string {
+  return error.issues.map((i) => `${i.path.map(String).join('.')}: ${i.message}`).join('; ');
+}
+
+/** The message of anything thrown (a library may throw a non-Error). */
+export function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
 /**
  * The reason a cancel or timeout aborted a signal, always as an Error (BullMQ hands a string;
  * retry helpers and the worker expect an Error).

@@ -7,7 +7,7 @@ import type {
 } from '../../core/provider.js';
 import { ProviderError } from '../../core/errors.js';
 import { HttpClient, splitAuth } from '../http/client.js';
-import { malformed, tooLarge } from '../http/errors.js';
+import { excerpt, malformed, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
@@ -60,13 +60,27 @@ export const A1111_DEFAULTS = {
   Pick<A1111Options, keyof HttpTimings | 'denoisingStrength' | 'previewEveryPolls'>
 >;
 
-/** A1111 answers errors as {error: <exception class>, detail, errors: <message>}: keep the words. */
+/** The `info` of an answer: a JSON string that names the seeds used. */
+const generationInfo = z.looseObject({
+  all_seeds: z.array(z.number()).optional(),
+  seed: z.number().optional(),
+});
+
+/** A1111 answers errors as {error: <exception class>, detail, errors: <message>}. */
+const errorBody = z.looseObject({
+  error: z.unknown().optional(),
+  detail: z.unknown().optional(),
+  errors: z.unknown().optional(),
+});
+
+/** The words of an A1111 error answer, not its exception class when there are any. */
 function errorText(body: unknown, raw: string): string {
-  const b = body as { error?: unknown; detail?: unknown; errors?: unknown } | undefined;
-  for (const v of [b?.detail, b?.errors, b?.error])
-    if (typeof v === 'string' && v.trim() !== '') return v;
-  if (b?.detail !== undefined) return JSON.stringify(b.detail).slice(0, 300);
-  return raw.slice(0, 300);
+  const parsed = errorBody.safeParse(body);
+  if (!parsed.success) return excerpt(raw);
+  const { detail, errors, error } = parsed.data;
+  for (const v of [detail, errors, error]) if (typeof v === 'string' && v.trim() !== '') return v;
+  if (detail !== undefined) return excerpt(JSON.stringify(detail));
+  return excerpt(raw);
 }
 
 /**
@@ -172,9 +186,10 @@ export class A1111Provider implements Provider {
    * when `info` is not JSON there are none, and the request's seeds stand in.
    */
   #reportedSeeds(info: string | undefined): number[] {
+    if (info === undefined) return [];
+    let json: unknown;
     try {
-      const parsed = JSON.parse(info ?? '{}') as { all_seeds?: number[]; seed?: number } | null;
-      return parsed?.all_seeds ?? (parsed?.seed !== undefined ? [parsed.seed] : []);
+      json = JSON.parse(info);
     } catch (err) {
       this.options.logger?.debug(
         { err, provider: this.id },
@@ -182,6 +197,16 @@ export class A1111Provider implements Provider {
       );
       return [];
     }
+    const parsed = generationInfo.safeParse(json);
+    if (!parsed.success) {
+      this.options.logger?.debug(
+        { err: parsed.error, provider: this.id },
+        "A1111's info names no seeds; the request's seeds stand in",
+      );
+      return [];
+    }
+    const { all_seeds: seeds, seed } = parsed.data;
+    return seeds ?? (seed !== undefined ? [seed] : []);
   }
 
   /**

@@ -7,7 +7,7 @@ import type {
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
-import { failed, malformed, refused } from '../http/errors.js';
+import { excerpt, failed, malformed, refused } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
@@ -59,10 +59,14 @@ export const HORDE_DEFAULTS = {
 /** The anonymous key: allowed, slowest in the queue. */
 export const HORDE_ANONYMOUS_KEY = '0000000000';
 
+/** The horde's error answers: a message and a return code that names the reason. */
+const errorBody = z.looseObject({ message: z.string().min(1), rc: z.string().nullish() });
+
 function errorText(body: unknown, raw: string): string {
-  const b = body as { message?: string; rc?: string } | undefined;
-  if (b?.message) return `${b.rc ? `${b.rc}: ` : ''}${b.message}`;
-  return raw.slice(0, 300);
+  const parsed = errorBody.safeParse(body);
+  if (!parsed.success) return excerpt(raw);
+  const { message, rc } = parsed.data;
+  return `${rc ? `${rc}: ` : ''}${message}`;
 }
 
 /**

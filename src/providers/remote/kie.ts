@@ -7,7 +7,14 @@ import type {
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
-import { failed, httpError, looksLikeRefusal, malformed, refused } from '../http/errors.js';
+import {
+  failed,
+  httpError,
+  issuesText,
+  looksLikeRefusal,
+  malformed,
+  refused,
+} from '../http/errors.js';
 import { toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
@@ -51,6 +58,12 @@ const veo = envelope(
 
 /** Kie.ai's timings: the shared ones (it has no cancel call). */
 export const KIE_DEFAULTS = { ...HTTP_DEFAULTS } as const satisfies Required<HttpTimings>;
+
+/** A finished market task's `resultJson`, once the string is read as JSON. */
+const marketResult = z.looseObject({ resultUrls: z.array(z.string()).optional() });
+
+/** Veo's extra inputs, from a model's `options.input` when that is an object. */
+const veoInput = z.record(z.string(), z.unknown());
 
 const MARKET_INPUT = {
   prompt: '{{prompt}}',
@@ -116,7 +129,7 @@ export class KieProvider implements Provider {
                 job.request.seed >= 10_000 && job.request.seed <= 99_999
                   ? job.request.seed
                   : 10_000 + (job.request.seed % 90_000),
-              ...(job.model.options.input as object | undefined),
+              ...veoInput.safeParse(job.model.options.input).data,
             }
           : { model: job.model.ref, input },
         schema: created,
@@ -160,12 +173,7 @@ export class KieProvider implements Provider {
         ctx.signal,
       );
       if (info.state === 'success') {
-        try {
-          urls =
-            (JSON.parse(info.resultJson ?? '{}') as { resultUrls?: string[] }).resultUrls ?? [];
-        } catch (error) {
-          throw malformed(this.label, 'resultJson is not JSON', error);
-        }
+        urls = this.#resultUrls(info.resultJson);
         break;
       }
       if (info.state === 'fail')
@@ -194,6 +202,19 @@ export class KieProvider implements Provider {
           ),
         ),
     );
+  }
+
+  /** The output URLs of a finished market task, from the JSON string Kie hands them in. */
+  #resultUrls(resultJson: string | null | undefined): string[] {
+    let json: unknown;
+    try {
+      json = JSON.parse(resultJson ?? '{}');
+    } catch (error) {
+      throw malformed(this.label, 'resultJson is not JSON', error);
+    }
+    const parsed = marketResult.safeParse(json);
+    if (!parsed.success) throw malformed(this.label, `resultJson: ${issuesText(parsed.error)}`);
+    return parsed.data.resultUrls ?? [];
   }
 
   #fail(reason: string): never {

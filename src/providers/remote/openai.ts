@@ -7,7 +7,7 @@ import type {
 } from '../../core/provider.js';
 import { FormData, HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
-import { failed, malformed, refused, tooLarge } from '../http/errors.js';
+import { excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
@@ -68,10 +68,19 @@ export function openAiSize(model: string, width: number, height: number): string
   return `${best[0]}x${best[1]}`;
 }
 
+/** OpenAI's error answers: `{error: {message, code}}`, the code naming a content refusal. */
+const errorBody = z.looseObject({
+  error: z.looseObject({
+    message: z.string().nullish(),
+    code: z.string().nullish(),
+  }),
+});
+
 function errorText(body: unknown, raw: string): string {
-  const error = (body as { error?: { message?: string; code?: string } } | undefined)?.error;
-  if (error) return `${error.code ? `${error.code}: ` : ''}${error.message ?? ''}`;
-  return raw.slice(0, 300);
+  const parsed = errorBody.safeParse(body);
+  if (!parsed.success) return excerpt(raw);
+  const { message, code } = parsed.data.error;
+  return `${code ? `${code}: ` : ''}${message ?? ''}`;
 }
 
 /**

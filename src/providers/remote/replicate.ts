@@ -7,7 +7,7 @@ import type {
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
 import { downloadOutput } from '../http/download.js';
-import { failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
+import { excerpt, failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
 import { progressFromLogs } from '../http/log-progress.js';
 import { toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
@@ -25,6 +25,14 @@ const prediction = z.object({
   error: z.unknown().optional(),
   logs: z.string().nullish(),
 });
+
+/** Replicate's error answers (RFC 7807 problem details) put the words in `detail`. */
+const problem = z.looseObject({ detail: z.string() });
+
+function errorText(body: unknown, raw: string): string {
+  const parsed = problem.safeParse(body);
+  return parsed.success ? parsed.data.detail : excerpt(raw);
+}
 
 /** Inputs most Replicate image models take; a model's `options.input` replaces it. */
 const DEFAULT_INPUT = {
@@ -77,10 +85,7 @@ export class ReplicateProvider implements Provider {
       json: version ? { version, input } : { input },
       schema: prediction,
       signal: ctx.signal,
-      errorText: (body, raw) =>
-        typeof (body as { detail?: unknown })?.detail === 'string'
-          ? (body as { detail: string }).detail
-          : raw.slice(0, 300),
+      errorText,
     });
     ctx.onProgress({ percent: 0, message: 'starting' });
     let current = created;

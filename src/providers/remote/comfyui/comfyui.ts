@@ -11,7 +11,7 @@ import type {
 import { ProviderError } from '../../../core/errors.js';
 import { FormData, HttpClient, splitAuth } from '../../http/client.js';
 import { downloadOutput } from '../../http/download.js';
-import { failed, malformed, unavailable } from '../../http/errors.js';
+import { excerpt, failed, malformed, unavailable } from '../../http/errors.js';
 import { toOutput } from '../../http/output.js';
 import { pause } from '../../http/pause.js';
 import { retryRead } from '../../http/retry-read.js';
@@ -74,39 +74,68 @@ export const COMFYUI_DEFAULTS = {
   Pick<ComfyOptions, keyof HttpTimings | 'socketOpenMs' | 'vanishedAfterPolls'>
 >;
 
+/** History status messages that say why a run ended: `[type, data]` pairs. */
+const executionError = z.tuple(
+  [z.literal('execution_error'), z.looseObject({ exception_message: z.string() })],
+  z.unknown(),
+);
+const executionInterrupted = z.tuple([z.literal('execution_interrupted')], z.unknown());
+
 /** The exception message of a failed run, from the history entry's status messages. */
 function historyError(entry: z.output<typeof historyEntry>): string | undefined {
   for (const m of entry.status?.messages ?? []) {
-    if (Array.isArray(m) && m[0] === 'execution_error') {
-      const data = m[1] as { exception_message?: unknown } | undefined;
-      if (typeof data?.exception_message === 'string') return data.exception_message;
-    }
-    if (Array.isArray(m) && m[0] === 'execution_interrupted') return 'the run was interrupted';
+    const error = executionError.safeParse(m);
+    if (error.success) return error.data[1].exception_message;
+    if (executionInterrupted.safeParse(m).success) return 'the run was interrupted';
   }
   return undefined;
 }
 
+const errorDetail = z.looseObject({
+  message: z.string().optional(),
+  details: z.string().optional(),
+});
+
+/** POST /prompt's refusal: the error, and each node's own errors (read when they parse). */
+const promptError = z.looseObject({
+  error: z.union([z.string(), errorDetail]).optional(),
+  node_errors: z
+    .record(
+      z.string(),
+      z.looseObject({ class_type: z.string().optional(), errors: z.array(errorDetail).optional() }),
+    )
+    .optional()
+    .catch(undefined),
+});
+
 /** ComfyUI's reason is often only in node_errors (details is empty for upstream nodes). */
 function errorText(body: unknown, raw: string): string {
-  const b = body as
-    | {
-        error?: { message?: string; details?: string } | string;
-        node_errors?: Record<
-          string,
-          { class_type?: string; errors?: { message?: string; details?: string }[] }
-        >;
-      }
-    | undefined;
-  if (b && typeof b.error === 'object') {
-    const nodes = Object.values(b.node_errors ?? {}).flatMap((n) =>
-      (n.errors ?? []).map(
-        (e) => `${n.class_type ?? 'node'}: ${[e.message, e.details].filter(Boolean).join(' ')}`,
-      ),
-    );
-    return [b.error.message, b.error.details, ...nodes].filter(Boolean).join('; ');
-  }
-  if (b && typeof b.error === 'string') return b.error;
-  return raw.slice(0, 300);
+  const parsed = promptError.safeParse(body);
+  if (!parsed.success) return excerpt(raw);
+  const { error, node_errors: nodeErrors } = parsed.data;
+  if (typeof error === 'string') return error;
+  if (error === undefined) return excerpt(raw);
+  const nodes = Object.values(nodeErrors ?? {}).flatMap((n) =>
+    (n.errors ?? []).map(
+      (e) => `${n.class_type ?? 'node'}: ${[e.message, e.details].filter(Boolean).join(' ')}`,
+    ),
+  );
+  return [error.message, error.details, ...nodes].filter(Boolean).join('; ');
+}
+
+/** A WebSocket text message; each type's data is read by its own schema. */
+const socketMessage = z.looseObject({
+  type: z.string().optional(),
+  data: z.looseObject({ prompt_id: z.unknown().optional() }).optional(),
+});
+const progressData = z.looseObject({ value: z.number(), max: z.number().positive() });
+const executionErrorData = z.looseObject({ exception_message: z.string() });
+
+/** The bytes of a WebSocket frame, however ws hands them over. */
+function frameBytes(raw: WebSocket.RawData): Buffer {
+  if (Array.isArray(raw)) return Buffer.concat(raw);
+  if (Buffer.isBuffer(raw)) return raw;
+  return Buffer.from(raw);
 }
 
 /**
@@ -154,7 +183,8 @@ export class ComfyUiProvider implements Provider {
     const key = String(url);
     if (!this.#workflows.has(key)) {
       try {
-        this.#workflows.set(key, JSON.parse(await readFile(url, 'utf8')) as unknown);
+        const workflow: unknown = JSON.parse(await readFile(url, 'utf8'));
+        this.#workflows.set(key, workflow);
       } catch (error) {
         // The path is for the operator's log, not the member's message.
         throw new ProviderError(`ComfyUI: the workflow ${key} cannot be read`, {
@@ -308,7 +338,7 @@ export class ComfyUiProvider implements Provider {
     ws.on('message', (raw, isBinary) => {
       if (isBinary) {
         // A preview frame: 4 bytes event type (1 = preview image), 4 bytes format (1 JPEG, 2 PNG).
-        const frame = Array.isArray(raw) ? Buffer.concat(raw) : Buffer.from(raw as ArrayBuffer);
+        const frame = frameBytes(raw);
         if (frame.length > 8 && frame.readUInt32BE(0) === 1 && state.promptId)
           ctx.onPreview?.({
             data: frame.subarray(8),
@@ -316,35 +346,30 @@ export class ComfyUiProvider implements Provider {
           });
         return;
       }
-      let message: { type?: string; data?: Record<string, unknown> };
+      let json: unknown;
       try {
-        const text = Array.isArray(raw)
-          ? Buffer.concat(raw).toString('utf8')
-          : Buffer.from(raw as ArrayBuffer).toString('utf8');
-        message = JSON.parse(text) as typeof message;
+        json = JSON.parse(frameBytes(raw).toString('utf8'));
       } catch {
         return;
       }
-      const data = message.data ?? {};
+      const parsed = socketMessage.safeParse(json);
+      if (!parsed.success) return;
+      const { type, data = {} } = parsed.data;
       if (state.promptId && data.prompt_id !== undefined && data.prompt_id !== state.promptId)
         return;
-      if (
-        message.type === 'progress' &&
-        typeof data.value === 'number' &&
-        typeof data.max === 'number' &&
-        data.max > 0
-      ) {
+      const progress = type === 'progress' ? progressData.safeParse(data) : undefined;
+      if (progress?.success) {
+        const { value, max } = progress.data;
         ctx.onProgress({
-          percent: Math.min(99, Math.round((data.value / data.max) * 100)),
-          step: data.value,
-          steps: data.max,
+          percent: Math.min(99, Math.round((value / max) * 100)),
+          step: value,
+          steps: max,
         });
-      } else if (message.type === 'execution_start') {
+      } else if (type === 'execution_start') {
         ctx.onProgress({ percent: 0, message: 'running the workflow' });
-      } else if (message.type === 'execution_error') {
-        const text =
-          typeof data.exception_message === 'string' ? data.exception_message : 'execution error';
-        state.error = text;
+      } else if (type === 'execution_error') {
+        state.error =
+          executionErrorData.safeParse(data).data?.exception_message ?? 'execution error';
       }
     });
     state.close = () => ws.terminate();
