@@ -34,6 +34,7 @@ export interface HeldPoints {
   amount: number;
 }
 
+/** A settle as the worker, a cancel or the reconciler asks for it; see `settle`. */
 export interface SettleInput {
   holdId: string;
   capture: number;
