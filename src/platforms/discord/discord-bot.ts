@@ -64,25 +64,19 @@ function watchClient(client: Client, log: Logger): void {
   );
 }
 
-/**
- * The Discord surface: slash commands built from `commands/`, every interaction deferred
- * before any other work, a reply edited with progress (embed, bar, queue position, price,
- * Cancel) and finally given the outputs as attachments with Reroll and Details. Runs over the
- * gateway with discord.js; DISCORD_API_URL points REST at a proxy.
- */
-export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
-  const { config, services, media, logger } = deps;
-  const log = logger.child({ platform: 'discord' });
-  const tokenTtlMs = deps.tokenTtlMs ?? INTERACTION_TOKEN_TTL_MS;
-  const attachmentHosts = new Set([...DISCORD_CDN_HOSTS, ...(deps.attachmentHosts ?? [])]);
-  const client = new Client({
+/** The discord.js client: no gateway intents (interactions need none), REST at DISCORD_API_URL. */
+function createClient(config: DiscordConfig): Client {
+  return new Client({
     // Interactions arrive without any gateway intent.
     intents: [],
     allowedMentions: { parse: [] },
     rest: { ...(config.apiUrl ? { api: config.apiUrl } : {}) },
   });
-  const policy = deps.policy ?? DISCORD_EDIT_POLICY;
-  const outbox = new Outbox({
+}
+
+/** The outbox every Discord write goes through, paced by `policy`. */
+function createOutbox(policy: ChatPolicy, log: Logger): Outbox {
+  return new Outbox({
     policyFor: () => policy,
     logger: log,
     // A 4xx other than a rate limit (which discord.js's REST queue waits out) will not
@@ -90,26 +84,10 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     isPermanent: (error) =>
       error instanceof DiscordAPIError && error.status >= 400 && error.status < 500,
   });
-  const sink = new DiscordSink({
-    rest: client.rest,
-    outbox,
-    media,
-    redis: deps.redis,
-    keyPrefix: deps.keyPrefix,
-    logger: log,
-    tokenMarginMs: deps.tokenMarginMs ?? 60_000,
-  });
+}
 
-  watchClient(client, log);
-  const handlers: InteractionDeps = {
-    config,
-    media,
-    log,
-    tokenTtlMs,
-    attachmentHosts,
-    services,
-    replies: new DiscordReplies(outbox, sink, log),
-  };
+/** Hands each interaction to its handler: slash commands, autocomplete and buttons. */
+function routeInteractions(client: Client, handlers: InteractionDeps, log: Logger): void {
   client.on(Events.InteractionCreate, (interaction) => {
     const handled = interaction.isChatInputCommand()
       ? onCommand(handlers, interaction)
@@ -122,26 +100,70 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
       log.error({ err: error, interaction: interaction.id }, 'discord interaction handler failed'),
     );
   });
+}
 
-  async function registerCommands(): Promise<void> {
-    const applicationId = client.application?.id;
-    if (!applicationId) throw new Error('discord: no application id after login');
-    const aspectRatios = [
-      ...new Set(services.catalog.list().flatMap((m) => m.limits.aspectRatios)),
-    ];
-    const body = COMMANDS.map((c) => slashCommand(c, { aspectRatios }));
-    if (config.guildIds.length > 0) {
-      for (const guildId of config.guildIds)
-        await client.rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body });
-      log.info(
-        { guilds: config.guildIds.length, commands: body.length },
-        'slash commands registered in guilds',
-      );
-    } else {
-      await client.rest.put(Routes.applicationCommands(applicationId), { body });
-      log.info({ commands: body.length }, 'slash commands registered globally');
-    }
+/**
+ * Publishes the slash commands built from `commands/` (with the catalog's aspect ratios as
+ * choices): in DISCORD_GUILD_IDS when set (instant), else globally.
+ */
+async function registerCommands(
+  client: Client,
+  config: DiscordConfig,
+  services: CommandServices,
+  log: Logger,
+): Promise<void> {
+  const applicationId = client.application?.id;
+  if (!applicationId) throw new Error('discord: no application id after login');
+  const aspectRatios = [...new Set(services.catalog.list().flatMap((m) => m.limits.aspectRatios))];
+  const body = COMMANDS.map((c) => slashCommand(c, { aspectRatios }));
+  if (config.guildIds.length > 0) {
+    for (const guildId of config.guildIds)
+      await client.rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body });
+    log.info(
+      { guilds: config.guildIds.length, commands: body.length },
+      'slash commands registered in guilds',
+    );
+  } else {
+    await client.rest.put(Routes.applicationCommands(applicationId), { body });
+    log.info({ commands: body.length }, 'slash commands registered globally');
   }
+}
+
+/**
+ * The Discord surface: slash commands built from `commands/`, every interaction deferred
+ * before any other work, a reply edited with progress (embed, bar, queue position, price,
+ * Cancel) and finally given the outputs as attachments with Reroll and Details. Runs over the
+ * gateway with discord.js; DISCORD_API_URL points REST at a proxy.
+ */
+export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
+  const { config, services, media, logger } = deps;
+  const log = logger.child({ platform: 'discord' });
+  const client = createClient(config);
+  const outbox = createOutbox(deps.policy ?? DISCORD_EDIT_POLICY, log);
+  const sink = new DiscordSink({
+    rest: client.rest,
+    outbox,
+    media,
+    redis: deps.redis,
+    keyPrefix: deps.keyPrefix,
+    logger: log,
+    tokenMarginMs: deps.tokenMarginMs ?? 60_000,
+  });
+
+  watchClient(client, log);
+  routeInteractions(
+    client,
+    {
+      config,
+      media,
+      log,
+      tokenTtlMs: deps.tokenTtlMs ?? INTERACTION_TOKEN_TTL_MS,
+      attachmentHosts: new Set([...DISCORD_CDN_HOSTS, ...(deps.attachmentHosts ?? [])]),
+      services,
+      replies: new DiscordReplies(outbox, sink, log),
+    },
+    log,
+  );
 
   return {
     client,
@@ -154,7 +176,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
       });
       await client.login(config.token);
       await ready;
-      await registerCommands();
+      await registerCommands(client, config, services, log);
       log.info({ user: client.user?.tag }, 'discord connected');
     },
     async stop() {
