@@ -1,6 +1,7 @@
 import type { LimitSettings } from './queue/member-limits.js';
 import { z } from 'zod';
 import { PROVIDER_MODULES } from './providers/index.js';
+import { optionalString } from './providers/provider-env.js';
 import type { ProvidersConfig } from './providers/providers-config.js';
 
 const list = z
@@ -15,11 +16,6 @@ const list = z
 
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
-
-const optionalString = z
-  .string()
-  .optional()
-  .transform((s) => (s === undefined || s.trim() === '' ? undefined : s.trim()));
 
 /**
  * Every provider's own variables (REPLICATE_API_TOKEN, COMFYUI_URL...), as its module declares
@@ -179,72 +175,19 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+type ParsedEnv = z.output<typeof envSchema>;
+
 /**
  * Parses the environment once. Every bad or missing variable is listed by name, so an
  * operator fixes them all in one go instead of one per restart.
  */
 export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
-      const name = issue.path.join('.');
-      const value = env[name];
-      return value === undefined || value === ''
-        ? `  ${name}: is missing (${issue.message})`
-        : `  ${name}: ${issue.message}`;
-    });
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}\nSee .env.example.`);
-  }
+  if (!parsed.success) throw invalidEnv(parsed.error, env);
   const e = parsed.data;
-  let telegram: TelegramConfig | undefined;
-  if (e.TELEGRAM_BOT_TOKEN) {
-    let webhook: TelegramConfig['webhook'];
-    if (e.TELEGRAM_MODE === 'webhook') {
-      const missing = [
-        e.TELEGRAM_WEBHOOK_URL ? undefined : 'TELEGRAM_WEBHOOK_URL',
-        e.TELEGRAM_WEBHOOK_SECRET ? undefined : 'TELEGRAM_WEBHOOK_SECRET',
-      ].filter((x) => x !== undefined);
-      if (missing.length > 0) {
-        throw new ConfigError(
-          `Invalid configuration:\n${missing.map((m) => `  ${m}: is missing (required when TELEGRAM_MODE=webhook)`).join('\n')}\nSee .env.example.`,
-        );
-      }
-      webhook = {
-        url: e.TELEGRAM_WEBHOOK_URL ?? '',
-        secret: e.TELEGRAM_WEBHOOK_SECRET ?? '',
-        host: e.TELEGRAM_WEBHOOK_HOST,
-        port: e.TELEGRAM_WEBHOOK_PORT,
-      };
-    }
-    telegram = {
-      token: e.TELEGRAM_BOT_TOKEN,
-      apiRoot: e.TELEGRAM_API_ROOT,
-      mode: e.TELEGRAM_MODE,
-      webhook,
-      moderators: e.TELEGRAM_MODERATORS,
-      adminGroups: e.TELEGRAM_ADMIN_GROUPS,
-    };
-  }
-  if (e.DISCORD_TOKEN && e.DISCORD_MANAGE_GUILD_MODERATORS && e.DISCORD_GUILD_IDS.length === 0) {
-    // Manage Server is held by the owner of any server the bot is invited to.
-    throw new ConfigError(
-      'Invalid configuration:\n  DISCORD_MANAGE_GUILD_MODERATORS: needs DISCORD_GUILD_IDS (Manage Server counts only in those guilds)\nSee .env.example.',
-    );
-  }
-  const discord: DiscordConfig | undefined = e.DISCORD_TOKEN
-    ? {
-        token: e.DISCORD_TOKEN,
-        apiUrl: e.DISCORD_API_URL,
-        guildIds: e.DISCORD_GUILD_IDS,
-        moderators: e.DISCORD_MODERATORS,
-        moderatorRoles: e.DISCORD_MODERATOR_ROLES,
-        priorityRoles: e.PRIORITY_ROLES,
-        manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
-      }
-    : undefined;
   return {
-    telegram,
-    discord,
+    telegram: telegramConfig(e),
+    discord: discordConfig(e),
     providers: providersConfig(e),
     env: e.NODE_ENV,
     logLevel: e.LOG_LEVEL,
@@ -276,12 +219,76 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   };
 }
 
+/** One ConfigError listing every variable the schema refused, a missing one as missing. */
+function invalidEnv(error: z.ZodError, env: Record<string, string | undefined>): ConfigError {
+  const lines = error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    const value = env[name];
+    return value === undefined || value === ''
+      ? `  ${name}: is missing (${issue.message})`
+      : `  ${name}: ${issue.message}`;
+  });
+  return new ConfigError(`Invalid configuration:\n${lines.join('\n')}\nSee .env.example.`);
+}
+
+/** The Telegram surface's settings when TELEGRAM_BOT_TOKEN is set. */
+function telegramConfig(e: ParsedEnv): TelegramConfig | undefined {
+  if (!e.TELEGRAM_BOT_TOKEN) return undefined;
+  return {
+    token: e.TELEGRAM_BOT_TOKEN,
+    apiRoot: e.TELEGRAM_API_ROOT,
+    mode: e.TELEGRAM_MODE,
+    webhook: e.TELEGRAM_MODE === 'webhook' ? telegramWebhook(e) : undefined,
+    moderators: e.TELEGRAM_MODERATORS,
+    adminGroups: e.TELEGRAM_ADMIN_GROUPS,
+  };
+}
+
+/** Webhook mode's settings: its URL and secret are required then. */
+function telegramWebhook(e: ParsedEnv): NonNullable<TelegramConfig['webhook']> {
+  const missing = [
+    e.TELEGRAM_WEBHOOK_URL ? undefined : 'TELEGRAM_WEBHOOK_URL',
+    e.TELEGRAM_WEBHOOK_SECRET ? undefined : 'TELEGRAM_WEBHOOK_SECRET',
+  ].filter((x) => x !== undefined);
+  if (missing.length > 0) {
+    throw new ConfigError(
+      `Invalid configuration:\n${missing.map((m) => `  ${m}: is missing (required when TELEGRAM_MODE=webhook)`).join('\n')}\nSee .env.example.`,
+    );
+  }
+  return {
+    url: e.TELEGRAM_WEBHOOK_URL ?? '',
+    secret: e.TELEGRAM_WEBHOOK_SECRET ?? '',
+    host: e.TELEGRAM_WEBHOOK_HOST,
+    port: e.TELEGRAM_WEBHOOK_PORT,
+  };
+}
+
+/** The Discord surface's settings when DISCORD_TOKEN is set. */
+function discordConfig(e: ParsedEnv): DiscordConfig | undefined {
+  if (!e.DISCORD_TOKEN) return undefined;
+  if (e.DISCORD_MANAGE_GUILD_MODERATORS && e.DISCORD_GUILD_IDS.length === 0) {
+    // Manage Server is held by the owner of any server the bot is invited to.
+    throw new ConfigError(
+      'Invalid configuration:\n  DISCORD_MANAGE_GUILD_MODERATORS: needs DISCORD_GUILD_IDS (Manage Server counts only in those guilds)\nSee .env.example.',
+    );
+  }
+  return {
+    token: e.DISCORD_TOKEN,
+    apiUrl: e.DISCORD_API_URL,
+    guildIds: e.DISCORD_GUILD_IDS,
+    moderators: e.DISCORD_MODERATORS,
+    moderatorRoles: e.DISCORD_MODERATOR_ROLES,
+    priorityRoles: e.PRIORITY_ROLES,
+    manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
+  };
+}
+
 /**
  * Each provider module's settings from its own parsed variables (only configured ones are
  * kept), and the limits they share. A module's default concurrency (ComfyUI and A1111: one
  * GPU, one job at a time) holds until PROVIDER_CONCURRENCY names the provider.
  */
-function providersConfig(e: z.output<typeof envSchema>): ProvidersConfig {
+function providersConfig(e: ParsedEnv): ProvidersConfig {
   // The providers' variables are parsed too; the type, built from a loose shape, omits them.
   const parsed: Record<string, unknown> = e;
   const settings = Object.fromEntries(
