@@ -21,7 +21,6 @@ const WINDOW_MS = Number(process.argv[3] ?? 700);
 class TimedProvider implements Provider {
   readonly label = 'throttled';
   readonly id = 'throttled';
-  readonly capabilities = new LocalProvider().capabilities;
   readonly starts: number[] = [];
   readonly #local = new LocalProvider();
 

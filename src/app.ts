@@ -24,6 +24,7 @@ import { CancelBus } from './queue/cancel-bus.js';
 import { MemberLimits } from './queue/member-limits.js';
 import { QueueEstimates } from './queue/queue-estimates.js';
 import { ProgressChannel } from './queue/progress-channel.js';
+import { RedisKeys } from './queue/keys.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
 import { MediaStore } from './store/media-store.js';
@@ -66,6 +67,8 @@ export interface App {
   services: CommandServices;
   /** Workers' progress, for whoever shows it (the bot's notifier, the console). */
   progress: ProgressChannel;
+  /** Every Redis key and channel of this deployment (under `config.keyPrefix`). */
+  keys: RedisKeys;
   /** Starts the provider workers of this process (the `worker` role). */
   startWorkers(): Promise<WorkerPool>;
   /** Starts progress relay and final delivery to the given platform adapters (the `bot` role). */
@@ -83,9 +86,101 @@ export async function createApp(
   overrides: AppOverrides = {},
 ): Promise<App> {
   const providers = overrides.providers ?? createProviders(config.providers, logger);
+  const catalog = await offeredCatalog(config, logger, providers, overrides.catalog);
+  const connections = await connectServices(config, logger);
+  const { conn, collections, redis, producer } = connections;
+  const media = new MediaStore(conn);
+  const economy = new Economy(collections, config.economy);
+  // Ledgers written before entries were keyed `<account>:<seq>` are rewritten once.
+  const migrated = await economy.migrateLedger();
+  if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
+  const keys = new RedisKeys(config.queuePrefix);
+  const queues = new Queues(producer, redis, {
+    keys,
+    logger,
+    attempts: config.worker.attempts,
+    backoffMs: config.worker.backoffMs,
+  });
+  const limits = new MemberLimits((call) => queues.produce(call), keys, config.limits);
+  const progress = new ProgressChannel(redis, keys);
+  const generations = new GenerationService({
+    collections,
+    economy,
+    catalog,
+    queues,
+    limits,
+    priorityMembers: config.priorityMembers,
+    cancelBus: new CancelBus(producer, keys),
+    media,
+    logger,
+    ...(overrides.randomSeed ? { randomSeed: overrides.randomSeed } : {}),
+    ...(overrides.faults ? { faults: overrides.faults } : {}),
+  });
+  const reconciler = new Reconciler({
+    collections,
+    economy,
+    generations,
+    queues,
+    limits,
+    logger,
+    providers: catalog.providers(),
+  });
+  const estimates = new QueueEstimates((call) => queues.produce(call), keys);
+  const queueBoard = new QueueBoard({
+    queues,
+    redis,
+    catalog,
+    economy,
+    generations,
+    limits,
+    estimates,
+  });
+  const closers: (() => Promise<void>)[] = [];
+  const parts = { config, logger, overrides, closers, keys, redis, generations, catalog };
+
+  return {
+    config,
+    logger,
+    conn,
+    collections,
+    media,
+    economy,
+    catalog,
+    providers,
+    redis,
+    queues,
+    generations,
+    reconciler,
+    limits,
+    services: { generations, economy, catalog, queueBoard },
+    progress,
+    keys,
+    startWorkers: () => startWorkers(parts, { providers, media, progress, estimates }),
+    startDelivery: (sinks) => startDelivery(parts, { progress, queueBoard }, sinks),
+    async close() {
+      for (const close of closers.reverse())
+        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+      closers.length = 0;
+      await queues.close();
+      await Promise.all([closeRedis(producer), closeRedis(redis)]);
+      await conn.close();
+    },
+  };
+}
+
+/**
+ * The models this deployment offers: the catalog (the operator's or the built-in one) less
+ * those whose backend is not configured, and less the demo models once a real backend is
+ * (unless the operator shows them). Says in the log what it left out and why.
+ */
+async function offeredCatalog(
+  config: Config,
+  logger: Logger,
+  providers: ProviderRegistry,
+  override: Catalog | undefined,
+): Promise<Catalog> {
   const fullCatalog =
-    overrides.catalog ??
-    (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
+    override ?? (await loadCatalog(config.catalogFile ?? BUILTIN_CATALOG_URL, config.defaultModel));
   const offered = offeredModels(fullCatalog, {
     providers: providers.ids(),
     demoModels: config.demoModels,
@@ -111,156 +206,102 @@ export async function createApp(
       { models: offered.catalog.list().map((m) => m.id) },
       'only demo models are offered: no generation backend is configured (see README, Generation backends)',
     );
-  const catalog = offered.catalog;
+  return offered.catalog;
+}
 
-  const { conn, collections, redis, producer } = await connectServices(config, logger);
-  const media = new MediaStore(conn);
-  const economy = new Economy(collections, config.economy);
-  // Ledgers written before entries were keyed `<account>:<seq>` are rewritten once.
-  const migrated = await economy.migrateLedger();
-  if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
-  const queues = new Queues(producer, redis, {
-    prefix: config.queuePrefix,
-    logger,
-    attempts: config.worker.attempts,
-    backoffMs: config.worker.backoffMs,
-  });
-  const cancelBus = new CancelBus(producer, config.queuePrefix);
-  const limits = new MemberLimits(
-    (call) => queues.produce(call),
-    config.queuePrefix,
-    config.limits,
+/** What the role starters share with the app they belong to. */
+interface AppParts {
+  config: Config;
+  logger: Logger;
+  overrides: AppOverrides;
+  /** Closed by `app.close()`, last started first. */
+  closers: (() => Promise<void>)[];
+  keys: RedisKeys;
+  redis: Redis;
+  generations: GenerationService;
+  catalog: Catalog;
+}
+
+/** The `worker` role: one BullMQ worker per provider of the catalog. */
+async function startWorkers(
+  app: AppParts,
+  own: {
+    providers: ProviderRegistry;
+    media: MediaStore;
+    progress: ProgressChannel;
+    estimates: QueueEstimates;
+  },
+): Promise<WorkerPool> {
+  const { config, overrides } = app;
+  const pool = new WorkerPool(
+    {
+      generations: app.generations,
+      catalog: app.catalog,
+      providers: own.providers,
+      media: own.media,
+      logger: app.logger,
+      progress: own.progress,
+      ...(overrides.runningAfterMs === undefined
+        ? {}
+        : { runningAfterMs: overrides.runningAfterMs }),
+      ...(overrides.progressIntervalMs === undefined
+        ? {}
+        : { progressIntervalMs: overrides.progressIntervalMs }),
+    },
+    {
+      connection: app.redis,
+      keyPrefix: app.keys.keyPrefix,
+      providers: [...new Set(app.catalog.list().map((m) => m.provider))],
+      concurrency: config.worker.concurrency,
+      providerConcurrency: config.providers.concurrency,
+      rateLimits: config.providers.rateLimits,
+      backoffMs: config.worker.backoffMs,
+      cancelBus: new CancelBus(app.redis, app.keys),
+      estimates: own.estimates,
+      ...(overrides.lockDurationMs === undefined
+        ? {}
+        : { lockDurationMs: overrides.lockDurationMs }),
+    },
   );
-  const progress = new ProgressChannel(redis, config.queuePrefix);
-  const generations = new GenerationService({
-    collections,
-    economy,
-    catalog,
-    queues,
-    limits,
-    priorityMembers: config.priorityMembers,
-    cancelBus,
-    media,
-    logger,
-    ...(overrides.randomSeed ? { randomSeed: overrides.randomSeed } : {}),
-    ...(overrides.faults ? { faults: overrides.faults } : {}),
-  });
-  const reconciler = new Reconciler({
-    collections,
-    economy,
-    generations,
-    queues,
-    limits,
-    logger,
-    providers: catalog.providers(),
-  });
-  const estimates = new QueueEstimates((call) => queues.produce(call), config.queuePrefix);
-  const queueBoard = new QueueBoard({
-    queues,
-    redis,
-    catalog,
-    economy,
-    generations,
-    limits,
-    estimates,
-  });
-  const closers: (() => Promise<void>)[] = [];
+  await pool.start();
+  app.closers.push(() => pool.close());
+  return pool;
+}
 
-  return {
-    config,
-    logger,
-    conn,
-    collections,
-    media,
-    economy,
-    catalog,
-    providers,
-    redis,
-    queues,
+/**
+ * The `bot` role's relay: final deliveries from the platforms' streams, progress from the
+ * channel, and the live queue positions of the generations this process submitted.
+ */
+async function startDelivery(
+  app: AppParts,
+  own: { progress: ProgressChannel; queueBoard: QueueBoard },
+  sinks: readonly DeliverySink[],
+): Promise<{ close(): Promise<void> }> {
+  const { generations, logger, overrides } = app;
+  const consumer = new DeliveryConsumer({
+    connection: app.redis,
+    keys: app.keys,
+    ...(overrides.deliveryRetry ? { retry: overrides.deliveryRetry } : {}),
     generations,
-    reconciler,
-    limits,
-    services: { generations, economy, catalog, queueBoard },
-    progress,
-    async startWorkers() {
-      const pool = new WorkerPool(
-        {
-          generations,
-          catalog,
-          providers,
-          media,
-          logger,
-          progress,
-          ...(overrides.runningAfterMs === undefined
-            ? {}
-            : { runningAfterMs: overrides.runningAfterMs }),
-          ...(overrides.progressIntervalMs === undefined
-            ? {}
-            : { progressIntervalMs: overrides.progressIntervalMs }),
-        },
-        {
-          connection: redis,
-          prefix: config.queuePrefix,
-          providers: [...new Set(catalog.list().map((m) => m.provider))],
-          concurrency: config.worker.concurrency,
-          providerConcurrency: config.providers.concurrency,
-          rateLimits: config.providers.rateLimits,
-          backoffMs: config.worker.backoffMs,
-          cancelBus: new CancelBus(redis, config.queuePrefix),
-          estimates,
-          ...(overrides.lockDurationMs === undefined
-            ? {}
-            : { lockDurationMs: overrides.lockDurationMs }),
-        },
-      );
-      await pool.start();
-      closers.push(() => pool.close());
-      return pool;
-    },
-    async startDelivery(sinks) {
-      const consumer = new DeliveryConsumer({
-        connection: redis,
-        prefix: config.queuePrefix,
-        ...(overrides.deliveryRetry ? { retry: overrides.deliveryRetry } : {}),
-        generations,
-        sinks,
-        logger,
-      });
-      const notifier = new ProgressNotifier({
-        progress,
-        generations,
-        sinks,
-        logger,
-      });
-      await Promise.all([consumer.ready(), notifier.start()]);
-      const watch = new QueueWatch({
-        generations,
-        board: queueBoard,
-        notifier,
-        logger,
-        ...(overrides.queueWatchMs === undefined ? {} : { intervalMs: overrides.queueWatchMs }),
-      });
-      watch.start();
-      const handle = {
-        // Once: the roles close delivery before the adapters, and app.close() again.
-        close: (() => {
-          let closing: Promise<void> | undefined;
-          return () =>
-            (closing ??= Promise.all([consumer.close(), notifier.close(), watch.close()]).then(
-              () => undefined,
-            ));
-        })(),
-      };
-      closers.push(handle.close);
-      return handle;
-    },
-    async close() {
-      for (const close of closers.reverse())
-        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
-      closers.length = 0;
-      await queues.close();
-      await Promise.all([closeRedis(producer), closeRedis(redis)]);
-      await conn.close();
-    },
-  };
+    sinks,
+    logger,
+  });
+  const notifier = new ProgressNotifier({ progress: own.progress, generations, sinks, logger });
+  await Promise.all([consumer.ready(), notifier.start()]);
+  const watch = new QueueWatch({
+    generations,
+    board: own.queueBoard,
+    notifier,
+    logger,
+    ...(overrides.queueWatchMs === undefined ? {} : { intervalMs: overrides.queueWatchMs }),
+  });
+  watch.start();
+  let closing: Promise<void> | undefined;
+  // Once: the roles close delivery before the adapters, and app.close() again.
+  const close = (): Promise<void> =>
+    (closing ??= Promise.all([consumer.close(), notifier.close(), watch.close()]).then(
+      () => undefined,
+    ));
+  app.closers.push(close);
+  return { close };
 }

@@ -20,7 +20,7 @@ export async function start(
   const reconcile = new ReconcileLoop({
     reconciler: app.reconciler,
     redis: app.redis,
-    prefix: config.queuePrefix,
+    keys: app.keys,
     logger,
     intervalMs: config.reconcileIntervalMs,
     graceMs: config.reconcileGraceMs,

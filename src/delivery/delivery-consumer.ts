@@ -11,6 +11,7 @@ import { DeliveryStreamConsumer } from './delivery-stream.js';
 import { isConnectionError } from '../queue/redis.js';
 import { viewOf } from './progress-view.js';
 import type { DeliverySink } from './sink.js';
+import type { RedisKeys } from '../queue/keys.js';
 
 /**
  * Deliveries in flight per bot process. A delivery is mostly waiting on the platform's API
@@ -32,7 +33,7 @@ export class DeliveryConsumer {
 
   constructor(deps: {
     connection: Redis;
-    prefix: string;
+    keys: RedisKeys;
     generations: GenerationService;
     sinks: readonly DeliverySink[];
     logger: Logger;
@@ -93,7 +94,7 @@ export class DeliveryConsumer {
     const retry = deps.retry ?? DEFAULT_DELIVERY_RETRY;
     this.#stream = new DeliveryStreamConsumer({
       connection: deps.connection,
-      prefix: deps.prefix,
+      keys: deps.keys,
       platforms: [...sinks.keys()],
       deliver,
       onGiveUp: (data, error, attempts) => giveUp(data.generationId, error, attempts),
@@ -104,7 +105,12 @@ export class DeliveryConsumer {
     this.#legacy = new Worker(
       DELIVERIES_QUEUE,
       (job: Job) => deliver(deliveryJobSchema.parse(job.data)),
-      { connection: deps.connection, prefix: deps.prefix, concurrency: 4, name: 'genbot-delivery' },
+      {
+        connection: deps.connection,
+        prefix: deps.keys.keyPrefix,
+        concurrency: 4,
+        name: 'genbot-delivery',
+      },
     );
     this.#legacy.on('error', (error: Error) => {
       // A Redis outage is logged once by the connection itself (logOutages), not per retry.

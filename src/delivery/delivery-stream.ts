@@ -4,7 +4,8 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import { deliveryJobSchema, type DeliveryJob } from '../queue/contracts.js';
-import { DELIVERY_GROUP as GROUP, deliveryStreamKey } from '../queue/delivery-streams.js';
+import { DELIVERY_GROUP as GROUP } from '../queue/delivery-streams.js';
+import type { RedisKeys } from '../queue/keys.js';
 import { isConnectionError } from '../queue/redis.js';
 
 /**
@@ -40,7 +41,7 @@ const BLOCK_MS = 2_000;
 export interface DeliveryStreamOptions {
   /** A connection of the app's; the consumer reads on a duplicate of it (reads block). */
   connection: Redis;
-  prefix: string;
+  keys: RedisKeys;
   /** The platforms this process delivers to: it reads only their streams. */
   platforms: readonly string[];
   /** Hands one result to its platform; throws to have it retried. */
@@ -83,7 +84,7 @@ export class DeliveryStreamConsumer {
     this.#reader.on('error', (error: Error) =>
       options.logger.debug({ err: error }, 'delivery reader lost Redis'),
     );
-    this.#keys = options.platforms.map((p) => deliveryStreamKey(options.prefix, p));
+    this.#keys = options.platforms.map((p) => options.keys.deliveryStream(p));
   }
 
   async start(): Promise<void> {

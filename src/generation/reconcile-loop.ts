@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { Reconciler, ReconcileReport } from './reconciler.js';
+import type { RedisKeys } from '../queue/keys.js';
 
 /** Deletes the lock only if it is still ours (it may have expired and been taken since). */
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
@@ -17,7 +18,7 @@ export const FULL_SWEEP_MS = 60 * 60_000;
 export interface ReconcileLoopOptions {
   reconciler: Reconciler;
   redis: Redis;
-  prefix: string;
+  keys: RedisKeys;
   logger: Logger;
   /** Time between sweeps; 0: none after the first. */
   intervalMs: number;
@@ -44,7 +45,7 @@ export class ReconcileLoop {
 
   constructor(options: ReconcileLoopOptions) {
     this.#o = options;
-    this.#key = `${options.prefix}:reconcile:lock`;
+    this.#key = options.keys.reconcileLock;
     // Long enough for a slow sweep; short enough that a dead holder is replaced soon.
     this.#lockMs = Math.max(60_000, options.intervalMs * 2);
   }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import type { RedisKeys } from './keys.js';
 import { logOutages } from './redis.js';
 
 /**
@@ -13,9 +14,9 @@ export class CancelBus {
   readonly #channel: string;
   #subscriber: { connection: Redis; logger: Logger } | undefined;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, keys: RedisKeys) {
     this.#publisher = connection;
-    this.#channel = `${prefix}:cancel`;
+    this.#channel = keys.cancelChannel;
   }
 
   async publish(generationId: string): Promise<void> {

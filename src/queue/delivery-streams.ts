@@ -1,5 +1,6 @@
 import type { Redis, Result } from 'ioredis';
 import type { DeliveryJob } from './contracts.js';
+import type { RedisKeys } from './keys.js';
 
 /**
  * The producer side of the delivery streams (the consumer is delivery/delivery-stream.ts):
@@ -19,14 +20,6 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', tonumber(ARGV[4])) then
   return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'd', ARGV[2])
 end
 return false`;
-
-export function deliveryStreamKey(prefix: string, platform: string): string {
-  return `${prefix}:deliveries:${platform}`;
-}
-
-export function deliveryMarkerKey(prefix: string, generationId: string): string {
-  return `${prefix}:delivery:${generationId}`;
-}
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -51,7 +44,7 @@ const withAddDelivery = new WeakSet<Redis>();
  */
 export async function addDelivery(
   connection: Redis,
-  prefix: string,
+  keys: RedisKeys,
   data: Extract<DeliveryJob, { v: 2 }>,
 ): Promise<boolean> {
   if (!withAddDelivery.has(connection)) {
@@ -59,8 +52,8 @@ export async function addDelivery(
     withAddDelivery.add(connection);
   }
   const id = await connection.genbotAddDelivery(
-    deliveryStreamKey(prefix, data.platform),
-    deliveryMarkerKey(prefix, data.generationId),
+    keys.deliveryStream(data.platform),
+    keys.deliveryMarker(data.generationId),
     data.generationId,
     JSON.stringify(data),
     MAX_ENTRIES,

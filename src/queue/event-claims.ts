@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
+import type { RedisKeys } from './keys.js';
 
 /** How long an event is remembered: platforms redeliver within minutes to hours, not days. */
 const CLAIM_TTL_SECONDS = 24 * 3600;
@@ -18,7 +19,9 @@ const CLAIM_TIMEOUT_MS = 1500;
 export class EventClaims {
   constructor(
     private readonly redis: Redis,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
+    /** Whose events: a platform (or one bot of it), part of each claim's key. */
+    private readonly platform: string,
     private readonly logger: Logger,
   ) {}
 
@@ -30,7 +33,13 @@ export class EventClaims {
     });
     try {
       const answer = await Promise.race([
-        this.redis.set(`${this.prefix}:event:${digest}`, '1', 'EX', CLAIM_TTL_SECONDS, 'NX'),
+        this.redis.set(
+          this.keys.eventClaim(this.platform, digest),
+          '1',
+          'EX',
+          CLAIM_TTL_SECONDS,
+          'NX',
+        ),
         timeout,
       ]);
       if (answer === 'timeout') {

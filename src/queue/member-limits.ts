@@ -1,4 +1,5 @@
 import type { Redis, Result } from 'ioredis';
+import type { RedisKeys } from './keys.js';
 
 /**
  * Per-member limits and fair ordering, in Redis: one Lua script takes a slot for a
@@ -160,20 +161,20 @@ export interface HeldSlot {
 export class MemberLimits {
   constructor(
     private readonly run: RedisRunner,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
     readonly settings: LimitSettings,
   ) {}
 
-  #key(kind: string, accountId: string): string {
-    return `${this.prefix}:limits:${kind}:${accountId}`;
+  #key(kind: 'open' | 'last', accountId: string): string {
+    return this.keys.memberLimit(kind, accountId);
   }
 
   #dayKey(accountId: string, day: string): string {
-    return `${this.prefix}:limits:day:${accountId}:${day}`;
+    return this.keys.memberDay(accountId, day);
   }
 
   get #heldKey(): string {
-    return `${this.prefix}:limits:held`;
+    return this.keys.heldSlots;
   }
 
   /**
@@ -238,7 +239,7 @@ export class MemberLimits {
         this.#key('open', slot.accountId),
         this.#dayKey(slot.accountId, slot.day),
         this.#heldKey,
-        `${this.prefix}:eta`,
+        this.keys.runTimes,
         slot.generationId,
         refunded ? '1' : '0',
         heldMember(slot),

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { progressPayloadSchema, type ProgressPayload } from './contracts.js';
+import type { RedisKeys } from './keys.js';
 import { logOutages } from './redis.js';
 
 /**
@@ -14,9 +15,9 @@ export class ProgressChannel {
   readonly #connection: Redis;
   readonly #channel: string;
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, keys: RedisKeys) {
     this.#connection = connection;
-    this.#channel = `${prefix}:progress`;
+    this.#channel = keys.progressChannel;
   }
 
   async publish(payload: ProgressPayload): Promise<void> {

@@ -1,3 +1,4 @@
+import type { RedisKeys } from './keys.js';
 import type { RedisRunner } from './member-limits.js';
 
 /**
@@ -20,15 +21,15 @@ export interface WaitEstimate {
 export class QueueEstimates {
   constructor(
     private readonly run: RedisRunner,
-    private readonly prefix: string,
+    private readonly keys: RedisKeys,
   ) {}
 
   get durationsKey(): string {
-    return `${this.prefix}:eta`;
+    return this.keys.runTimes;
   }
 
   #slotsKey(provider: string): string {
-    return `${this.prefix}:slots:${provider}`;
+    return this.keys.workerSlots(provider);
   }
 
   /** A worker process serving `provider` with `slots` jobs at once, for the next TTL. */

@@ -8,7 +8,8 @@ import {
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { isReportedConnectionError } from './redis.js';
-import { addDelivery, deliveryMarkerKey } from './delivery-streams.js';
+import { addDelivery } from './delivery-streams.js';
+import type { RedisKeys } from './keys.js';
 import {
   DELIVERIES_QUEUE,
   deliveryJobSchema,
@@ -22,7 +23,8 @@ import {
 } from './contracts.js';
 
 export interface QueueOptions {
-  prefix: string;
+  /** Every key's prefix; BullMQ's queues are named under it too. */
+  keys: RedisKeys;
   logger: Logger;
   attempts: number;
   backoffMs: number;
@@ -62,8 +64,8 @@ export class Queues {
     this.#options = options;
   }
 
-  get prefix(): string {
-    return this.#options.prefix;
+  get keyPrefix(): string {
+    return this.#options.keys.keyPrefix;
   }
 
   /**
@@ -125,7 +127,8 @@ export class Queues {
     const known = cache.get(name);
     if (known) return known;
     this.#connected();
-    const { logger, prefix } = this.#options;
+    const { logger } = this.#options;
+    const prefix = this.keyPrefix;
     const created = make(name, {
       connection: this.#connection,
       prefix,
@@ -203,12 +206,12 @@ export class Queues {
     const data = deliveryJobSchema.parse(payload);
     if (data.v !== 2) throw new Error('deliveries are queued in the v2 shape');
     if (data.platform === 'console') return false;
-    return this.#produce(() => addDelivery(this.#connection, this.#options.prefix, data));
+    return this.#produce(() => addDelivery(this.#connection, this.#options.keys, data));
   }
 
   /** Whether a delivery was queued for the generation (within the last day). */
   async deliveryQueued(generationId: string): Promise<boolean> {
-    const key = deliveryMarkerKey(this.#options.prefix, generationId);
+    const key = this.#options.keys.deliveryMarker(generationId);
     return (await this.#produce(() => this.#connection.exists(key))) === 1;
   }
 
@@ -225,7 +228,7 @@ export class Queues {
   events(provider: string): QueueEvents {
     return new QueueEvents(generationQueueName(provider), {
       connection: this.#listener,
-      prefix: this.#options.prefix,
+      prefix: this.keyPrefix,
     });
   }
 

@@ -18,7 +18,8 @@ import { createProcessor, type ProcessorDeps } from './processor.js';
 
 export interface WorkerPoolOptions {
   connection: Redis;
-  prefix: string;
+  /** Every key's prefix (BullMQ's queues are named under it). */
+  keyPrefix: string;
   providers: readonly string[];
   concurrency: number;
   /** Per-provider concurrency, overriding `concurrency`: a GPU box may take one job at a time. */
@@ -76,7 +77,7 @@ export class WorkerPool {
         processor,
         {
           connection: options.connection,
-          prefix: options.prefix,
+          prefix: options.keyPrefix,
           concurrency: this.#concurrencyOf(provider),
           ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
           lockDuration: options.lockDurationMs ?? 30_000,

@@ -19,7 +19,6 @@ class Stubborn implements Provider {
   readonly id = 'local';
   readonly #local = new LocalProvider();
   readonly label = 'stubborn test backend';
-  readonly capabilities = this.#local.capabilities;
   /** Generation ids whose run should finish as soon as a cancel arrives. */
   readonly finishOnAbort = new Set<string>();
   readonly #gates = new Map<string, () => void>();

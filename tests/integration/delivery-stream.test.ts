@@ -3,14 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeliveryStreamConsumer } from '../../src/delivery/delivery-stream.js';
 import type { GenerationSummary } from '../../src/generation/summary.js';
 import type { DeliveryJob } from '../../src/queue/contracts.js';
-import {
-  addDelivery,
-  DELIVERY_GROUP,
-  deliveryStreamKey,
-} from '../../src/queue/delivery-streams.js';
+import { addDelivery, DELIVERY_GROUP } from '../../src/queue/delivery-streams.js';
 import { testRedisUrl, uniqueName } from '../support/env.js';
 import { silentLogger } from '../support/store.js';
 import { until } from '../support/until.js';
+import { RedisKeys } from '../../src/queue/keys.js';
 
 function finished(id: string): GenerationSummary {
   return {
@@ -53,7 +50,7 @@ describe('delivery streams', () => {
   ): DeliveryStreamConsumer {
     const c = new DeliveryStreamConsumer({
       connection: redis,
-      prefix,
+      keys: new RedisKeys(prefix),
       platforms: ['telegram'],
       deliver,
       onGiveUp: async (data) => extra.onGiveUp?.(data),
@@ -68,7 +65,7 @@ describe('delivery streams', () => {
   }
 
   const add = (id: string) =>
-    addDelivery(redis, prefix, {
+    addDelivery(redis, new RedisKeys(prefix), {
       v: 2,
       generationId: id,
       platform: 'telegram',
@@ -84,7 +81,7 @@ describe('delivery streams', () => {
     await consumer(async (d) => seen.push(d.generationId)).start();
     await until('both delivered', () => seen.length === 2);
     expect(seen.sort()).toEqual(['gena00000001', 'gena00000002']);
-    const key = deliveryStreamKey(prefix, 'telegram');
+    const key = new RedisKeys(prefix).deliveryStream('telegram');
     let pending = 1;
     for (let i = 0; i < 200 && pending > 0; i += 1) {
       pending = Number((await redis.xpending(key, DELIVERY_GROUP))[0]);
@@ -95,7 +92,7 @@ describe('delivery streams', () => {
 
   it('takes over an entry a dead bot left pending, and retries a failing one, then gives up', async () => {
     prefix = uniqueName('ds');
-    const key = deliveryStreamKey(prefix, 'telegram');
+    const key = new RedisKeys(prefix).deliveryStream('telegram');
     await redis.xgroup('CREATE', key, DELIVERY_GROUP, '0', 'MKSTREAM');
     await add('genb00000001');
     // A bot reads it and dies before delivering: it stays pending under that bot's name.

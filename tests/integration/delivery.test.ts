@@ -3,7 +3,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeliverySink } from '../../src/delivery/sink.js';
 import type { ProgressView } from '../../src/delivery/progress-view.js';
 import type { GenerationSummary } from '../../src/generation/summary.js';
-import { deliveryStreamKey } from '../../src/queue/delivery-streams.js';
 import { createTestApp, waitForStatus, type TestApp } from '../support/app.js';
 
 /** Records what the bot process hands a platform adapter. */
@@ -105,7 +104,7 @@ describe('progress relay and final delivery', () => {
     expect(await app.generations.redeliver((await app.generations.find(generation.id))!)).toBe(
       false,
     );
-    const stream = deliveryStreamKey(app.prefix, 'telegram');
+    const stream = app.keys.deliveryStream('telegram');
     expect(await app.redis.xlen(stream)).toBe(1);
     // Acknowledged once the sink returned: nothing is left pending.
     let pending = Number((await app.redis.xpending(stream, 'bots'))[0]);
@@ -175,7 +174,7 @@ describe('a final delivery the platform keeps refusing', () => {
     expect(await app.generations.redeliver((await app.generations.find(generation.id))!)).toBe(
       false,
     );
-    expect(await app.redis.xlen(deliveryStreamKey(app.prefix, 'telegram'))).toBe(1);
+    expect(await app.redis.xlen(app.keys.deliveryStream('telegram'))).toBe(1);
     expect(attempts).toBe(3);
   });
 });

@@ -73,7 +73,7 @@ describe('reconciler', () => {
       new ReconcileLoop({
         reconciler: app.reconciler,
         redis: app.redis,
-        prefix: app.prefix,
+        keys: app.keys,
         logger: app.logger,
         intervalMs: 0,
         graceMs: 0,
@@ -132,7 +132,7 @@ describe('reconciler', () => {
     const loop = new ReconcileLoop({
       reconciler: app.reconciler,
       redis: app.redis,
-      prefix: app.prefix,
+      keys: app.keys,
       logger: app.logger,
       intervalMs: 100,
       graceMs: 0,

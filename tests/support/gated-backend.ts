@@ -9,7 +9,6 @@ export class GatedBackend implements Provider {
   readonly id = 'local';
   readonly label = 'gated test backend';
   readonly #local = new LocalProvider();
-  readonly capabilities = this.#local.capabilities;
   /** Generation ids in the order their runs started. */
   readonly started: string[] = [];
   readonly #gates: (() => void)[] = [];
