@@ -10,12 +10,15 @@ import type { DownloadPolicy } from './http/download.js';
 export type ProviderSettings = object;
 
 /**
- * Where a provider puts, at debug, the failures a run goes on without: a best-effort cleanup
- * (a cancel sent after the run already failed), an optional part of an answer it could not
- * read. The app's pino logger is one; providers may not import it (they only know core).
+ * Where a provider puts the failures a run goes on without: at debug a best-effort cleanup (a
+ * cancel sent after the run already failed), a lost progress poll, an optional part of an
+ * answer it could not read; at warn what the operator should fix (a progress channel that
+ * never works). The app's pino logger is one; providers may not import it (they only know
+ * core).
  */
 export interface ProviderLogger {
   debug(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
 }
 
 /** What every provider is built with besides its own settings. */

@@ -139,7 +139,7 @@ describe('a malformed backend answer', () => {
       apiUrl: backend.url,
       download: download(),
       pollIntervalMs: 20,
-      logger: { debug: (_fields, message) => debug.push(message) },
+      logger: { debug: (_fields, message) => debug.push(message), warn: () => undefined },
     });
     const job = directJob('a1111', 'default')({}, { seed: 42 });
     const [output] = await run(a1111, job);

@@ -66,6 +66,18 @@ const generationInfo = z.looseObject({
   seed: z.number().optional(),
 });
 
+/** One run's progress watch: what its polls share. */
+interface Watch {
+  taskId: string;
+  ctx: ProviderRunContext;
+  /** Ends the watch: the blocking call is over. */
+  signal: AbortSignal;
+  /** Cleared once the backend turns out to have no /internal/progress (older builds). */
+  perTask: boolean;
+  /** The last live preview seen, so the backend sends only a newer one. */
+  previewId: number;
+}
+
 /** A1111 answers errors as {error: <exception class>, detail, errors: <message>}. */
 const errorBody = z.looseObject({
   error: z.unknown().optional(),
@@ -225,7 +237,14 @@ export class A1111Provider implements Provider {
         })
         .then(
           (p) => p.active,
-          () => true,
+          (err: unknown) => {
+            // Older builds have no per-task progress: interrupt whatever runs, as they must.
+            this.options.logger?.debug(
+              { err, provider: this.id, taskId },
+              'cannot tell whether our A1111 task runs; interrupting anyway',
+            );
+            return true;
+          },
         );
       if (mine)
         await this.#http.call({
@@ -245,61 +264,72 @@ export class A1111Provider implements Provider {
 
   /**
    * Polls our task's progress while the blocking call runs (/internal/progress, with a live
-   * preview every third poll); builds without it get the server-wide /sdapi/v1/progress.
-   * Failures here never fail the generation.
+   * preview every few polls); builds without it get the server-wide /sdapi/v1/progress.
+   * A failed poll is logged and the next one tried: it never fails the generation.
    */
   async #watch(taskId: string, ctx: ProviderRunContext, signal: AbortSignal): Promise<void> {
-    let perTask = true;
-    let previewId = -1;
+    const watch: Watch = { taskId, ctx, signal, perTask: true, previewId: -1 };
     for (let poll = 1; ; poll += 1) {
       try {
         await pause(this.#timings.pollIntervalMs, signal);
         const withImage = ctx.onPreview !== undefined && poll % this.#previewEveryPolls === 0;
-        if (perTask) {
-          let p: z.output<typeof taskProgress>;
-          try {
-            p = await this.#http.call({
-              path: 'internal/progress',
-              json: { id_task: taskId, id_live_preview: previewId, live_preview: withImage },
-              schema: taskProgress,
-              signal,
-            });
-          } catch (error) {
-            if (error instanceof ProviderError && /HTTP 404/.test(error.message)) perTask = false;
-            throw error;
-          }
-          if (p.live_preview) {
-            previewId = p.id_live_preview ?? previewId;
-            ctx.onPreview?.({ data: fromBase64(p.live_preview), mime: 'image/png' });
-          }
-          if (p.queued && !p.active) ctx.onProgress({ message: 'queued at Automatic1111' });
-          else if (p.active)
-            ctx.onProgress({
-              percent: Math.max(0, Math.min(99, Math.round((p.progress ?? 0) * 100))),
-              ...(p.eta !== null && p.eta !== undefined && p.eta > 0 ? { etaSeconds: p.eta } : {}),
-            });
-          continue;
-        }
-        const p = await this.#http.call({
-          path: `sdapi/v1/progress?skip_current_image=${withImage ? 'false' : 'true'}`,
-          schema: progress,
-          signal,
-        });
-        if (withImage && p.current_image)
-          ctx.onPreview?.({ data: fromBase64(p.current_image), mime: 'image/png' });
-        const step = p.state?.sampling_step;
-        const steps = p.state?.sampling_steps;
-        ctx.onProgress({
-          percent: Math.max(0, Math.min(99, Math.round(p.progress * 100))),
-          ...(step !== undefined && steps ? { step, steps } : {}),
-          ...(p.eta_relative !== undefined && p.eta_relative > 0
-            ? { etaSeconds: p.eta_relative }
-            : {}),
-        });
-      } catch {
+        if (watch.perTask) await this.#pollTask(watch, withImage);
+        else await this.#pollServer(watch, withImage);
+      } catch (err) {
+        // The blocking call has ended (answered, cancelled or timed out): so has the watch.
         if (signal.aborted) return;
+        this.options.logger?.debug(
+          { err, provider: this.id, taskId },
+          'an A1111 progress poll failed; the next one is tried',
+        );
       }
     }
+  }
+
+  /** Our task's state, and its live preview when one is asked for and new. */
+  async #pollTask(watch: Watch, withImage: boolean): Promise<void> {
+    const { ctx } = watch;
+    let p: z.output<typeof taskProgress>;
+    try {
+      p = await this.#http.call({
+        path: 'internal/progress',
+        json: { id_task: watch.taskId, id_live_preview: watch.previewId, live_preview: withImage },
+        schema: taskProgress,
+        signal: watch.signal,
+      });
+    } catch (error) {
+      if (error instanceof ProviderError && /HTTP 404/.test(error.message)) watch.perTask = false;
+      throw error;
+    }
+    if (p.live_preview) {
+      watch.previewId = p.id_live_preview ?? watch.previewId;
+      ctx.onPreview?.({ data: fromBase64(p.live_preview), mime: 'image/png' });
+    }
+    if (p.queued && !p.active) ctx.onProgress({ message: 'queued at Automatic1111' });
+    else if (p.active)
+      ctx.onProgress({
+        percent: Math.max(0, Math.min(99, Math.round((p.progress ?? 0) * 100))),
+        ...(p.eta !== null && p.eta !== undefined && p.eta > 0 ? { etaSeconds: p.eta } : {}),
+      });
+  }
+
+  /** The server's progress (whatever it runs), for builds without per-task progress. */
+  async #pollServer(watch: Watch, withImage: boolean): Promise<void> {
+    const { ctx } = watch;
+    const p = await this.#http.call({
+      path: `sdapi/v1/progress?skip_current_image=${withImage ? 'false' : 'true'}`,
+      schema: progress,
+      signal: watch.signal,
+    });
+    if (withImage && p.current_image)
+      ctx.onPreview?.({ data: fromBase64(p.current_image), mime: 'image/png' });
+    const step = p.state?.sampling_step;
+    const steps = p.state?.sampling_steps;
+    ctx.onProgress({
+      percent: Math.max(0, Math.min(99, Math.round(p.progress * 100))),
+      ...(step !== undefined && steps ? { step, steps } : {}),
+      ...(p.eta_relative !== undefined && p.eta_relative > 0 ? { etaSeconds: p.eta_relative } : {}),
+    });
   }
 }
 

@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import WebSocket from 'ws';
 import { z } from 'zod';
 import type {
   Provider,
@@ -20,6 +19,7 @@ import { optionalString, optionalUrl } from '../../provider-env.js';
 import { defineProvider, downloadPolicy } from '../../provider-module.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from '../options.js';
+import { ProgressSocket } from './progress-socket.js';
 
 const DEFAULT_WORKFLOW = new URL('./default-workflow.json', import.meta.url);
 
@@ -96,7 +96,7 @@ const errorDetail = z.looseObject({
   details: z.string().optional(),
 });
 
-/** POST /prompt's refusal: the error, and each node's own errors (read when they parse). */
+/** POST /prompt's refusal: the error, and each node's own errors. */
 const promptError = z.looseObject({
   error: z.union([z.string(), errorDetail]).optional(),
   node_errors: z
@@ -104,8 +104,7 @@ const promptError = z.looseObject({
       z.string(),
       z.looseObject({ class_type: z.string().optional(), errors: z.array(errorDetail).optional() }),
     )
-    .optional()
-    .catch(undefined),
+    .optional(),
 });
 
 /** ComfyUI's reason is often only in node_errors (details is empty for upstream nodes). */
@@ -121,21 +120,6 @@ function errorText(body: unknown, raw: string): string {
     ),
   );
   return [error.message, error.details, ...nodes].filter(Boolean).join('; ');
-}
-
-/** A WebSocket text message; each type's data is read by its own schema. */
-const socketMessage = z.looseObject({
-  type: z.string().optional(),
-  data: z.looseObject({ prompt_id: z.unknown().optional() }).optional(),
-});
-const progressData = z.looseObject({ value: z.number(), max: z.number().positive() });
-const executionErrorData = z.looseObject({ exception_message: z.string() });
-
-/** The bytes of a WebSocket frame, however ws hands them over. */
-function frameBytes(raw: WebSocket.RawData): Buffer {
-  if (Array.isArray(raw)) return Buffer.concat(raw);
-  if (Buffer.isBuffer(raw)) return raw;
-  return Buffer.from(raw);
 }
 
 /**
@@ -222,7 +206,16 @@ export class ComfyUiProvider implements Provider {
     }
     const workflow = fillTemplate(await this.#workflow(job), values);
     const clientId = `genbot-${job.generationId}-${job.attempt}`;
-    const socket = this.#listen(clientId, ctx);
+    const socket = new ProgressSocket(
+      {
+        url: this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`),
+        headers: this.#headers,
+        openMs: this.#socketOpenMs,
+        logger: this.options.logger,
+        fields: { provider: this.id, clientId },
+      },
+      ctx,
+    );
     // Connect before queueing, so the first events (and a fast failure) are not missed.
     await socket.opened;
     let promptId: string | undefined;
@@ -305,75 +298,6 @@ export class ComfyUiProvider implements Provider {
       }
       await pause(this.#timings.pollIntervalMs, ctx.signal);
     }
-  }
-
-  /** Progress (and the reason of a failure) from ComfyUI's WebSocket, best effort. */
-  #listen(clientId: string, ctx: ProviderRunContext) {
-    const state: {
-      promptId?: string;
-      error?: string;
-      close: () => void;
-      opened: Promise<void>;
-    } = { close: () => undefined, opened: Promise.resolve() };
-    let ws: WebSocket;
-    try {
-      const url = new URL(this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`));
-      url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      ws = new WebSocket(url, { headers: this.#headers });
-    } catch {
-      return state;
-    }
-    ws.on('error', () => undefined);
-    // Not for long: without a socket the run still works, by polling.
-    state.opened = new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.#socketOpenMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      ws.once('open', done);
-      ws.once('error', done);
-      ws.once('close', done);
-    });
-    ws.on('message', (raw, isBinary) => {
-      if (isBinary) {
-        // A preview frame: 4 bytes event type (1 = preview image), 4 bytes format (1 JPEG, 2 PNG).
-        const frame = frameBytes(raw);
-        if (frame.length > 8 && frame.readUInt32BE(0) === 1 && state.promptId)
-          ctx.onPreview?.({
-            data: frame.subarray(8),
-            mime: frame.readUInt32BE(4) === 2 ? 'image/png' : 'image/jpeg',
-          });
-        return;
-      }
-      let json: unknown;
-      try {
-        json = JSON.parse(frameBytes(raw).toString('utf8'));
-      } catch {
-        return;
-      }
-      const parsed = socketMessage.safeParse(json);
-      if (!parsed.success) return;
-      const { type, data = {} } = parsed.data;
-      if (state.promptId && data.prompt_id !== undefined && data.prompt_id !== state.promptId)
-        return;
-      const progress = type === 'progress' ? progressData.safeParse(data) : undefined;
-      if (progress?.success) {
-        const { value, max } = progress.data;
-        ctx.onProgress({
-          percent: Math.min(99, Math.round((value / max) * 100)),
-          step: value,
-          steps: max,
-        });
-      } else if (type === 'execution_start') {
-        ctx.onProgress({ percent: 0, message: 'running the workflow' });
-      } else if (type === 'execution_error') {
-        state.error =
-          executionErrorData.safeParse(data).data?.exception_message ?? 'execution error';
-      }
-    });
-    state.close = () => ws.terminate();
-    return state;
   }
 
   #cancel(promptId: string): void {
