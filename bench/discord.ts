@@ -2,6 +2,7 @@ import { createDiscordAdapter } from '../src/platforms/discord/discord-bot.js';
 import { benchApp } from './support.js';
 import { provisionServices } from '../scripts/services/provision.js';
 import { FakeDiscord, type FakeInteraction } from '../tests/fakes/discord/fake-discord.js';
+import { RedisKeys } from '../src/queue/keys.js';
 
 /**
  * `npm run bench:discord [n]`: n slash commands (default 300; 2 in 5 are /generate, the rest
@@ -50,7 +51,7 @@ try {
     services: app.services,
     media: app.media,
     redis: app.redis,
-    keyPrefix: config.queuePrefix,
+    keys: new RedisKeys(config.keyPrefix),
     logger: app.logger,
   });
   const members = Array.from({ length: MEMBERS }, (_, m) => ({

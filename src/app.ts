@@ -88,13 +88,55 @@ export async function createApp(
   const providers = overrides.providers ?? createProviders(config.providers, logger);
   const catalog = await offeredCatalog(config, logger, providers, overrides.catalog);
   const connections = await connectServices(config, logger);
-  const { conn, collections, redis, producer } = connections;
+  const { conn, collections, redis } = connections;
   const media = new MediaStore(conn);
-  const economy = new Economy(collections, config.economy);
-  // Ledgers written before entries were keyed `<account>:<seq>` are rewritten once.
-  const migrated = await economy.migrateLedger();
-  if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
-  const keys = new RedisKeys(config.queuePrefix);
+  const economy = await openEconomy(collections, config, logger);
+  const s = buildServices({ config, logger, overrides, connections, catalog, economy, media });
+  const closers: (() => Promise<void>)[] = [];
+  const parts = { config, logger, overrides, closers, keys: s.keys, redis, catalog };
+  const { generations, progress, estimates, queueBoard, queues } = s;
+  return {
+    config,
+    logger,
+    conn,
+    collections,
+    media,
+    economy,
+    catalog,
+    providers,
+    redis,
+    queues,
+    generations,
+    reconciler: s.reconciler,
+    limits: s.limits,
+    services: { generations, economy, catalog, queueBoard },
+    progress,
+    keys: s.keys,
+    startWorkers: () => startWorkers(parts, { generations, providers, media, progress, estimates }),
+    startDelivery: (sinks) => startDelivery(parts, { generations, progress, queueBoard }, sinks),
+    async close() {
+      for (const close of closers.reverse())
+        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
+      closers.length = 0;
+      await queues.close();
+      await closeConnections(connections);
+    },
+  };
+}
+
+/** The services on Redis and MongoDB that every role shares, wired to each other. */
+function buildServices(b: {
+  config: Config;
+  logger: Logger;
+  overrides: AppOverrides;
+  connections: { collections: Collections; redis: Redis; producer: Redis };
+  catalog: Catalog;
+  economy: Economy;
+  media: MediaStore;
+}) {
+  const { config, logger, overrides, catalog, economy, media } = b;
+  const { collections, redis, producer } = b.connections;
+  const keys = new RedisKeys(config.keyPrefix);
   const queues = new Queues(producer, redis, {
     keys,
     logger,
@@ -102,7 +144,6 @@ export async function createApp(
     backoffMs: config.worker.backoffMs,
   });
   const limits = new MemberLimits((call) => queues.produce(call), keys, config.limits);
-  const progress = new ProgressChannel(redis, keys);
   const generations = new GenerationService({
     collections,
     economy,
@@ -135,37 +176,8 @@ export async function createApp(
     limits,
     estimates,
   });
-  const closers: (() => Promise<void>)[] = [];
-  const parts = { config, logger, overrides, closers, keys, redis, generations, catalog };
-
-  return {
-    config,
-    logger,
-    conn,
-    collections,
-    media,
-    economy,
-    catalog,
-    providers,
-    redis,
-    queues,
-    generations,
-    reconciler,
-    limits,
-    services: { generations, economy, catalog, queueBoard },
-    progress,
-    keys,
-    startWorkers: () => startWorkers(parts, { providers, media, progress, estimates }),
-    startDelivery: (sinks) => startDelivery(parts, { progress, queueBoard }, sinks),
-    async close() {
-      for (const close of closers.reverse())
-        await close().catch((error: unknown) => logger.warn({ err: error }, 'close failed'));
-      closers.length = 0;
-      await queues.close();
-      await Promise.all([closeRedis(producer), closeRedis(redis)]);
-      await conn.close();
-    },
-  };
+  const progress = new ProgressChannel(redis, keys);
+  return { keys, queues, limits, generations, reconciler, estimates, queueBoard, progress };
 }
 
 /**
@@ -218,7 +230,6 @@ interface AppParts {
   closers: (() => Promise<void>)[];
   keys: RedisKeys;
   redis: Redis;
-  generations: GenerationService;
   catalog: Catalog;
 }
 
@@ -226,6 +237,7 @@ interface AppParts {
 async function startWorkers(
   app: AppParts,
   own: {
+    generations: GenerationService;
     providers: ProviderRegistry;
     media: MediaStore;
     progress: ProgressChannel;
@@ -235,7 +247,7 @@ async function startWorkers(
   const { config, overrides } = app;
   const pool = new WorkerPool(
     {
-      generations: app.generations,
+      generations: own.generations,
       catalog: app.catalog,
       providers: own.providers,
       media: own.media,
@@ -274,10 +286,11 @@ async function startWorkers(
  */
 async function startDelivery(
   app: AppParts,
-  own: { progress: ProgressChannel; queueBoard: QueueBoard },
+  own: { generations: GenerationService; progress: ProgressChannel; queueBoard: QueueBoard },
   sinks: readonly DeliverySink[],
 ): Promise<{ close(): Promise<void> }> {
-  const { generations, logger, overrides } = app;
+  const { logger, overrides } = app;
+  const { generations } = own;
   const consumer = new DeliveryConsumer({
     connection: app.redis,
     keys: app.keys,
@@ -304,4 +317,21 @@ async function startDelivery(
     ));
   app.closers.push(close);
   return { close };
+}
+
+/** The points ledger; ledgers written before entries were keyed `<account>:<seq>` are rewritten once. */
+async function openEconomy(
+  collections: Collections,
+  config: Config,
+  logger: Logger,
+): Promise<Economy> {
+  const economy = new Economy(collections, config.economy);
+  const migrated = await economy.migrateLedger();
+  if (migrated > 0) logger.info({ entries: migrated }, 'migrated ledger entries to the new layout');
+  return economy;
+}
+
+async function closeConnections(c: { conn: Connection; redis: Redis; producer: Redis }) {
+  await Promise.all([closeRedis(c.producer), closeRedis(c.redis)]);
+  await c.conn.close();
 }

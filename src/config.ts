@@ -116,7 +116,8 @@ export interface Config {
   role: 'all' | 'bot' | 'worker';
   redisUrl: string;
   mongodbUri: string;
-  queuePrefix: string;
+  /** The prefix of every Redis key (QUEUE_PREFIX). */
+  keyPrefix: string;
   catalogFile: string | undefined;
   defaultModel: string | undefined;
   /**
@@ -194,7 +195,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     role: e.ROLE,
     redisUrl: e.REDIS_URL,
     mongodbUri: e.MONGODB_URI,
-    queuePrefix: e.QUEUE_PREFIX,
+    keyPrefix: e.QUEUE_PREFIX,
     catalogFile: e.CATALOG_FILE,
     defaultModel: e.DEFAULT_MODEL,
     demoModels: e.DEMO_MODELS,

@@ -48,7 +48,7 @@ export async function start(
       services: app.services,
       media: app.media,
       redis: app.redis,
-      keyPrefix: config.queuePrefix,
+      keys: app.keys,
       logger,
     };
     if (config.discord) {

@@ -27,105 +27,121 @@ export const DELIVERY_CONCURRENCY = 32;
  * release before. A failed delivery is retried, so a result is not lost to a platform hiccup
  * or a bot restart; one that keeps failing gives up with one error line.
  */
+export interface DeliveryConsumerDeps {
+  connection: Redis;
+  keys: RedisKeys;
+  generations: GenerationService;
+  sinks: readonly DeliverySink[];
+  logger: Logger;
+  /** Deliveries handled at once (each waits on the platform; the outbox paces them). */
+  concurrency?: number;
+  /** Tries per result and the first retry delay (doubling). */
+  retry?: { attempts: number; backoffMs: number };
+}
+
 export class DeliveryConsumer {
+  readonly #deps: DeliveryConsumerDeps;
+  readonly #sinks: Map<string, DeliverySink>;
   readonly #legacy: Worker;
   readonly #stream: DeliveryStreamConsumer;
 
-  constructor(deps: {
-    connection: Redis;
-    keys: RedisKeys;
-    generations: GenerationService;
-    sinks: readonly DeliverySink[];
-    logger: Logger;
-    /** Deliveries handled at once (each waits on the platform; the outbox paces them). */
-    concurrency?: number;
-    /** Tries per result and the first retry delay (doubling). */
-    retry?: { attempts: number; backoffMs: number };
-  }) {
-    const sinks = new Map(deps.sinks.map((s) => [s.platform, s]));
-    const noSink = (generationId: string, platform: string): string => {
-      // The console waits for its own results; other platforms without an adapter in this
-      // process have nowhere to go.
-      deps.logger.debug({ generationId, platform }, 'no delivery sink for this platform here');
-      deps.generations.forgetCard(generationId);
-      return 'no-sink';
-    };
-    const deliver = async (data: DeliveryJob): Promise<string> => {
-      const { generationId } = data;
-      let platform: string;
-      let generation: GenerationSummary;
-      let origin: Origin | undefined;
-      if (data.v === 2) {
-        // The job carries the finished generation; only its origin (credentials included,
-        // so never in Redis) is needed: remembered from the submit, or read once.
-        ({ platform, generation } = data);
-        if (!sinks.has(platform)) return noSink(generationId, platform);
-        origin = (await deps.generations.card(generationId))?.origin;
-        if (!origin) return 'missing';
-      } else {
-        // A job queued by the release before: read the generation as it stands.
-        const doc = await deps.generations.find(generationId);
-        if (!doc) return 'missing';
-        origin = doc.origin;
-        if (!origin) return 'missing';
-        platform = platformOf(origin);
-        generation = summarize(doc);
-        if (!sinks.has(platform)) return noSink(generationId, platform);
-      }
-      await sinks.get(platform)!.deliver(origin, generation, viewOf(generation));
-      // Done: the completed job (kept a day) is the record that it was delivered.
-      deps.generations.forgetCard(generationId);
-      return 'delivered';
-    };
-    const giveUp = async (generationId: string | undefined, error: unknown, attempts: number) => {
-      // Out of tries: say so once, naming the generation, and mark it so that neither a
-      // restart nor the reconciler starts the same doomed delivery again.
-      deps.logger.error(
-        { err: error, generationId, attempts },
-        'delivery gave up: the platform kept refusing the result',
-      );
-      if (generationId)
-        await deps.generations
-          .markDeliveryFailed(generationId)
-          .catch((e: unknown) =>
-            deps.logger.error({ err: e, generationId }, 'could not record the failed delivery'),
-          );
-    };
-    const retry = deps.retry ?? DEFAULT_DELIVERY_RETRY;
+  constructor(deps: DeliveryConsumerDeps) {
+    this.#deps = deps;
+    this.#sinks = new Map(deps.sinks.map((s) => [s.platform, s]));
     this.#stream = new DeliveryStreamConsumer({
       connection: deps.connection,
       keys: deps.keys,
-      platforms: [...sinks.keys()],
-      deliver,
-      onGiveUp: (data, error, attempts) => giveUp(data.generationId, error, attempts),
+      platforms: [...this.#sinks.keys()],
+      deliver: (data) => this.#deliver(data),
+      onGiveUp: (data, error, attempts) => this.#giveUp(data.generationId, error, attempts),
       logger: deps.logger,
       concurrency: deps.concurrency ?? DELIVERY_CONCURRENCY,
-      retry,
+      retry: deps.retry ?? DEFAULT_DELIVERY_RETRY,
     });
-    this.#legacy = new Worker(
-      DELIVERIES_QUEUE,
-      (job: Job) => deliver(deliveryJobSchema.parse(job.data)),
-      {
-        connection: deps.connection,
-        prefix: deps.keys.keyPrefix,
-        concurrency: 4,
-        name: 'genbot-delivery',
-      },
+    this.#legacy = this.#legacyWorker();
+  }
+
+  /** Hands one finished generation to its platform's adapter. */
+  async #deliver(data: DeliveryJob): Promise<string> {
+    const { generationId } = data;
+    const { generations } = this.#deps;
+    let platform: string;
+    let generation: GenerationSummary;
+    let origin: Origin | undefined;
+    if (data.v === 2) {
+      // The job carries the finished generation; only its origin (credentials included,
+      // so never in Redis) is needed: remembered from the submit, or read once.
+      ({ platform, generation } = data);
+      if (!this.#sinks.has(platform)) return this.#noSink(generationId, platform);
+      origin = (await generations.card(generationId))?.origin;
+      if (!origin) return 'missing';
+    } else {
+      // A job queued by the release before: read the generation as it stands.
+      const doc = await generations.find(generationId);
+      origin = doc?.origin;
+      if (!doc || !origin) return 'missing';
+      platform = platformOf(origin);
+      generation = summarize(doc);
+      if (!this.#sinks.has(platform)) return this.#noSink(generationId, platform);
+    }
+    await this.#sinks.get(platform)!.deliver(origin, generation, viewOf(generation));
+    // Done: the stream's acknowledgement is the record that it was delivered.
+    generations.forgetCard(generationId);
+    return 'delivered';
+  }
+
+  #noSink(generationId: string, platform: string): string {
+    // The console waits for its own results; other platforms without an adapter in this
+    // process have nowhere to go.
+    this.#deps.logger.debug({ generationId, platform }, 'no delivery sink for this platform here');
+    this.#deps.generations.forgetCard(generationId);
+    return 'no-sink';
+  }
+
+  /**
+   * Out of tries: say so once, naming the generation, and mark it so that neither a restart
+   * nor the reconciler starts the same doomed delivery again.
+   */
+  async #giveUp(generationId: string | undefined, error: unknown, attempts: number) {
+    const { logger, generations } = this.#deps;
+    logger.error(
+      { err: error, generationId, attempts },
+      'delivery gave up: the platform kept refusing the result',
     );
-    this.#legacy.on('error', (error: Error) => {
+    if (generationId)
+      await generations
+        .markDeliveryFailed(generationId)
+        .catch((e: unknown) =>
+          logger.error({ err: e, generationId }, 'could not record the failed delivery'),
+        );
+  }
+
+  /**
+   * The consumer of the BullMQ `deliveries` queue that the release before the delivery
+   * streams wrote to (see "Compatibility" in docs/decisions.md).
+   */
+  #legacyWorker(): Worker {
+    const { connection, keys, logger } = this.#deps;
+    const worker = new Worker(
+      DELIVERIES_QUEUE,
+      (job: Job) => this.#deliver(deliveryJobSchema.parse(job.data)),
+      { connection, prefix: keys.keyPrefix, concurrency: 4, name: 'genbot-delivery' },
+    );
+    worker.on('error', (error: Error) => {
       // A Redis outage is logged once by the connection itself (logOutages), not per retry.
-      if (isConnectionError(error)) deps.logger.debug({ err: error }, 'delivery lost Redis');
-      else deps.logger.error({ err: error }, 'delivery worker error');
+      if (isConnectionError(error)) logger.debug({ err: error }, 'delivery lost Redis');
+      else logger.error({ err: error }, 'delivery worker error');
     });
-    this.#legacy.on('failed', (job: Job | undefined, error: Error) => {
+    worker.on('failed', (job: Job | undefined, error: Error) => {
       const generationId = deliveryJobSchema.safeParse(job?.data).data?.generationId;
       const attempts = job?.opts.attempts ?? 1;
       if (!job || job.attemptsMade < attempts) {
-        deps.logger.warn({ err: error, generationId, jobId: job?.id }, 'delivery attempt failed');
+        logger.warn({ err: error, generationId, jobId: job?.id }, 'delivery attempt failed');
         return;
       }
-      void giveUp(generationId, error, attempts);
+      void this.#giveUp(generationId, error, attempts);
     });
+    return worker;
   }
 
   async ready(): Promise<void> {

@@ -145,7 +145,7 @@ describe('Discord adapter', () => {
       services: app.services,
       media: app.media,
       redis: app.redis,
-      keyPrefix: app.prefix,
+      keys: app.keys,
       logger: app.logger,
       policy: { minIntervalMs: 50, window: { count: 20, windowMs: 1000 } },
       attachmentHosts: [new URL(fake.cdnUrl).host],
@@ -636,7 +636,7 @@ describe('Discord adapter', () => {
       services: app.services,
       media: app.media,
       redis: app.redis,
-      keyPrefix: app.prefix,
+      keys: app.keys,
       logger: app.logger,
     });
     try {

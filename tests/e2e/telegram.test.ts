@@ -145,7 +145,7 @@ describe('Telegram adapter', () => {
       services: app.services,
       media: app.media,
       redis: app.redis,
-      keyPrefix: app.prefix,
+      keys: app.keys,
       logger: app.logger,
       policy: POLICY,
     });

@@ -97,7 +97,7 @@ export async function createTestApp(
     runningAfterMs: 0,
     ...options.overrides,
   });
-  return Object.assign(app, { prefix: config.queuePrefix });
+  return Object.assign(app, { prefix: config.keyPrefix });
 }
 
 export function consoleCtx(

@@ -10,6 +10,7 @@ import { DiscordSink } from './discord-sink.js';
 import { onAutocomplete, onCommand, type InteractionDeps } from './interactions.js';
 import { DiscordReplies } from './replies.js';
 import { slashCommand } from './slash-commands.js';
+import type { RedisKeys } from '../../queue/keys.js';
 
 /**
  * Edits of one interaction reply: about one a second, five in five seconds. discord.js's REST
@@ -31,7 +32,7 @@ export interface DiscordAdapterDeps {
   services: CommandServices;
   media: MediaStore;
   redis: Redis;
-  keyPrefix: string;
+  keys: RedisKeys;
   logger: Logger;
   policy?: ChatPolicy;
   /** How long Discord accepts an interaction token; tests shorten it along with the fake. */
@@ -145,7 +146,7 @@ export function createDiscordAdapter(deps: DiscordAdapterDeps): DiscordAdapter {
     outbox,
     media,
     redis: deps.redis,
-    keyPrefix: deps.keyPrefix,
+    keys: deps.keys,
     logger: log,
     tokenMarginMs: deps.tokenMarginMs ?? 60_000,
   });

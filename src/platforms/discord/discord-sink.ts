@@ -12,6 +12,7 @@ import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { fitAttachment } from './fit-attachment.js';
 import { renderProgress, type DiscordView } from './render.js';
+import type { RedisKeys } from '../../queue/keys.js';
 
 /** Where a generation went on after its interaction token expired, as kept in Redis. */
 const CONTINUED = z.object({ channelId: z.string(), messageId: z.string() });
@@ -86,7 +87,7 @@ export interface DiscordSinkDeps {
   outbox: Outbox;
   media: MediaStore;
   redis: Redis;
-  keyPrefix: string;
+  keys: RedisKeys;
   logger: Logger;
   /** Stop using an interaction token this long before it expires. */
   tokenMarginMs: number;
@@ -284,7 +285,7 @@ export class DiscordSink implements DeliverySink {
   }
 
   #continuedKey(generationId: string): string {
-    return `${this.deps.keyPrefix}:discord:continued:${generationId}`;
+    return this.deps.keys.discordContinued(generationId);
   }
 
   async #continued(

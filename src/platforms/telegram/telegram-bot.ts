@@ -23,7 +23,7 @@ import {
   TelegramSink,
   telegramRetryAfterMs,
 } from './telegram-sink.js';
-import { RedisKeys } from '../../queue/keys.js';
+import type { RedisKeys } from '../../queue/keys.js';
 
 /**
  * Telegram's documented limits: about one message a second in a private chat, and at most
@@ -50,7 +50,7 @@ export interface TelegramAdapterDeps {
   media: MediaStore;
   /** Shared state across bot processes: which events were already handled. */
   redis: Redis;
-  keyPrefix: string;
+  keys: RedisKeys;
   logger: Logger;
   policy?: { private: ChatPolicy; group: ChatPolicy };
   /** Known bot identity (skips getMe); tests and webhook deployments may pass it. */
@@ -136,7 +136,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
   });
   const sink = new TelegramSink(bot.api, outbox, media, log);
   const moderators = new TelegramModerators(bot.api, config.moderators, config.adminGroups, log);
-  const claims = new EventClaims(deps.redis, new RedisKeys(deps.keyPrefix), 'telegram', log);
+  const claims = new EventClaims(deps.redis, deps.keys, 'telegram', log);
   const startedAt = Math.floor(Date.now() / 1000);
   const handlers: HandlerDeps = {
     config,
