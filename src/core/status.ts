@@ -29,7 +29,13 @@ const TRANSITIONS: Readonly<Record<GenerationStatus, readonly GenerationStatus[]
   cancelled: [],
 };
 
-export const TERMINAL_STATUSES: readonly GenerationStatus[] = ['completed', 'failed', 'cancelled'];
+/** How a generation can end; the hold's first settle in the ledger decides which. */
+export const TERMINAL_STATUSES = [
+  'completed',
+  'failed',
+  'cancelled',
+] as const satisfies readonly GenerationStatus[];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
 
 export function isTerminal(status: GenerationStatus): boolean {
   return TRANSITIONS[status].length === 0;

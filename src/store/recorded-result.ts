@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TERMINAL_STATUSES, type TerminalStatus } from '../core/status.js';
 import {
   failedOutputSchema,
   generationErrorSchema,
@@ -13,9 +14,9 @@ import {
  * they are read back through these schemas, once, where they are loaded.
  */
 
-/** How a generation can end; its hold's first settle decides which. */
-export const SETTLE_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
-export type SettleOutcome = (typeof SETTLE_OUTCOMES)[number];
+/** How a generation can end (its terminal statuses); its hold's first settle decides which. */
+export const SETTLE_OUTCOMES = TERMINAL_STATUSES;
+export type SettleOutcome = TerminalStatus;
 
 export { failedOutputSchema, storedOutputSchema, type FailedOutput, type StoredOutput };
 

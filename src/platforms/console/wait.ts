@@ -1,5 +1,7 @@
 import type { App } from '../../app.js';
 import type { GenerationPreview } from '../../core/chat.js';
+import type { GenerationError } from '../../core/outputs.js';
+import { isTerminal } from '../../core/status.js';
 import { viewOf, renderText } from '../../delivery/progress-view.js';
 import type { GenerationSummary } from '../../generation/summary.js';
 import type { ProgressPayload } from '../../queue/contracts.js';
@@ -15,11 +17,9 @@ export interface WaitResult {
     model: string;
     seed: number;
     outputs: SavedOutput[];
-    error?: { code: string; message: string };
+    error?: GenerationError;
   };
 }
-
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 export interface FollowHooks {
   onProgress: (line: string) => void;
@@ -140,7 +140,7 @@ async function untilTerminal(
       app.generations
         .summary(id)
         .then((s) => {
-          if (!done && TERMINAL.has(s.status)) {
+          if (!done && isTerminal(s.status)) {
             done = true;
             clearInterval(timer);
             resolve(s);
