@@ -86,13 +86,18 @@ export class HttpClient {
   }
 
   async call<T>(call: CallOptions<T>): Promise<T> {
+    const { response, raw } = await this.#exchange(call);
+    return this.#read(call, response, raw);
+  }
+
+  /** Sends the request and reads the body as text; a failure to do so is classified. */
+  async #exchange(call: CallOptions<unknown>): Promise<{ response: Response; raw: string }> {
     const { provider } = this.options;
     // One controller per call, its timer cleared and its listener removed when the call ends:
     // a worker polling a thousand jobs makes about a thousand calls a second, and a timeout
     // signal per call (AbortSignal.timeout) kept a timer pending for its full minute after the
     // call had ended, tied to the job's signal (AbortSignal.any).
     const controller = new AbortController();
-    const signal = controller.signal;
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
@@ -101,10 +106,31 @@ export class HttpClient {
     const forward = (): void => controller.abort(call.signal.reason);
     if (call.signal.aborted) forward();
     else call.signal.addEventListener('abort', forward, { once: true });
-    const done = (): void => {
+    try {
+      const response = await fetch(this.url(call.path), {
+        ...this.#request(call),
+        signal: controller.signal,
+        // API calls carry keys in headers (some not named Authorization, which fetch would drop
+        // on a cross-origin redirect): never follow one.
+        redirect: 'error',
+      });
+      return { response, raw: await response.text() };
+    } catch (error) {
+      if (call.signal.aborted) throw abortError(call.signal);
+      if (timedOut) throw unavailable(provider, `no answer within ${this.#timeoutMs} ms`, error);
+      throw unavailable(provider, `could not connect (${reasonOf(error)})`, error);
+    } finally {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', forward);
-    };
+    }
+  }
+
+  /** Method, headers and body of a call: JSON, a form, or nothing. */
+  #request(call: CallOptions<unknown>): {
+    method: string;
+    headers: Record<string, string>;
+    body?: string | FormData;
+  } {
     const headers: Record<string, string> = { accept: 'application/json', ...this.options.headers };
     let body: string | FormData | undefined;
     if (call.json !== undefined) {
@@ -113,40 +139,27 @@ export class HttpClient {
     } else if (call.form) {
       body = call.form;
     }
-    let response: Response;
-    let raw: string;
-    try {
-      response = await fetch(this.url(call.path), {
-        method: call.method ?? (body === undefined ? 'GET' : 'POST'),
-        headers,
-        ...(body === undefined ? {} : { body }),
-        signal,
-        // API calls carry keys in headers (some not named Authorization, which fetch would drop
-        // on a cross-origin redirect): never follow one.
-        redirect: 'error',
-      });
-      raw = await response.text();
-    } catch (error) {
-      if (call.signal.aborted) throw abortError(call.signal);
-      if (timedOut) throw unavailable(provider, `no answer within ${this.#timeoutMs} ms`, error);
-      throw unavailable(provider, `could not connect (${reasonOf(error)})`, error);
-    } finally {
-      done();
-    }
+    return {
+      method: call.method ?? (body === undefined ? 'GET' : 'POST'),
+      headers,
+      ...(body === undefined ? {} : { body }),
+    };
+  }
+
+  /** An error status classified with the backend's words, or the answer in its schema's shape. */
+  #read<T>(call: CallOptions<T>, response: Response, raw: string): T {
+    const { provider } = this.options;
+    const { ok } = response;
     let parsed: unknown;
     try {
       parsed = raw === '' ? undefined : JSON.parse(raw);
     } catch (error) {
-      if (!response.ok) throw httpError(provider, response.status, response.headers, excerpt(raw));
+      if (!ok) throw httpError(provider, response.status, response.headers, excerpt(raw));
       throw malformed(provider, 'the body is not JSON', error);
     }
-    if (!response.ok) {
-      throw httpError(
-        provider,
-        response.status,
-        response.headers,
-        (call.errorText ?? defaultErrorText)(parsed, raw),
-      );
+    if (!ok) {
+      const text = (call.errorText ?? defaultErrorText)(parsed, raw);
+      throw httpError(provider, response.status, response.headers, text);
     }
     const checked = call.schema.safeParse(parsed);
     if (!checked.success) throw malformed(provider, issuesText(checked.error));

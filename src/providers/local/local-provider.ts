@@ -47,6 +47,9 @@ export function framesFor(job: ProviderJob, options: LocalModelOptions): number 
   return Math.min(120, Math.max(2, Math.round((seconds * 1000) / options.frameDelayMs)));
 }
 
+/** A preview is small: it only shows that something is happening. */
+const PREVIEW_SIZE = 64;
+
 function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? new Error('aborted');
 }
@@ -61,122 +64,143 @@ export class LocalProvider implements Provider {
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
     const options = localModelOptionsSchema.parse(job.model.options);
-    const { request } = job;
-    const { signal } = ctx;
-
-    if (job.attempt <= options.retryableFailures) {
-      throw new ProviderError(`local: injected retryable failure on attempt ${job.attempt}`, {
-        code: 'rate_limited',
-        retryable: true,
-        ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
-      });
-    }
-    const words = new Set(request.prompt.toLowerCase().match(/[a-z]+/g) ?? []);
-    const refused = options.refuseWords.find((w) => words.has(w.toLowerCase()));
-    if (refused !== undefined) {
-      throw new ProviderError(`local: prompt refused for "${refused}"`, {
-        code: 'provider_refused',
-        retryable: false,
-        userMessage: `The generator refused this prompt (it mentions "${refused}"). Your points were returned.`,
-      });
-    }
-
-    for (let step = 1; step <= request.steps; step += 1) {
-      if (signal.aborted) throw abortReason(signal);
-      if (options.stepDelayMs > 0) {
-        try {
-          await delay(options.stepDelayMs, undefined, { signal });
-        } catch {
-          throw abortReason(signal);
-        }
-      }
-      ctx.onProgress({
-        step,
-        steps: request.steps,
-        percent: Math.round((step / request.steps) * 100),
-      });
-      if (options.previews && ctx.onPreview && step === Math.ceil(request.steps / 2)) {
-        const preview = await drawStill(
-          {
-            prompt: request.prompt,
-            model: job.model.id,
-            seed: request.seed,
-            width: 64,
-            height: 64,
-            index: 0,
-          },
-          'png',
-        );
-        ctx.onPreview({ data: preview.data, mime: preview.mime });
-      }
-      if (options.failAfterStep !== undefined && step >= options.failAfterStep) {
-        throw new ProviderError(`local: injected failure after step ${step}`, {
-          code: 'provider_failed',
-          retryable: false,
-          userMessage: `The generator failed at step ${step} of ${request.steps}. Your points were returned.`,
-        });
-      }
-    }
-
+    failAsAsked(job, options);
+    await runSteps(job, options, ctx);
     const outputs: ProviderOutput[] = [];
-    for (let index = 0; index < request.count; index += 1) {
-      if (signal.aborted) throw abortReason(signal);
-      if (options.failOutputs.includes(index)) {
-        outputs.push({
-          ok: false,
-          code: 'provider_failed',
-          message: `The generator could not make image ${index + 1}.`,
-        });
-        continue;
-      }
-      const scene = {
-        prompt: request.negativePrompt
-          ? `${request.prompt}\n${request.negativePrompt}`
-          : request.prompt,
-        model: job.model.id,
-        seed: request.seed,
-        width: request.width,
-        height: request.height,
-        index,
-      };
-      const drawn =
-        options.frames > 1
-          ? await drawAnimation(scene, {
-              frames: framesFor(job, options),
-              delayMs: options.frameDelayMs,
-              ...(job.model.kind === 'video' && request.seconds !== undefined
-                ? { durationMs: request.seconds * 1000 }
-                : {}),
-              format: options.format === 'png' ? 'gif' : options.format,
-            })
-          : await drawStill(scene, options.format === 'gif' ? 'png' : options.format);
-      const input = job.inputImages[0];
-      if (input && options.frames <= 1) {
-        // "Image to image" for the demo: the member's picture under a translucent drawing of the prompt.
-        const overlay = await sharp(drawn.data)
-          .resize(request.width, request.height)
-          .removeAlpha()
-          .ensureAlpha(0.45)
-          .png()
-          .toBuffer();
-        const data = await sharp(input.data)
-          .resize(request.width, request.height, { fit: 'cover' })
-          .composite([{ input: overlay }])
-          .png()
-          .toBuffer();
-        outputs.push({
-          ok: true,
-          ...drawn,
-          data,
-          mime: 'image/png',
-          seed: request.seed + index,
-        });
-        continue;
-      }
-      outputs.push({ ok: true, ...drawn, seed: request.seed + index });
+    for (let index = 0; index < job.request.count; index += 1) {
+      if (ctx.signal.aborted) throw abortReason(ctx.signal);
+      outputs.push(await renderOutput(job, options, index));
     }
     return outputs;
   }
+}
+
+/** The failures a test asks for before any work: a retryable one, or a refused word. */
+function failAsAsked(job: ProviderJob, options: LocalModelOptions): void {
+  if (job.attempt <= options.retryableFailures) {
+    throw new ProviderError(`local: injected retryable failure on attempt ${job.attempt}`, {
+      code: 'rate_limited',
+      retryable: true,
+      ...(options.retryAfterMs === undefined ? {} : { retryAfterMs: options.retryAfterMs }),
+    });
+  }
+  const words = new Set(job.request.prompt.toLowerCase().match(/[a-z]+/g) ?? []);
+  const refused = options.refuseWords.find((w) => words.has(w.toLowerCase()));
+  if (refused !== undefined) {
+    throw new ProviderError(`local: prompt refused for "${refused}"`, {
+      code: 'provider_refused',
+      retryable: false,
+      userMessage: `The generator refused this prompt (it mentions "${refused}"). Your points were returned.`,
+    });
+  }
+}
+
+/** The steps, each reported (and paused, in a demo); a preview half way; a failure if asked. */
+async function runSteps(
+  job: ProviderJob,
+  options: LocalModelOptions,
+  ctx: ProviderRunContext,
+): Promise<void> {
+  const { request } = job;
+  const { signal } = ctx;
+  for (let step = 1; step <= request.steps; step += 1) {
+    if (signal.aborted) throw abortReason(signal);
+    if (options.stepDelayMs > 0) {
+      try {
+        await delay(options.stepDelayMs, undefined, { signal });
+      } catch {
+        throw abortReason(signal);
+      }
+    }
+    ctx.onProgress({
+      step,
+      steps: request.steps,
+      percent: Math.round((step / request.steps) * 100),
+    });
+    if (options.previews && ctx.onPreview && step === Math.ceil(request.steps / 2)) {
+      const preview = await drawStill(
+        { ...sceneOf(job, 0), width: PREVIEW_SIZE, height: PREVIEW_SIZE },
+        'png',
+      );
+      ctx.onPreview({ data: preview.data, mime: preview.mime });
+    }
+    if (options.failAfterStep !== undefined && step >= options.failAfterStep) {
+      throw new ProviderError(`local: injected failure after step ${step}`, {
+        code: 'provider_failed',
+        retryable: false,
+        userMessage: `The generator failed at step ${step} of ${request.steps}. Your points were returned.`,
+      });
+    }
+  }
+}
+
+/** What one output draws: the prompt and the model, at the request's size and seed. */
+function sceneOf(job: ProviderJob, index: number) {
+  const { request } = job;
+  return {
+    prompt: request.prompt,
+    model: job.model.id,
+    seed: request.seed,
+    width: request.width,
+    height: request.height,
+    index,
+  };
+}
+
+/** One output: a still or an animation, over the member's picture when one was given. */
+async function renderOutput(
+  job: ProviderJob,
+  options: LocalModelOptions,
+  index: number,
+): Promise<ProviderOutput> {
+  const { request } = job;
+  if (options.failOutputs.includes(index))
+    return {
+      ok: false,
+      code: 'provider_failed',
+      message: `The generator could not make image ${index + 1}.`,
+    };
+  const scene = {
+    ...sceneOf(job, index),
+    prompt: request.negativePrompt
+      ? `${request.prompt}\n${request.negativePrompt}`
+      : request.prompt,
+  };
+  const drawn =
+    options.frames > 1
+      ? await drawAnimation(scene, {
+          frames: framesFor(job, options),
+          delayMs: options.frameDelayMs,
+          ...(job.model.kind === 'video' && request.seconds !== undefined
+            ? { durationMs: request.seconds * 1000 }
+            : {}),
+          format: options.format === 'png' ? 'gif' : options.format,
+        })
+      : await drawStill(scene, options.format === 'gif' ? 'png' : options.format);
+  const input = job.inputImages[0];
+  const seed = request.seed + index;
+  if (!input || options.frames > 1) return { ok: true, ...drawn, seed };
+  const data = await overInput(drawn.data, input.data, request);
+  return { ok: true, ...drawn, data, mime: 'image/png', seed };
+}
+
+/** "Image to image" for the demo: the member's picture under a translucent drawing of the prompt. */
+async function overInput(
+  drawing: Uint8Array,
+  input: Uint8Array,
+  size: { width: number; height: number },
+): Promise<Buffer> {
+  const overlay = await sharp(drawing)
+    .resize(size.width, size.height)
+    .removeAlpha()
+    .ensureAlpha(0.45)
+    .png()
+    .toBuffer();
+  return sharp(input)
+    .resize(size.width, size.height, { fit: 'cover' })
+    .composite([{ input: overlay }])
+    .png()
+    .toBuffer();
 }
 
 /**

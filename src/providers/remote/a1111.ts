@@ -124,12 +124,38 @@ export class A1111Provider implements Provider {
   }
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
+    // Our own task id: per-task progress, and an interrupt that only fires while it is ours.
+    const taskId = `task(genbot-${job.generationId}-${job.attempt})`;
+    const done = new AbortController();
+    const watching = this.#watch(taskId, ctx, AbortSignal.any([ctx.signal, done.signal]));
+    let answer: z.output<typeof generated>;
+    try {
+      answer = await this.#http.call({
+        path: job.inputImages[0] ? 'sdapi/v1/img2img' : 'sdapi/v1/txt2img',
+        json: this.#body(job, taskId),
+        schema: generated,
+        signal: ctx.signal,
+        errorText,
+      });
+    } catch (error) {
+      // Cancelled, timed out, or our call gave up waiting: stop the backend's work too, so a
+      // retry is not queued behind an orphan.
+      const gaveUp = error instanceof ProviderError && /no answer within/.test(error.message);
+      if (ctx.signal.aborted || gaveUp) void this.#interrupt(taskId);
+      throw error;
+    } finally {
+      done.abort();
+      await watching;
+    }
+    return this.#outputs(answer, job);
+  }
+
+  /** txt2img's or img2img's body: the request, the checkpoint unless `default`, the picture. */
+  #body(job: ProviderJob, taskId: string) {
     const r = job.request;
     const image = job.inputImages[0];
     const options = job.model.options;
-    // Our own task id: per-task progress, and an interrupt that only fires while it is ours.
-    const taskId = `task(genbot-${job.generationId}-${job.attempt})`;
-    const body = {
+    return {
       force_task_id: taskId,
       prompt: r.prompt,
       negative_prompt: r.negativePrompt ?? '',
@@ -157,38 +183,21 @@ export class A1111Provider implements Provider {
           }
         : {}),
     };
-    const done = new AbortController();
-    const watching = this.#watch(taskId, ctx, AbortSignal.any([ctx.signal, done.signal]));
-    let answer: z.output<typeof generated>;
-    try {
-      answer = await this.#http.call({
-        path: image ? 'sdapi/v1/img2img' : 'sdapi/v1/txt2img',
-        json: body,
-        schema: generated,
-        signal: ctx.signal,
-        errorText,
-      });
-    } catch (error) {
-      // Cancelled, timed out, or our call gave up waiting: stop the backend's work too, so a
-      // retry is not queued behind an orphan.
-      const gaveUp = error instanceof ProviderError && /no answer within/.test(error.message);
-      if (ctx.signal.aborted || gaveUp) void this.#interrupt(taskId);
-      throw error;
-    } finally {
-      done.abort();
-      await watching;
-    }
+  }
+
+  /** The images of the answer (base64), with the seeds A1111 reports or the request's. */
+  #outputs(answer: z.output<typeof generated>, job: ProviderJob): Promise<ProviderOutput[]> {
     const seeds = this.#reportedSeeds(answer.info);
     if (answer.images.length === 0) throw malformed(this.label, 'no images in the answer');
+    const { maxBytes } = this.options.download;
     // Some scripts append extra images (grids, masks): keep the requested count.
     return Promise.all(
-      answer.images.slice(0, r.count).map((b64, i) => {
+      answer.images.slice(0, job.request.count).map((b64, i) => {
         const data = fromBase64(b64);
-        if (data.length > this.options.download.maxBytes)
-          throw tooLarge(this.label, this.options.download.maxBytes);
+        if (data.length > maxBytes) throw tooLarge(this.label, maxBytes);
         const mime = sniffMime(data);
         if (!mime) throw malformed(this.label, 'an image is not PNG, JPEG or WebP');
-        return toOutput(this.label, { data, mime }, seeds[i] ?? r.seed + i);
+        return toOutput(this.label, { data, mime }, seeds[i] ?? job.request.seed + i);
       }),
     );
   }

@@ -103,56 +103,74 @@ export class FalProvider implements Provider {
     // Status and result live under the app id (the first two path segments).
     const app = model.split('/').slice(0, 2).join('/');
     const base = `${app}/requests/${sub.request_id}`;
-    const statusUrl = this.#own(sub.status_url, `${base}/status`);
-    const responseUrl = this.#own(sub.response_url, base);
-    const cancelUrl = this.#own(sub.cancel_url, `${base}/cancel`);
     try {
-      for (;;) {
-        const s = await retryRead(
-          () =>
-            this.#http.call({
-              path: `${statusUrl}${statusUrl.includes('?') ? '&' : '?'}logs=1`,
-              schema: status,
-              signal: ctx.signal,
-            }),
-          ctx.signal,
-        );
-        if (s.status === 'COMPLETED') {
-          if (s.error) {
-            if (looksLikeRefusal(s.error)) throw refused(this.label, s.error);
-            throw failed(this.label, s.error);
-          }
-          break;
-        }
-        if (s.status === 'IN_QUEUE')
-          ctx.onProgress({ queuePosition: s.queue_position ?? 0, message: 'queued at fal' });
-        else
-          ctx.onProgress(
-            progressFromLogs(s.logs?.map((l) => l.message).join('\n')) ?? { message: 'generating' },
-          );
-        await pause(this.#timings.pollIntervalMs, ctx.signal);
-      }
+      await this.#waitUntilDone(this.#own(sub.status_url, `${base}/status`), ctx);
     } catch (error) {
       // Cancelled, timed out or given up on: a retry must not leave this one running (and billed).
-      void this.#http
-        .call({
-          method: 'PUT',
-          path: cancelUrl,
-          schema: z.unknown(),
-          signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
-        })
-        .catch((err: unknown) =>
-          this.options.logger?.debug(
-            { err, provider: this.id, requestId: sub.request_id },
-            'could not cancel a fal request',
-          ),
-        );
+      this.#cancel(this.#own(sub.cancel_url, `${base}/cancel`), sub.request_id);
       throw error;
     }
     const out = await retryRead(
-      () => this.#http.call({ path: responseUrl, schema: result, signal: ctx.signal }),
+      () =>
+        this.#http.call({
+          path: this.#own(sub.response_url, base),
+          schema: result,
+          signal: ctx.signal,
+        }),
       ctx.signal,
     );
+    return this.#outputs(out, job, ctx.signal);
+  }
+
+  /** Polls the status (queue position, then progress from the logs) until it completes. */
+  async #waitUntilDone(statusUrl: string, ctx: ProviderRunContext): Promise<void> {
+    for (;;) {
+      const s = await retryRead(
+        () =>
+          this.#http.call({
+            path: `${statusUrl}${statusUrl.includes('?') ? '&' : '?'}logs=1`,
+            schema: status,
+            signal: ctx.signal,
+          }),
+        ctx.signal,
+      );
+      if (s.status === 'COMPLETED') {
+        if (!s.error) return;
+        if (looksLikeRefusal(s.error)) throw refused(this.label, s.error);
+        throw failed(this.label, s.error);
+      }
+      if (s.status === 'IN_QUEUE')
+        ctx.onProgress({ queuePosition: s.queue_position ?? 0, message: 'queued at fal' });
+      else
+        ctx.onProgress(
+          progressFromLogs(s.logs?.map((l) => l.message).join('\n')) ?? { message: 'generating' },
+        );
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
+    }
+  }
+
+  #cancel(cancelUrl: string, requestId: string): void {
+    void this.#http
+      .call({
+        method: 'PUT',
+        path: cancelUrl,
+        schema: z.unknown(),
+        signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
+      })
+      .catch((err: unknown) =>
+        this.options.logger?.debug(
+          { err, provider: this.id, requestId },
+          'could not cancel a fal request',
+        ),
+      );
+  }
+
+  /** The result's files; those the safety checker flagged are refused, all of them: the run. */
+  async #outputs(
+    out: z.output<typeof result>,
+    job: ProviderJob,
+    signal: AbortSignal,
+  ): Promise<ProviderOutput[]> {
     const files = out.images ?? (out.video ? [out.video] : []);
     if (files.length === 0) throw malformed(this.label, 'the result has no images or video');
     const flagged = out.has_nsfw_concepts ?? [];
@@ -165,7 +183,7 @@ export class FalProvider implements Provider {
           return { ok: false, code: 'provider_refused', message: 'flagged by the safety checker' };
         return toOutput(
           this.label,
-          await downloadOutput(this.label, f.url, this.options.download, ctx.signal),
+          await downloadOutput(this.label, f.url, this.options.download, signal),
           seed + i,
           job.request,
         );

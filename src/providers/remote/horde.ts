@@ -32,18 +32,14 @@ const check = z.object({
   wait_time: z.number().optional(),
   is_possible: z.boolean().optional(),
 });
-const status = check.extend({
-  generations: z
-    .array(
-      z.object({
-        img: z.string(),
-        seed: z.string().optional(),
-        censored: z.boolean().optional(),
-        state: z.string().optional(),
-      }),
-    )
-    .default([]),
+const generation = z.object({
+  img: z.string(),
+  seed: z.string().optional(),
+  censored: z.boolean().optional(),
+  state: z.string().optional(),
 });
+type Generation = z.output<typeof generation>;
+const status = check.extend({ generations: z.array(generation).default([]) });
 
 /** What an AI Horde adapter is built with. */
 export interface HordeOptions extends RemoteOptions {
@@ -97,75 +93,10 @@ export class HordeProvider implements Provider {
   }
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
-    const r = job.request;
-    const image = job.inputImages[0];
-    const submitted = await this.#http
-      .call({
-        path: 'v2/generate/async',
-        json: {
-          prompt: r.negativePrompt ? `${r.prompt} ### ${r.negativePrompt}` : r.prompt,
-          params: {
-            width: r.width,
-            height: r.height,
-            steps: r.steps,
-            cfg_scale: r.guidance,
-            seed: String(r.seed),
-            // Without a variation every image of a batch would get the same seed.
-            ...(r.count > 1 ? { seed_variation: 1 } : {}),
-            n: r.count,
-            ...(typeof job.model.options.sampler === 'string'
-              ? { sampler_name: job.model.options.sampler }
-              : {}),
-            ...(image ? { denoising_strength: this.#denoisingStrength } : {}),
-          },
-          models: job.model.ref === 'any' ? [] : [job.model.ref],
-          nsfw: job.model.options.nsfw === true,
-          censor_nsfw: job.model.options.nsfw !== true,
-          r2: true,
-          ...(image
-            ? {
-                source_image: Buffer.from(image.data).toString('base64'),
-                source_processing: 'img2img',
-              }
-            : {}),
-        },
-        schema: accepted,
-        signal: ctx.signal,
-        errorText,
-      })
-      .catch((error: unknown) => {
-        // The horde names a prompt its filter blocks "CorruptPrompt".
-        if (error instanceof Error && /CorruptPrompt/i.test(error.message))
-          throw refused(this.label, 'the prompt was blocked by the horde’s filter');
-        throw error;
-      });
-    const id = submitted.id;
+    const id = await this.#submit(job, ctx.signal);
     let final: z.output<typeof status>;
     try {
-      for (;;) {
-        await pause(this.#timings.pollIntervalMs, ctx.signal);
-        const c = await retryRead(
-          () =>
-            this.#http.call({
-              path: `v2/generate/check/${id}`,
-              schema: check,
-              signal: ctx.signal,
-              errorText,
-            }),
-          ctx.signal,
-        );
-        if (c.faulted) throw failed(this.label, 'the horde worker faulted');
-        if (c.is_possible === false)
-          throw failed(this.label, 'no horde worker can serve this model and size right now');
-        if (c.done) break;
-        ctx.onProgress({
-          ...(c.processing
-            ? { message: 'generating on a horde worker' }
-            : { message: 'queued at the horde' }),
-          ...(c.queue_position !== undefined ? { queuePosition: c.queue_position } : {}),
-          ...(c.wait_time !== undefined ? { etaSeconds: c.wait_time } : {}),
-        });
-      }
+      await this.#waitUntilDone(id, ctx);
       final = await retryRead(
         () =>
           this.#http.call({
@@ -178,45 +109,142 @@ export class HordeProvider implements Provider {
       );
     } catch (error) {
       // Cancelled, timed out or given up on: withdraw it, or a worker may still spend kudos on it.
-      void this.#http
-        .call({
-          method: 'DELETE',
-          path: `v2/generate/status/${id}`,
-          schema: z.unknown(),
-          signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
-        })
-        .catch((err: unknown) =>
-          this.options.logger?.debug(
-            { err, provider: this.id, requestId: id },
-            'could not withdraw a horde request',
-          ),
-        );
+      this.#withdraw(id);
       throw error;
     }
+    return this.#outputs(final, job, ctx.signal);
+  }
+
+  /** Queues the request at the horde; its filter's refusal ("CorruptPrompt") is a refusal. */
+  async #submit(job: ProviderJob, signal: AbortSignal): Promise<string> {
+    const submitted = await this.#http
+      .call({
+        path: 'v2/generate/async',
+        json: this.#body(job),
+        schema: accepted,
+        signal,
+        errorText,
+      })
+      .catch((error: unknown) => {
+        if (error instanceof Error && /CorruptPrompt/i.test(error.message))
+          throw refused(this.label, 'the prompt was blocked by the horde’s filter');
+        throw error;
+      });
+    return submitted.id;
+  }
+
+  #body(job: ProviderJob) {
+    const r = job.request;
+    const image = job.inputImages[0];
+    return {
+      prompt: r.negativePrompt ? `${r.prompt} ### ${r.negativePrompt}` : r.prompt,
+      params: {
+        width: r.width,
+        height: r.height,
+        steps: r.steps,
+        cfg_scale: r.guidance,
+        seed: String(r.seed),
+        // Without a variation every image of a batch would get the same seed.
+        ...(r.count > 1 ? { seed_variation: 1 } : {}),
+        n: r.count,
+        ...(typeof job.model.options.sampler === 'string'
+          ? { sampler_name: job.model.options.sampler }
+          : {}),
+        ...(image ? { denoising_strength: this.#denoisingStrength } : {}),
+      },
+      models: job.model.ref === 'any' ? [] : [job.model.ref],
+      nsfw: job.model.options.nsfw === true,
+      censor_nsfw: job.model.options.nsfw !== true,
+      r2: true,
+      ...(image
+        ? { source_image: Buffer.from(image.data).toString('base64'), source_processing: 'img2img' }
+        : {}),
+    };
+  }
+
+  /** Polls /check (queue position, wait time) until done; a fault or no able worker fails. */
+  async #waitUntilDone(id: string, ctx: ProviderRunContext): Promise<void> {
+    for (;;) {
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
+      const c = await retryRead(
+        () =>
+          this.#http.call({
+            path: `v2/generate/check/${id}`,
+            schema: check,
+            signal: ctx.signal,
+            errorText,
+          }),
+        ctx.signal,
+      );
+      if (c.faulted) throw failed(this.label, 'the horde worker faulted');
+      if (c.is_possible === false)
+        throw failed(this.label, 'no horde worker can serve this model and size right now');
+      if (c.done) return;
+      ctx.onProgress({
+        ...(c.processing
+          ? { message: 'generating on a horde worker' }
+          : { message: 'queued at the horde' }),
+        ...(c.queue_position !== undefined ? { queuePosition: c.queue_position } : {}),
+        ...(c.wait_time !== undefined ? { etaSeconds: c.wait_time } : {}),
+      });
+    }
+  }
+
+  #withdraw(id: string): void {
+    void this.#http
+      .call({
+        method: 'DELETE',
+        path: `v2/generate/status/${id}`,
+        schema: z.unknown(),
+        signal: AbortSignal.timeout(this.#timings.cancelTimeoutMs),
+      })
+      .catch((err: unknown) =>
+        this.options.logger?.debug(
+          { err, provider: this.id, requestId: id },
+          'could not withdraw a horde request',
+        ),
+      );
+  }
+
+  /** One output per generation; when the horde censored every one, the run is refused. */
+  async #outputs(
+    final: z.output<typeof status>,
+    job: ProviderJob,
+    signal: AbortSignal,
+  ): Promise<ProviderOutput[]> {
     if (final.generations.length === 0)
       throw malformed(this.label, 'a finished request has no generations');
     const results = await Promise.all(
-      final.generations.slice(0, r.count).map(async (g, i): Promise<ProviderOutput> => {
-        if (g.censored || g.state === 'censored')
-          return { ok: false, code: 'provider_refused', message: 'censored by the horde' };
-        if (g.state === 'faulted')
-          return { ok: false, code: 'provider_failed', message: 'a horde worker faulted' };
-        const seed = Number(g.seed ?? r.seed + i);
-        if (/^https?:\/\//.test(g.img))
-          return toOutput(
-            this.label,
-            await downloadOutput(this.label, g.img, this.options.download, ctx.signal),
-            seed,
-          );
-        const data = fromBase64(g.img);
-        const mime = sniffMime(data);
-        if (!mime) throw malformed(this.label, 'an image is neither a URL nor an image in base64');
-        return toOutput(this.label, { data, mime }, seed);
-      }),
+      final.generations
+        .slice(0, job.request.count)
+        .map((g, i) => this.#output(g, job.request.seed + i, signal)),
     );
     if (results.every((o) => !o.ok && o.code === 'provider_refused'))
       throw refused(this.label, 'the horde censored the result');
     return results;
+  }
+
+  /** A generation's image (an R2 URL, or base64 when R2 is off), or why there is none. */
+  async #output(
+    g: Generation,
+    requestedSeed: number,
+    signal: AbortSignal,
+  ): Promise<ProviderOutput> {
+    if (g.censored || g.state === 'censored')
+      return { ok: false, code: 'provider_refused', message: 'censored by the horde' };
+    if (g.state === 'faulted')
+      return { ok: false, code: 'provider_failed', message: 'a horde worker faulted' };
+    const seed = Number(g.seed ?? requestedSeed);
+    if (/^https?:\/\//.test(g.img))
+      return toOutput(
+        this.label,
+        await downloadOutput(this.label, g.img, this.options.download, signal),
+        seed,
+      );
+    const data = fromBase64(g.img);
+    const mime = sniffMime(data);
+    if (!mime) throw malformed(this.label, 'an image is neither a URL nor an image in base64');
+    return toOutput(this.label, { data, mime }, seed);
   }
 }
 

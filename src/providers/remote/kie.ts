@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ProgressEvent } from '../../core/progress.js';
 import type {
   Provider,
   ProviderJob,
@@ -32,6 +33,8 @@ const envelope = <T extends z.ZodType>(data: T) =>
     message: z.string().optional(),
     data: data.nullish(),
   });
+
+type Envelope = z.output<ReturnType<typeof envelope>>;
 
 const created = envelope(z.object({ taskId: z.string() }));
 const market = envelope(
@@ -72,6 +75,33 @@ const MARKET_INPUT = {
   seed: '{{seed}}',
 };
 
+/** A market task: the model and its input, from the model's template or the common one. */
+function marketBody(job: ProviderJob) {
+  const input = fillTemplate(job.model.options.input ?? MARKET_INPUT, templateValues(job));
+  return { model: job.model.ref, input };
+}
+
+/** A Veo task: it makes 16:9 or 9:16 only, and takes seeds from 10000 to 99999. */
+function veoBody(job: ProviderJob) {
+  const { prompt, width, height, seed } = job.request;
+  return {
+    prompt,
+    model: job.model.ref,
+    aspectRatio: width >= height ? '16:9' : '9:16',
+    seeds: seed >= 10_000 && seed <= 99_999 ? seed : 10_000 + (seed % 90_000),
+    ...veoInput.safeParse(job.model.options.input).data,
+  };
+}
+
+/** A market task's progress: its percentage when it gives one (0–1 or 0–100), else its state. */
+function marketProgress(info: NonNullable<z.output<typeof market>['data']>): ProgressEvent {
+  if (info.progress === null || info.progress === undefined)
+    return { message: info.state === 'generating' ? 'generating at Kie.ai' : 'queued at Kie.ai' };
+  return {
+    percent: Math.min(99, Math.round(info.progress <= 1 ? info.progress * 100 : info.progress)),
+  };
+}
+
 const NO_HEADERS = { get: () => null };
 
 /**
@@ -97,14 +127,8 @@ export class KieProvider implements Provider {
     });
   }
 
-  #check<
-    T extends {
-      code: number;
-      msg?: string | undefined;
-      message?: string | undefined;
-      data?: unknown;
-    },
-  >(answer: T): NonNullable<T['data']> {
+  /** The answer's data, or the error its code names (Kie answers errors with HTTP 200). */
+  #check<T extends Envelope>(answer: T): NonNullable<T['data']> {
     if (answer.code !== 200)
       throw httpError(this.label, answer.code, NO_HEADERS, answer.msg ?? answer.message ?? '');
     if (answer.data === null || answer.data === undefined)
@@ -114,81 +138,17 @@ export class KieProvider implements Provider {
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
     const isVeo = job.model.options.api === 'veo';
-    const values = templateValues(job);
-    const input = fillTemplate(job.model.options.input ?? MARKET_INPUT, values);
     const task = this.#check(
       await this.#http.call({
         path: isVeo ? 'api/v1/veo/generate' : 'api/v1/jobs/createTask',
-        json: isVeo
-          ? {
-              prompt: job.request.prompt,
-              model: job.model.ref,
-              // Veo makes 16:9 or 9:16 only, and takes seeds from 10000 to 99999.
-              aspectRatio: job.request.width >= job.request.height ? '16:9' : '9:16',
-              seeds:
-                job.request.seed >= 10_000 && job.request.seed <= 99_999
-                  ? job.request.seed
-                  : 10_000 + (job.request.seed % 90_000),
-              ...veoInput.safeParse(job.model.options.input).data,
-            }
-          : { model: job.model.ref, input },
+        json: isVeo ? veoBody(job) : marketBody(job),
         schema: created,
         signal: ctx.signal,
       }),
     );
-    let urls: string[];
-    for (;;) {
-      await pause(this.#timings.pollIntervalMs, ctx.signal);
-      if (isVeo) {
-        // The envelope's code is checked inside the retried read: a poll answered {code: 500}
-        // is tried again like an HTTP 500.
-        const info = await retryRead(
-          async () =>
-            this.#check(
-              await this.#http.call({
-                path: `api/v1/veo/record-info?taskId=${encodeURIComponent(task.taskId)}`,
-                schema: veo,
-                signal: ctx.signal,
-              }),
-            ),
-          ctx.signal,
-        );
-        if (info.successFlag === 0) {
-          ctx.onProgress({ message: 'generating at Kie.ai' });
-          continue;
-        }
-        if (info.successFlag !== 1) this.#fail(info.errorMessage ?? 'the video failed');
-        urls = info.response?.resultUrls ?? [];
-        break;
-      }
-      const info = await retryRead(
-        async () =>
-          this.#check(
-            await this.#http.call({
-              path: `api/v1/jobs/recordInfo?taskId=${encodeURIComponent(task.taskId)}`,
-              schema: market,
-              signal: ctx.signal,
-            }),
-          ),
-        ctx.signal,
-      );
-      if (info.state === 'success') {
-        urls = this.#resultUrls(info.resultJson);
-        break;
-      }
-      if (info.state === 'fail')
-        this.#fail(info.failMsg ?? String(info.failCode ?? 'the task failed'));
-      ctx.onProgress(
-        info.progress !== null && info.progress !== undefined
-          ? {
-              percent: Math.min(
-                99,
-                Math.round(info.progress <= 1 ? info.progress * 100 : info.progress),
-              ),
-            }
-          : { message: info.state === 'generating' ? 'generating at Kie.ai' : 'queued at Kie.ai' },
-      );
-    }
+    const urls = isVeo
+      ? await this.#waitForVideo(task.taskId, ctx)
+      : await this.#waitForTask(task.taskId, ctx);
     if (urls.length === 0) throw malformed(this.label, 'a finished task has no result URLs');
     return Promise.all(
       urls
@@ -201,6 +161,46 @@ export class KieProvider implements Provider {
             job.request,
           ),
         ),
+    );
+  }
+
+  /** Polls a market task until it succeeds (its result URLs) or fails. */
+  async #waitForTask(taskId: string, ctx: ProviderRunContext): Promise<string[]> {
+    for (;;) {
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
+      const path = `api/v1/jobs/recordInfo?taskId=${encodeURIComponent(taskId)}`;
+      const info = await this.#poll(path, market, ctx.signal);
+      if (info.state === 'success') return this.#resultUrls(info.resultJson);
+      if (info.state === 'fail')
+        this.#fail(info.failMsg ?? String(info.failCode ?? 'the task failed'));
+      ctx.onProgress(marketProgress(info));
+    }
+  }
+
+  /** Polls a Veo task until it succeeds (its result URLs) or fails. */
+  async #waitForVideo(taskId: string, ctx: ProviderRunContext): Promise<string[]> {
+    for (;;) {
+      await pause(this.#timings.pollIntervalMs, ctx.signal);
+      const path = `api/v1/veo/record-info?taskId=${encodeURIComponent(taskId)}`;
+      const info = await this.#poll(path, veo, ctx.signal);
+      if (info.successFlag === 1) return info.response?.resultUrls ?? [];
+      if (info.successFlag !== 0) this.#fail(info.errorMessage ?? 'the video failed');
+      ctx.onProgress({ message: 'generating at Kie.ai' });
+    }
+  }
+
+  /**
+   * One status read. The envelope's code is checked inside the retried read: a poll answered
+   * {code: 500} is tried again like an HTTP 500.
+   */
+  #poll<T extends Envelope>(
+    path: string,
+    schema: z.ZodType<T>,
+    signal: AbortSignal,
+  ): Promise<NonNullable<T['data']>> {
+    return retryRead(
+      async () => this.#check(await this.#http.call({ path, schema, signal })),
+      signal,
     );
   }
 

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import type {
   Provider,
+  ProviderInputImage,
   ProviderJob,
   ProviderOutput,
   ProviderRunContext,
@@ -188,22 +189,7 @@ export class ComfyUiProvider implements Provider {
       negative_prompt: job.request.negativePrompt ?? '',
     };
     const input = job.inputImages[0];
-    if (input) {
-      const form = new FormData();
-      form.append(
-        'image',
-        new Blob([input.data], { type: input.mime }),
-        `genbot-${job.generationId}.png`,
-      );
-      form.append('overwrite', 'true');
-      const stored = await this.#http.call({
-        path: 'upload/image',
-        form,
-        schema: uploaded,
-        signal: ctx.signal,
-      });
-      values.input_image = stored.subfolder ? `${stored.subfolder}/${stored.name}` : stored.name;
-    }
+    if (input) values.input_image = await this.#upload(input, job, ctx.signal);
     const workflow = fillTemplate(await this.#workflow(job), values);
     const clientId = `genbot-${job.generationId}-${job.attempt}`;
     const socket = new ProgressSocket(
@@ -236,30 +222,7 @@ export class ComfyUiProvider implements Provider {
         const reason = socket.error ?? historyError(entry) ?? 'the workflow failed';
         throw failed(this.label, reason);
       }
-      const files = Object.values(entry.outputs).flatMap((o) => [
-        ...(o.images ?? []),
-        ...(o.gifs ?? []),
-      ]);
-      const outputs = files.filter((f) => f.type === 'output');
-      if (outputs.length === 0)
-        throw malformed(this.label, 'the workflow produced no output images');
-      return await Promise.all(
-        outputs.slice(0, job.request.count).map(async (f, i) => {
-          const query = new URLSearchParams({
-            filename: f.filename,
-            subfolder: f.subfolder,
-            type: f.type,
-          });
-          const file = await downloadOutput(
-            this.label,
-            this.#http.url(`view?${query.toString()}`),
-            this.options.download,
-            ctx.signal,
-            this.#headers,
-          );
-          return toOutput(this.label, file, job.request.seed + i, job.request);
-        }),
-      );
+      return await this.#outputs(entry, job, ctx.signal);
     } catch (error) {
       // Until it finished, a failure (cancel, timeout, lost connection) withdraws our prompt.
       if (promptId && !finished) this.#cancel(promptId);
@@ -267,6 +230,50 @@ export class ComfyUiProvider implements Provider {
     } finally {
       socket.close();
     }
+  }
+
+  /** The member's picture, stored in ComfyUI's input folder: its name there. */
+  async #upload(input: ProviderInputImage, job: ProviderJob, signal: AbortSignal): Promise<string> {
+    const form = new FormData();
+    form.append(
+      'image',
+      new Blob([input.data], { type: input.mime }),
+      `genbot-${job.generationId}.png`,
+    );
+    form.append('overwrite', 'true');
+    const stored = await this.#http.call({ path: 'upload/image', form, schema: uploaded, signal });
+    return stored.subfolder ? `${stored.subfolder}/${stored.name}` : stored.name;
+  }
+
+  /** The finished run's output files (images or animations), fetched through /view. */
+  async #outputs(
+    entry: z.output<typeof historyEntry>,
+    job: ProviderJob,
+    signal: AbortSignal,
+  ): Promise<ProviderOutput[]> {
+    const files = Object.values(entry.outputs).flatMap((o) => [
+      ...(o.images ?? []),
+      ...(o.gifs ?? []),
+    ]);
+    const outputs = files.filter((f) => f.type === 'output');
+    if (outputs.length === 0) throw malformed(this.label, 'the workflow produced no output images');
+    return Promise.all(
+      outputs.slice(0, job.request.count).map(async (f, i) => {
+        const query = new URLSearchParams({
+          filename: f.filename,
+          subfolder: f.subfolder,
+          type: f.type,
+        });
+        const file = await downloadOutput(
+          this.label,
+          this.#http.url(`view?${query.toString()}`),
+          this.options.download,
+          signal,
+          this.#headers,
+        );
+        return toOutput(this.label, file, job.request.seed + i, job.request);
+      }),
+    );
   }
 
   async #wait(promptId: string, ctx: ProviderRunContext): Promise<z.output<typeof historyEntry>> {
