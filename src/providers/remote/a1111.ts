@@ -7,13 +7,13 @@ import type {
 } from '../../core/provider.js';
 import { ProviderError } from '../../core/errors.js';
 import { HttpClient, splitAuth } from '../http/client.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { excerpt, malformed, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
 import { optionalUrl } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const generated = z.object({
@@ -37,8 +37,7 @@ const progress = z.object({
   current_image: z.string().nullish(),
   eta_relative: z.number().optional(),
   state: z
-    .object({ sampling_step: z.number().optional(), sampling_steps: z.number().optional() })
-    .passthrough()
+    .looseObject({ sampling_step: z.number().optional(), sampling_steps: z.number().optional() })
     .optional(),
 });
 

@@ -6,6 +6,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import { failed, looksLikeRefusal, malformed, refused } from '../http/errors.js';
 import { progressFromLogs } from '../http/log-progress.js';
@@ -15,7 +16,6 @@ import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const submitted = z.object({
@@ -28,19 +28,17 @@ const submitted = z.object({
 const status = z.object({
   status: z.enum(['IN_QUEUE', 'IN_PROGRESS', 'COMPLETED']),
   queue_position: z.number().int().optional(),
-  logs: z.array(z.object({ message: z.string() }).passthrough()).nullish(),
+  logs: z.array(z.looseObject({ message: z.string() })).nullish(),
   error: z.string().nullish(),
 });
 
-const file = z.object({ url: z.string(), content_type: z.string().optional() }).passthrough();
-const result = z
-  .object({
-    images: z.array(file).optional(),
-    video: file.optional(),
-    seed: z.number().optional(),
-    has_nsfw_concepts: z.array(z.boolean()).optional(),
-  })
-  .passthrough();
+const file = z.looseObject({ url: z.string(), content_type: z.string().optional() });
+const result = z.looseObject({
+  images: z.array(file).optional(),
+  video: file.optional(),
+  seed: z.number().optional(),
+  has_nsfw_concepts: z.array(z.boolean()).optional(),
+});
 
 /** fal's timings: the shared ones. */
 export const FAL_DEFAULTS = { ...HTTP_DEFAULTS } as const satisfies Required<HttpTimings>;

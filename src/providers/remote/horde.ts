@@ -6,6 +6,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import { excerpt, failed, malformed, refused } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
@@ -14,7 +15,6 @@ import { retryRead } from '../http/retry-read.js';
 import { sniffMime } from '../http/download.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const accepted = z.object({

@@ -7,6 +7,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { HttpClient } from '../http/client.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import {
   failed,
@@ -22,7 +23,6 @@ import { retryRead } from '../http/retry-read.js';
 import { fillTemplate, templateValues } from '../http/template.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 /** Kie answers HTTP 200 with its own `code`; anything but 200 is an error of that status. */
@@ -51,10 +51,7 @@ const veo = envelope(
   z.object({
     taskId: z.string(),
     successFlag: z.number(),
-    response: z
-      .object({ resultUrls: z.array(z.string()).nullish() })
-      .passthrough()
-      .nullish(),
+    response: z.looseObject({ resultUrls: z.array(z.string()).nullish() }).nullish(),
     errorMessage: z.string().nullish(),
   }),
 );

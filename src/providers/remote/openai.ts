@@ -6,12 +6,12 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { FormData, HttpClient } from '../http/client.js';
+import { HTTP_DEFAULTS, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import { excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
-import { HTTP_DEFAULTS, type HttpTimings } from '../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
 
 const images = z.object({

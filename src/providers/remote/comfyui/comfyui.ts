@@ -10,6 +10,7 @@ import type {
 } from '../../../core/provider.js';
 import { ProviderError } from '../../../core/errors.js';
 import { FormData, HttpClient, splitAuth } from '../../http/client.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../../http/defaults.js';
 import { downloadOutput } from '../../http/download.js';
 import { excerpt, failed, malformed, unavailable } from '../../http/errors.js';
 import { toOutput } from '../../http/output.js';
@@ -18,7 +19,6 @@ import { retryRead } from '../../http/retry-read.js';
 import { fillTemplate, templateValues } from '../../http/template.js';
 import { optionalString, optionalUrl } from '../../provider-env.js';
 import { defineProvider, downloadPolicy } from '../../provider-module.js';
-import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../../http/defaults.js';
 import type { RemoteOptions, RemoteSettings } from '../options.js';
 import { ProgressSocket } from './progress-socket.js';
 
@@ -34,9 +34,7 @@ const historyEntry = z.object({
   outputs: z
     .record(
       z.string(),
-      z
-        .object({ images: z.array(image).optional(), gifs: z.array(image).optional() })
-        .passthrough(),
+      z.looseObject({ images: z.array(image).optional(), gifs: z.array(image).optional() }),
     )
     .default({}),
   status: z
