@@ -12,6 +12,7 @@ export interface RetryReadPolicy {
   maxRetryAfterMs: number;
 }
 
+/** A few quick tries: a poll that keeps failing is the job's to retry, not the poll's. */
 export const RETRY_READ_DEFAULTS = {
   retries: 3,
   minTimeoutMs: 250,

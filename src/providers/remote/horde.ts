@@ -47,6 +47,7 @@ export interface HordeOptions extends RemoteOptions {
   denoisingStrength?: number;
 }
 
+/** The horde's timings are the shared ones; an img2img keeps a good part of the picture. */
 export const HORDE_DEFAULTS = {
   ...HTTP_DEFAULTS,
   denoisingStrength: 0.6,

@@ -6,7 +6,7 @@ import type {
   ProviderRunContext,
 } from '../../core/provider.js';
 import { FormData, HttpClient } from '../http/client.js';
-import { HTTP_DEFAULTS, type HttpTimings } from '../http/defaults.js';
+import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import { excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
@@ -99,7 +99,8 @@ export class OpenAiProvider implements Provider {
       provider: this.label,
       baseUrl: options.apiUrl,
       headers: { authorization: `Bearer ${options.apiKey ?? ''}` },
-      timeoutMs: options.callTimeoutMs ?? OPENAI_DEFAULTS.callTimeoutMs,
+      // No polls and no remote cancel: only the call's own limit applies.
+      timeoutMs: resolveTimings(options, OPENAI_DEFAULTS).callTimeoutMs,
     });
   }
 

@@ -65,6 +65,10 @@ export interface ComfyOptions extends RemoteOptions {
   vanishedAfterPolls?: number;
 }
 
+/**
+ * ComfyUI's timings are the shared ones; the socket gets a moment to connect, and a prompt
+ * missing from queue and history for a few polls in a row means ComfyUI restarted.
+ */
 export const COMFYUI_DEFAULTS = {
   ...HTTP_DEFAULTS,
   socketOpenMs: 2000,
