@@ -86,7 +86,7 @@ async function reachable(saved: SavedService): Promise<boolean> {
 }
 
 /**
- * Finds or starts Redis and a MongoDB-protocol server, in the order DESIGN.md gives:
+ * Finds or starts Redis and a MongoDB-protocol server, in this order:
  * REDIS_URL / MONGODB_URI when set; else (persistent mode) the ones a previous `npm run dev`
  * left running; else new ones on free loopback ports.
  *
