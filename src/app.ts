@@ -39,6 +39,8 @@ export interface AppOverrides {
   randomSeed?: () => number;
   /** Worker lock duration; tests shorten it to exercise stalled-job recovery. */
   lockDurationMs?: number;
+  /** How often workers look for stalled jobs; tests shorten it with the lock. */
+  stalledIntervalMs?: number;
   progressIntervalMs?: number;
   /** How long a job runs before it is shown as running (default 1 s); tests use 0. */
   runningAfterMs?: number;
@@ -273,6 +275,9 @@ async function startWorkers(
       ...(overrides.lockDurationMs === undefined
         ? {}
         : { lockDurationMs: overrides.lockDurationMs }),
+      ...(overrides.stalledIntervalMs === undefined
+        ? {}
+        : { stalledIntervalMs: overrides.stalledIntervalMs }),
     },
   );
   await pool.start();

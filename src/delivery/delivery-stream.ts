@@ -88,14 +88,7 @@ export class DeliveryStreamConsumer {
   }
 
   async start(): Promise<void> {
-    for (const key of this.#keys) {
-      try {
-        // From the start of the stream: results that finished while no bot ran are kept.
-        await this.#o.connection.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
-      }
-    }
+    await this.#createGroups();
     if (this.#keys.length === 0) return;
     this.#loop = this.#readLoop();
     this.#reclaimTimer = setInterval(() => {
@@ -108,6 +101,18 @@ export class DeliveryStreamConsumer {
     void this.#reclaim().catch((error: unknown) =>
       this.#o.logger.warn({ err: error }, 'could not claim pending deliveries'),
     );
+  }
+
+  /** The consumer group of every stream read here (made once; again after Redis lost it). */
+  async #createGroups(): Promise<void> {
+    for (const key of this.#keys) {
+      try {
+        // From the start of the stream: results that finished while no bot ran are kept.
+        await this.#o.connection.xgroup('CREATE', key, GROUP, '0', 'MKSTREAM');
+      } catch (error) {
+        if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
+      }
+    }
   }
 
   async #readLoop(): Promise<void> {
@@ -132,6 +137,15 @@ export class DeliveryStreamConsumer {
         batch = readReplySchema.parse(reply);
       } catch (error) {
         if (this.#stopped) break;
+        if (error instanceof Error && error.message.startsWith('NOGROUP')) {
+          // Redis lost the stream and its group (a restart without persistence, a flush):
+          // made again, deliveries flow on (those in the lost stream went with it).
+          this.#o.logger.warn('the delivery stream was gone from Redis; reading it anew');
+          await this.#createGroups().catch((e: unknown) =>
+            this.#o.logger.warn({ err: e }, 'could not make the delivery group again'),
+          );
+          continue;
+        }
         if (!isConnectionError(error))
           this.#o.logger.warn({ err: error }, 'could not read deliveries');
         // Waits out the outage without spinning (the reader reconnects on its own).

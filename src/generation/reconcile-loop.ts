@@ -42,6 +42,10 @@ export class ReconcileLoop {
   #running: Promise<unknown> | undefined;
   #stopped = false;
   #lastFull: number | undefined;
+  /** The data epoch this process last saw in Redis (see `RedisKeys.dataEpoch`). */
+  #epoch: string | undefined;
+  /** When this process saw Redis come back without its data; cleared by the sweep after. */
+  #lostAt: number | undefined;
 
   constructor(options: ReconcileLoopOptions) {
     this.#o = options;
@@ -54,16 +58,25 @@ export class ReconcileLoop {
    * One sweep, if no other process is sweeping. Undefined: another process holds the lock.
    */
   async tick(): Promise<ReconcileReport | undefined> {
+    await this.#noticeDataLoss();
     const token = randomBytes(12).toString('hex');
     const taken = await this.#o.redis.set(this.#key, token, 'PX', this.#lockMs, 'NX');
     if (taken !== 'OK') return undefined;
     try {
-      // Full at this process's first sweep and then hourly; frequent in between.
+      // Full at this process's first sweep, at once after Redis lost its data, and then
+      // hourly; frequent in between.
+      const lostAt = this.#lostAt;
       const full =
+        lostAt !== undefined ||
         this.#lastFull === undefined ||
         Date.now() - this.#lastFull >= (this.#o.fullEveryMs ?? FULL_SWEEP_MS);
       if (full) this.#lastFull = Date.now();
-      return await this.#o.reconciler.run(this.#o.graceMs, { scope: full ? 'full' : 'recent' });
+      const report = await this.#o.reconciler.run(this.#o.graceMs, {
+        scope: full ? 'full' : 'recent',
+        ...(lostAt === undefined ? {} : { lostAt }),
+      });
+      if (this.#lostAt === lostAt) this.#lostAt = undefined;
+      return report;
     } finally {
       await this.#o.redis
         .eval(RELEASE, 1, this.#key, token)
@@ -71,6 +84,27 @@ export class ReconcileLoop {
           this.#o.logger.warn({ err: error }, 'could not release the reconcile lock; it expires'),
         );
     }
+  }
+
+  /**
+   * One command a tick: sets the data epoch if it is missing, and reads it. A different epoch
+   * than the one this process saw means Redis lost every key since (queued jobs, delivery
+   * streams, member slots): the next sweep is a full one, at once, that does not wait out the
+   * grace for generations whose job is gone.
+   */
+  async #noticeDataLoss(): Promise<void> {
+    const fresh = randomBytes(12).toString('hex');
+    const key = this.#o.keys.dataEpoch;
+    // SET ... NX GET: the epoch there was (null: none, and ours is set now).
+    const before = await this.#o.redis.call('SET', key, fresh, 'NX', 'GET');
+    const epoch = typeof before === 'string' ? before : fresh;
+    if (this.#epoch !== undefined && epoch !== this.#epoch) {
+      this.#lostAt = Date.now();
+      this.#o.logger.warn(
+        'Redis lost its data (restarted without persistence, or flushed): repairing now',
+      );
+    }
+    this.#epoch = epoch;
   }
 
   /** Sweeps once now, then on the interval. Failures are logged; the loop goes on. */

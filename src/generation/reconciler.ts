@@ -59,15 +59,23 @@ export class Reconciler {
    * every generation that has not ended and every open hold of the ledger: that finds a
    * submit cut short before its job existed, or a document lost. `recent` looks only at jobs
    * that failed since the last sweep (a worker that died twice, a finish that threw), by
-   * `_id`: it costs nothing while nothing fails, whatever the size of the history.
+   * `_id`: it costs nothing while nothing fails, whatever the size of the history. A job
+   * BullMQ has failed is not ambiguous, so the frequent sweep does not wait out the grace.
+   *
+   * `lostAt`: Redis came back without its data at that moment (see `ReconcileLoop`). Every
+   * generation not ended from before then is looked at now, not after the grace: its job, its
+   * delivery and its slot were lost with the data. Only failing one that never reached the
+   * queue still waits out the grace (it may be a submit under way).
    */
   async run(
     graceMs: number,
-    options: { scope?: 'full' | 'recent' } = {},
+    options: { scope?: 'full' | 'recent'; lostAt?: number } = {},
   ): Promise<ReconcileReport> {
     const { collections, economy, generations, logger } = this.deps;
     const scope = options.scope ?? 'full';
-    const cutoff = new Date(Date.now() - graceMs);
+    const now = Date.now();
+    const graceCutoff = new Date(now - graceMs);
+    const cutoff = options.lostAt === undefined ? graceCutoff : new Date(options.lostAt);
     const report: ReconcileReport = {
       abandoned: 0,
       requeued: 0,
@@ -78,12 +86,10 @@ export class Reconciler {
       slots: 0,
     };
 
-    const from = this.#sweptTo ?? cutoff.getTime() - RECENT_FIRST_WINDOW_MS;
-    this.#sweptTo = Math.max(from, cutoff.getTime());
+    const from = this.#sweptTo ?? now - RECENT_FIRST_WINDOW_MS;
+    this.#sweptTo = Math.max(from, now);
     const stuck =
-      scope === 'full'
-        ? await this.#notEnded(cutoff)
-        : await this.#failedRecently(from, cutoff.getTime());
+      scope === 'full' ? await this.#notEnded(cutoff) : await this.#failedRecently(from, now);
     for (const doc of stuck) {
       const log = logger.child({ generationId: doc._id });
       // A job still waiting or running is doing its work: nothing else is looked up for it.
@@ -98,6 +104,7 @@ export class Reconciler {
         continue;
       }
       if (!job && !(await economy.holdOf(doc._id))) {
+        if (doc.updatedAt > graceCutoff) continue;
         // The submit stopped before the hold: nothing is held and nothing runs.
         await generations.finish(doc._id, {
           outcome: 'failed',
@@ -136,7 +143,7 @@ export class Reconciler {
         report.finished += 1;
       }
     }
-    if (scope === 'full') report.slots = await this.#freeSlots(cutoff);
+    if (scope === 'full') report.slots = await this.#freeSlots(graceCutoff);
     if (Object.values(report).some((n) => n > 0)) {
       logger.info(report, 'reconciler repaired interrupted work');
     }

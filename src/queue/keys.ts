@@ -19,6 +19,15 @@ export class RedisKeys {
     return `${this.keyPrefix}:cancel`;
   }
 
+  /**
+   * String, no TTL: a random token set once. Every process remembers the one it saw; when it
+   * is gone or different, Redis lost its data (a restart without persistence, a flush) and the
+   * process repairs at once instead of at the next full sweep.
+   */
+  get dataEpoch(): string {
+    return `${this.keyPrefix}:epoch`;
+  }
+
   /** String with a TTL: the process that sweeps (reconciles) now. */
   get reconcileLock(): string {
     return `${this.keyPrefix}:reconcile:lock`;

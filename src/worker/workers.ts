@@ -31,6 +31,8 @@ export interface WorkerPoolOptions {
   cancelBus: CancelBus;
   /** How long a job lock lasts; a worker that dies releases its jobs after this. */
   lockDurationMs?: number;
+  /** How often a worker looks for jobs whose worker died (BullMQ's default: 30 s). */
+  stalledIntervalMs?: number;
   /** Where this process's worker slots are registered, for the wait estimates. */
   estimates?: QueueEstimates;
 }
@@ -81,6 +83,9 @@ export class WorkerPool {
           concurrency: this.#concurrencyOf(provider),
           ...(limit ? { limiter: { max: limit.max, duration: limit.durationMs } } : {}),
           lockDuration: options.lockDurationMs ?? 30_000,
+          ...(options.stalledIntervalMs === undefined
+            ? {}
+            : { stalledInterval: options.stalledIntervalMs }),
           settings: { backoffStrategy: providerBackoff(options.backoffMs) },
           name: `genbot-worker-${provider}`,
         },

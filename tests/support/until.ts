@@ -14,13 +14,13 @@ function compact(value: unknown): string {
 
 /**
  * Waits for a condition the code under test brings about on its own (a fake platform seeing
- * a message), re-checking every 25 ms. A check that throws is tried again. After `ms` it
+ * a message), re-checking every 25 ms; a check may be async. A check that throws is tried again. After `ms` it
  * fails naming `what`, with the last value the check returned and the last error it threw,
  * so a timeout says how far things got.
  */
 export async function until<T>(
   what: string,
-  check: () => T | undefined | false,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
   ms = 15_000,
 ): Promise<T> {
   const deadline = Date.now() + ms;
@@ -30,7 +30,7 @@ export async function until<T>(
   for (;;) {
     checks += 1;
     try {
-      const value = check();
+      const value = await check();
       if (value) return value;
       last = { value };
     } catch (error) {
