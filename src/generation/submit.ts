@@ -221,7 +221,11 @@ async function unqueued(
 ): Promise<UserError> {
   const log = ctx.deps.logger.child({ generationId: summary.id });
   log.error({ err: cause }, 'could not queue the generation');
-  const message = 'The generation queue is unavailable right now. Your points were returned.';
+  // True either way: before the hold nothing was charged; after it the points go back.
+  const message =
+    reserved === true
+      ? 'The generation queue is unavailable right now. Your points were returned.'
+      : 'The generation queue is unavailable right now. Nothing was charged; please try again in a minute.';
   await finish(
     ctx,
     summary.id,

@@ -26,13 +26,14 @@ async function generate(app: TestApp, member: string, prompt: string): Promise<O
 const REFUSED = {
   ok: false,
   code: 'provider_unavailable',
-  message: 'The generation queue is unavailable right now. Your points were returned.',
+  message:
+    'The generation queue is unavailable right now. Nothing was charged; please try again in a minute.',
 };
 
 /**
  * A Redis of its own that first refuses writes (out of memory, `noeviction`), as a full
- * Redis does, and then goes away: either way the job cannot be queued after the points
- * were held, and the member must hear it at once with the points back.
+ * Redis does, and then goes away: either way the member's slot cannot be taken, which comes
+ * before anything is held, and the member must hear it at once, truly: nothing was charged.
  */
 describe('when the queue refuses the job', () => {
   let redis: RunningService;
@@ -51,7 +52,7 @@ describe('when the queue refuses the job', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('fails the generation at once, tells the member, and returns the points', async () => {
+  it('fails the generation at once and tells the member nothing was charged', async () => {
     await fund(app, 'uma', 10);
     await app.redis.config('SET', 'maxmemory-policy', 'noeviction');
     await app.redis.config('SET', 'maxmemory', '1');
@@ -62,7 +63,8 @@ describe('when the queue refuses the job', () => {
     await app.redis.config('SET', 'maxmemory', '0');
     expect(error).toMatchObject({
       code: 'provider_unavailable',
-      message: 'The generation queue is unavailable right now. Your points were returned.',
+      message:
+        'The generation queue is unavailable right now. Nothing was charged; please try again in a minute.',
     });
     const accountId = await app.economy.findAccount({ platform: 'console', id: 'uma' });
     expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
@@ -75,7 +77,7 @@ describe('when the queue refuses the job', () => {
     expect(await app.economy.check()).toEqual([]);
   });
 
-  it('fails at once, with the points returned, while Redis is down', async () => {
+  it('fails at once while Redis is down, and says nothing was charged', async () => {
     await fund(app, 'val', 10);
     await redis.stop();
     const error = await command(app, 'val', 'generate', { prompt: 'redis is gone' }).then(
@@ -84,7 +86,8 @@ describe('when the queue refuses the job', () => {
     );
     expect(error).toMatchObject({
       code: 'provider_unavailable',
-      message: 'The generation queue is unavailable right now. Your points were returned.',
+      message:
+        'The generation queue is unavailable right now. Nothing was charged; please try again in a minute.',
     });
     const accountId = await app.economy.findAccount({ platform: 'console', id: 'val' });
     expect(await app.economy.balance(accountId!)).toEqual({ available: 10, held: 0 });
