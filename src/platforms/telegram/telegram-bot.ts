@@ -110,7 +110,11 @@ async function startWebhook(
   });
   const address = server.address();
   log.info(
-    { url: hook.url, port: typeof address === 'object' && address ? address.port : hook.port },
+    {
+      // The origin only: the path may carry a secret of its own.
+      url: URL.parse(hook.url)?.origin,
+      port: typeof address === 'object' && address ? address.port : hook.port,
+    },
     'telegram webhook listening',
   );
   return server;
