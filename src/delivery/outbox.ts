@@ -1,12 +1,26 @@
 import type { Logger } from '../logger.js';
 
-/** How fast one chat may be written to. */
+/** How fast one chat may be written to, and how much may wait for it. */
 export interface ChatPolicy {
   /** Least time between two calls to this chat. */
   minIntervalMs: number;
   /** At most `count` calls in any `windowMs`. */
   window: { count: number; windowMs: number };
+  /**
+   * At most this many writes wait for the chat (`OUTBOX_DEFAULTS.maxQueued` when left out).
+   * Past it chatter gives way; an essential write waits regardless.
+   */
+  maxQueued?: number;
 }
+
+/** What a chat's policy may leave out. */
+export const OUTBOX_DEFAULTS = {
+  /**
+   * A minute of a Telegram group's pace (20 messages a minute): an answer queued behind more
+   * than that would come too late to be worth the wait.
+   */
+  maxQueued: 20,
+} satisfies Required<Pick<ChatPolicy, 'maxQueued'>>;
 
 /** Thrown by a send when the platform asked us to wait (HTTP 429 with retry_after). */
 export class RetryAfterError extends Error {
@@ -19,24 +33,41 @@ export class RetryAfterError extends Error {
   }
 }
 
+/** Whoever waits for a write: told when it went out, failed, or was dropped. */
+interface Waiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  dropped: () => void;
+}
+
 interface EditItem {
   kind: 'edit';
   messageKey: string;
   /** Sends the newest waiting state of the message. */
   write: () => Promise<unknown>;
   final: boolean;
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  waiters: Waiter[];
   failures: number;
 }
 
 interface SendItem {
   kind: 'send';
   task: () => Promise<void>;
-  waiters: { resolve: () => void; reject: (e: unknown) => void }[];
+  /** An answer the member can ask for again (/help): it may be dropped when the chat is full. */
+  chatter: boolean;
+  waiters: Waiter[];
   failures: number;
 }
 
 type Item = EditItem | SendItem;
+
+/**
+ * What may give way when a chat's queue is full: chatter, and a progress state (a newer one,
+ * or the final state, follows). A final state, a result and a refusal never do.
+ */
+function isChatter(item: Item): boolean {
+  return item.kind === 'edit' ? !item.final : item.chatter;
+}
 
 /** How long a message's final state is remembered, to drop progress that arrives after it. */
 const FINAL_MEMORY_MS = 10 * 60_000;
@@ -68,14 +99,17 @@ export interface OutboxOptions {
 /**
  * Every message write to a chat goes through here. Edits of one message are coalesced
  * (only the newest waiting state is sent), calls keep to each chat's pace and window,
- * a `RetryAfterError` pauses that chat for as long as the platform asked, and a final state
- * is never dropped. Handlers never sleep or count requests themselves.
+ * a `RetryAfterError` pauses that chat for as long as the platform asked, a chat's queue is
+ * bounded (chatter gives way), and a final state is never dropped. Callers queue a write and
+ * go on; handlers never sleep, count requests or wait for a paced write themselves.
  */
 export class Outbox {
   readonly #chats = new Map<string, ChatState>();
   #lastSweep = 0;
   readonly #options: OutboxOptions;
   #closed = false;
+  #peakQueued = 0;
+  #dropped = 0;
 
   constructor(options: OutboxOptions) {
     this.#options = options;
@@ -83,7 +117,8 @@ export class Outbox {
 
   /**
    * Schedules `payload` as the next state of a message. Resolves when it, or a newer state
-   * of the same message that replaced it, has been written.
+   * of the same message that replaced it, has been written (or, for a progress state, when
+   * a full queue dropped it).
    */
   edit<P>(
     chatKey: string,
@@ -101,6 +136,7 @@ export class Outbox {
     }
     if (options.final === true) chat.finals.set(messageKey, now);
     return new Promise<void>((resolve, reject) => {
+      const waiter = { resolve, reject, dropped: resolve };
       const waiting = chat.queue.find(
         (i): i is EditItem => i.kind === 'edit' && i.messageKey === messageKey,
       );
@@ -108,40 +144,65 @@ export class Outbox {
         // Coalesce: the newest state replaces the waiting one.
         waiting.write = () => send(payload);
         waiting.final ||= options.final === true;
-        waiting.waiters.push({ resolve, reject });
-      } else {
-        chat.queue.push({
-          kind: 'edit',
-          messageKey,
-          write: () => send(payload),
-          final: options.final === true,
-          waiters: [{ resolve, reject }],
-          failures: 0,
-        });
+        waiting.waiters.push(waiter);
+        return;
       }
-      this.#pump(chatKey, chat);
+      this.#enqueue(chatKey, chat, {
+        kind: 'edit',
+        messageKey,
+        write: () => send(payload),
+        final: options.final === true,
+        waiters: [waiter],
+        failures: 0,
+      });
     });
   }
 
   /**
-   * Schedules a new message (never coalesced), in order with the chat's other writes, and
-   * resolves with what the task returned (the sent message, for its id).
+   * Schedules a new message that must arrive (a status message, a result, a refusal): never
+   * coalesced or dropped, in order with the chat's other writes. Resolves with what the
+   * task returned (the sent message, for its id).
    */
   send<T>(chatKey: string, task: () => Promise<T>): Promise<T> {
-    const chat = this.#chat(chatKey);
     return new Promise<T>((resolve, reject) => {
       /** Set by the task that succeeded: hands its result to the caller. */
       let answer: (() => void) | undefined;
-      chat.queue.push({
+      this.#enqueue(chatKey, this.#chat(chatKey), {
         kind: 'send',
+        chatter: false,
         task: async () => {
           const result = await task();
           answer = () => resolve(result);
         },
-        waiters: [{ resolve: () => answer?.(), reject }],
+        waiters: [
+          {
+            resolve: () => answer?.(),
+            reject,
+            dropped: () =>
+              reject(new Error(`outbox: a write to ${chatKey} that must arrive was dropped`)),
+          },
+        ],
         failures: 0,
       });
-      this.#pump(chatKey, chat);
+    });
+  }
+
+  /**
+   * Schedules chatter: an answer the member can ask for again (/help, a pointer to a private
+   * answer). It is sent in order like any message, but gives way when the chat's queue is
+   * full. Resolves whether it was sent.
+   */
+  sendChatter(chatKey: string, task: () => Promise<unknown>): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      this.#enqueue(chatKey, this.#chat(chatKey), {
+        kind: 'send',
+        chatter: true,
+        task: async () => {
+          await task();
+        },
+        waiters: [{ resolve: () => resolve(true), reject, dropped: () => resolve(false) }],
+        failures: 0,
+      });
     });
   }
 
@@ -157,8 +218,53 @@ export class Outbox {
     return n;
   }
 
+  /** Writes waiting for one chat. */
+  queued(chatKey: string): number {
+    return this.#chats.get(chatKey)?.queue.length ?? 0;
+  }
+
+  /** The most writes that ever waited for one chat at once, since this outbox was made. */
+  peakQueued(): number {
+    return this.#peakQueued;
+  }
+
+  /** Writes dropped because their chat's queue was full, since this outbox was made. */
+  dropped(): number {
+    return this.#dropped;
+  }
+
   close(): void {
     this.#closed = true;
+  }
+
+  /**
+   * Adds a write to its chat's queue within the chat's bound: when the queue is full the
+   * oldest chatter waiting gives way, or the new write itself when it is chatter and nothing
+   * else can. A write that must arrive waits even past the bound.
+   */
+  #enqueue(chatKey: string, chat: ChatState, item: Item): void {
+    const bound = this.#options.policyFor(chatKey).maxQueued ?? OUTBOX_DEFAULTS.maxQueued;
+    if (chat.queue.length >= bound) {
+      const oldest = chat.queue.findIndex(isChatter);
+      const [given] = oldest >= 0 ? chat.queue.splice(oldest, 1) : [];
+      if (given) this.#drop(chatKey, given);
+      else if (isChatter(item)) {
+        this.#drop(chatKey, item);
+        return;
+      }
+    }
+    chat.queue.push(item);
+    this.#peakQueued = Math.max(this.#peakQueued, chat.queue.length);
+    this.#pump(chatKey, chat);
+  }
+
+  #drop(chatKey: string, item: Item): void {
+    this.#dropped += 1;
+    this.#options.logger.debug(
+      { chat: chatKey, write: item.kind === 'edit' ? 'progress' : 'chatter' },
+      'chat queue full; dropped a write that can be done without',
+    );
+    for (const w of item.waiters) w.dropped();
   }
 
   #chat(chatKey: string): ChatState {

@@ -201,4 +201,83 @@ describe('outbox (edit scheduler)', () => {
     await photo;
     expect(calls).toEqual(['edit', 'photo']);
   });
+
+  describe('a chat queue bounded by maxQueued', () => {
+    const BOUNDED: ChatPolicy = { ...GROUP, maxQueued: 3 };
+    const bounded = () => outbox({ policyFor: () => BOUNDED });
+
+    /** A write that stays in flight until `open()`: everything after it waits in the queue. */
+    function held(box: Outbox, chat: string) {
+      let open: () => void = () => undefined;
+      const done = box.send(chat, () => new Promise<void>((resolve) => (open = resolve)));
+      return { done, open: () => open() };
+    }
+
+    it('drops the oldest chatter for a newer write, and never a write that must arrive', async () => {
+      const box = bounded();
+      const sent: string[] = [];
+      const write = (name: string) => async () => void sent.push(name);
+      const first = held(box, '-1');
+      await vi.advanceTimersByTimeAsync(0);
+      const help = [1, 2, 3].map((n) => box.sendChatter('-1', write(`help ${n}`)));
+      const refusal = box.send('-1', write('slow down'));
+      const photo = box.send('-1', write('photo'));
+      expect(box.queued('-1')).toBe(3);
+      first.open();
+      await vi.advanceTimersByTimeAsync(1000);
+      await Promise.all([first.done, refusal, photo]);
+      expect(await Promise.all(help)).toEqual([false, false, true]);
+      expect(sent).toEqual(['help 3', 'slow down', 'photo']);
+      expect(box.dropped()).toBe(2);
+      expect(box.peakQueued()).toBe(3);
+    });
+
+    it('sends every write that must arrive, even past the bound when no chatter can give way', async () => {
+      const box = bounded();
+      const sent: string[] = [];
+      const first = held(box, '-2');
+      await vi.advanceTimersByTimeAsync(0);
+      const results = Array.from({ length: 5 }, (_, i) =>
+        box.send('-2', async () => void sent.push(`result ${i}`)),
+      );
+      const help = box.sendChatter('-2', async () => void sent.push('help'));
+      expect(box.queued('-2')).toBe(5);
+      first.open();
+      await vi.advanceTimersByTimeAsync(1000);
+      await Promise.all([first.done, ...results]);
+      expect(await help).toBe(false);
+      expect(sent).toEqual([0, 1, 2, 3, 4].map((i) => `result ${i}`));
+      expect(box.dropped()).toBe(1);
+    });
+
+    it('lets a progress state give way in a full queue, never a final state', async () => {
+      const box = bounded();
+      const sent: string[] = [];
+      const send = async (p: string) => void sent.push(p);
+      const first = held(box, '-3');
+      await vi.advanceTimersByTimeAsync(0);
+      const progress = box.edit('-3', 'a', 'a 40%', send);
+      const finals = ['b', 'c', 'd'].map((m) =>
+        box.edit('-3', m, `${m} done`, send, { final: true }),
+      );
+      first.open();
+      await vi.advanceTimersByTimeAsync(1000);
+      await Promise.all([first.done, progress, ...finals]);
+      expect(sent).toEqual(['b done', 'c done', 'd done']);
+      expect(box.dropped()).toBe(1);
+    });
+
+    it('sends chatter in its place in the chat order while there is room, and says so', async () => {
+      const box = bounded();
+      const sent: string[] = [];
+      const status = box.send('-4', async () => void sent.push('status'));
+      const help = box.sendChatter('-4', async () => void sent.push('help'));
+      const photo = box.send('-4', async () => void sent.push('photo'));
+      await vi.advanceTimersByTimeAsync(1000);
+      await Promise.all([status, photo]);
+      expect(await help).toBe(true);
+      expect(sent).toEqual(['status', 'help', 'photo']);
+      expect(box.dropped()).toBe(0);
+    });
+  });
 });
