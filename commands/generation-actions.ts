@@ -42,6 +42,21 @@ export const cancelAction = defineAction({
   run: (ctx, { id }, services) => cancelGeneration(ctx, id, services),
 });
 
+/**
+ * The second press that cancels a running generation on a backend that cannot stop it,
+ * offered with the answer that says so; the cancel is then charged in full.
+ */
+export const cancelAnywayAction = defineAction({
+  name: 'stop',
+  args: ['id'],
+  schema: byId,
+  who: 'owner-or-moderator',
+  answer: 'private',
+  button: { label: 'Cancel anyway', style: 'danger' },
+  subject,
+  run: (ctx, { id }, services) => cancelGeneration(ctx, id, services, { acceptCharge: true }),
+});
+
 export const rerollAction = defineAction({
   name: 'reroll',
   args: ['id'],
@@ -104,7 +119,12 @@ export const detailsAction = defineAction({
   },
 });
 
-export const GENERATION_ACTIONS = [cancelAction, rerollAction, detailsAction] as const;
+export const GENERATION_ACTIONS = [
+  cancelAction,
+  cancelAnywayAction,
+  rerollAction,
+  detailsAction,
+] as const;
 
 /** The buttons a generation's status message offers now (the progress view names them). */
 export function generationButtons(
@@ -126,12 +146,27 @@ export async function cancelGeneration(
   ctx: ChatContext,
   generationId: string,
   { economy, generations }: CommandServices,
+  options: { acceptCharge?: boolean } = {},
 ): Promise<CommandResult> {
   const accountId = await economy.findAccount(ctx.actor.identity);
-  const asked = await generations.cancel(generationId, {
-    accountId,
-    isModerator: ctx.actor.isModerator,
-  });
+  let asked: GenerationSummary;
+  try {
+    asked = await generations.cancel(
+      generationId,
+      { accountId, isModerator: ctx.actor.isModerator },
+      options,
+    );
+  } catch (error) {
+    if (!(error instanceof UserError) || error.code !== 'confirm_charge') throw error;
+    // Told first: a cancel now is charged. The answer offers the press that does it anyway.
+    const anyway = actionButton(cancelAnywayAction, [generationId]);
+    return {
+      text: `${error.message} (or /cancel ${generationId} --anyway yes)`,
+      data: { generationId, confirm: true, ...error.details },
+      private: true,
+      ...(anyway ? { buttons: [anyway] } : {}),
+    };
+  }
   const generation =
     asked.status === 'cancelled' ? asked : await generations.awaitEnd(generationId);
   return { text: cancelOutcome(generation), data: { generation }, generation, private: true };
@@ -141,7 +176,9 @@ export async function cancelGeneration(
 export function cancelOutcome(g: GenerationSummary): string {
   switch (g.status) {
     case 'cancelled':
-      return `Cancelled ${g.id}; ${g.price} points returned.`;
+      return g.captured > 0
+        ? `Cancelled ${g.id}; its backend could not stop the run, so ${g.captured} points were charged.`
+        : `Cancelled ${g.id}; ${g.price} points returned.`;
     case 'completed':
       return `${g.id} finished before it could be stopped; ${g.captured} points were charged for it.`;
     case 'failed':

@@ -30,11 +30,13 @@ export const models = defineCommand({
         maxCount: m.limits.maxCount,
         img2img: m.capabilities.img2img,
         pricing: m.price,
+        /** A cancel (or the time limit) after the run started still costs the full price. */
+        chargedWhenStopped: catalog.chargesStoppedRuns(m),
       };
     });
     const lines = list.map(
       (m) =>
-        `${m.id}${m.default ? ' (default)' : ''} - ${m.name}: ${m.price} points for one ${m.kind === 'video' ? 'clip' : 'image'} at ${m.size}, ${m.steps} steps${m.stepsAdjustable && m.stepsRange[0] !== m.stepsRange[1] ? ` (${m.stepsRange[0]}-${m.stepsRange[1]})` : ''}; up to ${m.maxSize}, ${m.maxCount} at a time${m.img2img ? ', takes an input image' : ''}.`,
+        `${m.id}${m.default ? ' (default)' : ''} - ${m.name}: ${m.price} points for one ${m.kind === 'video' ? 'clip' : 'image'} at ${m.size}, ${m.steps} steps${m.stepsAdjustable && m.stepsRange[0] !== m.stepsRange[1] ? ` (${m.stepsRange[0]}-${m.stepsRange[1]})` : ''}; up to ${m.maxSize}, ${m.maxCount} at a time${m.img2img ? ', takes an input image' : ''}${m.chargedWhenStopped ? '; its backend cannot stop a started run, so a cancel once it runs still costs the full price' : ''}.`,
     );
     return {
       text: [

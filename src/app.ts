@@ -199,6 +199,7 @@ async function offeredCatalog(
     providers: providers.ids(),
     demoModels: config.demoModels,
     production: config.env === 'production',
+    chargedWhenStopped: config.providers.chargedWhenStopped,
   });
   const unconfigured = offered.hidden.filter((m) => !providers.has(m.provider));
   if (unconfigured.length > 0) {

@@ -103,6 +103,9 @@ export const envSchema = z.object({
   DISCORD_MODERATORS: list,
   DISCORD_MODERATOR_ROLES: list,
   DISCORD_MANAGE_GUILD_MODERATORS: z
+  PROVIDER_CHARGE_STOPPED: list.pipe(
+    z.array(z.string().regex(/^[a-z0-9-]+=(yes|no)$/, { error: 'entries look like kie=yes' })),
+  ),
     .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
     .default('false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes'),
@@ -328,12 +331,20 @@ function providersConfig(e: ParsedEnv): ProvidersConfig {
   };
 }
 
+  const chargeStopped = new Map(
+    PROVIDER_MODULES.map(({ id, defaults }) => [id, defaults.stopsWhenAborted === false]),
+  );
+  for (const entry of e.PROVIDER_CHARGE_STOPPED) {
+    const [name, answer] = entry.split('=');
+    chargeStopped.set(name ?? '', answer === 'yes');
+  }
 /** A URL fit for a log line: user and password removed. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.username) u.username = '***';
     if (u.password) u.password = '***';
+    chargedWhenStopped: [...chargeStopped].filter(([, charged]) => charged).map(([id]) => id),
     return u.toString();
   } catch {
     return '(unparseable url)';

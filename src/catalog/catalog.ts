@@ -19,8 +19,15 @@ function parseCatalogFile(contents: unknown): ModelSpec[] {
 export class Catalog {
   readonly #models: ReadonlyMap<string, ModelSpec>;
   readonly defaultModel: ModelSpec;
+  /** Providers whose runs, once started, are charged in full when stopped (cancel, timeout). */
+  readonly #chargedWhenStopped: ReadonlySet<string>;
 
-  constructor(models: readonly ModelSpec[], defaultModelId?: string) {
+  constructor(
+    models: readonly ModelSpec[],
+    defaultModelId?: string,
+    chargedWhenStopped: Iterable<string> = [],
+  ) {
+    this.#chargedWhenStopped = new Set(chargedWhenStopped);
     const byId = new Map<string, ModelSpec>();
     for (const model of models) {
       if (byId.has(model.id)) throw new Error(`catalog: model id "${model.id}" appears twice`);
@@ -39,6 +46,16 @@ export class Catalog {
   /** Validates raw entries (as written in a catalog file) and builds a catalog. */
   static fromEntries(entries: readonly ModelSpecInput[], defaultModelId?: string): Catalog {
     return new Catalog(parseCatalogFile(entries), defaultModelId);
+  }
+
+  /**
+   * Whether a run of this model that is stopped after its backend started it (a cancel, the
+   * model's time limit) costs its full price: its backend cannot stop the work and bills it
+   * anyway (the operator's choice per provider, PROVIDER_CHARGE_STOPPED).
+   */
+  chargesStoppedRuns(model: ModelSpec | string): boolean {
+    const spec = typeof model === 'string' ? this.find(model) : model;
+    return spec !== undefined && this.#chargedWhenStopped.has(spec.provider);
   }
 
   list(): ModelSpec[] {
@@ -73,7 +90,7 @@ export class Catalog {
     const keepDefault = kept.some((m) => m.id === this.defaultModel.id)
       ? this.defaultModel.id
       : undefined;
-    return new Catalog(kept, keepDefault);
+    return new Catalog(kept, keepDefault, this.#chargedWhenStopped);
   }
 }
 
@@ -85,7 +102,13 @@ export class Catalog {
  */
 export function offeredModels(
   full: Catalog,
-  options: { providers: readonly string[]; demoModels: 'auto' | 'on' | 'off'; production: boolean },
+  options: {
+    providers: readonly string[];
+    demoModels: 'auto' | 'on' | 'off';
+    production: boolean;
+    /** Providers whose stopped runs are charged (see `Catalog.chargesStoppedRuns`). */
+    chargedWhenStopped?: readonly string[];
+  },
 ): { catalog: Catalog; hidden: ModelSpec[]; onlyDemos: boolean } {
   const runnable = full.list().filter((m) => options.providers.includes(m.provider));
   const hidden = full.list().filter((m) => !options.providers.includes(m.provider));
@@ -99,6 +122,7 @@ export function offeredModels(
   const catalog = new Catalog(
     kept,
     kept.some((m) => m.id === full.defaultModel.id) ? full.defaultModel.id : undefined,
+    options.chargedWhenStopped,
   );
   if (!showDemos) hidden.push(...runnable.filter((m) => m.demo));
   return { catalog, hidden, onlyDemos: real.length === 0 };
@@ -114,6 +138,7 @@ export async function loadOfferedCatalog(
     defaultModel: string | undefined;
     demoModels: 'auto' | 'on' | 'off';
     production: boolean;
+    chargedWhenStopped: readonly string[];
   },
   providers: readonly string[],
 ): Promise<ReturnType<typeof offeredModels>> {
@@ -125,6 +150,7 @@ export async function loadOfferedCatalog(
     providers,
     demoModels: settings.demoModels,
     production: settings.production,
+    chargedWhenStopped: settings.chargedWhenStopped,
   });
 }
 

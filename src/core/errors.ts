@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'forbidden',
   'not_found',
   'already_finished',
+  'confirm_charge',
   'duplicate',
   'limit_reached',
   'provider_failed',

@@ -25,30 +25,49 @@ export async function cancel(
   ctx: GenerationContext,
   id: string,
   by: { accountId: string | undefined; isModerator: boolean },
+  options: { acceptCharge?: boolean } = {},
 ): Promise<GenerationSummary> {
   const doc = await cancellable(ctx, id, by);
+  const job = await ctx.deps.queues.generation(doc.provider).getJob(id);
+  const state = job ? await job.getState() : 'missing';
+  const waiting =
+    state === 'waiting' ||
+    state === 'delayed' ||
+    state === 'prioritized' ||
+    state === 'waiting-children';
+  if (state === 'active' && !options.acceptCharge) refuseUnconfirmed(ctx, doc);
   await ctx.deps.collections.Generation.updateOne({ _id: id }, { $set: { cancelRequested: true } });
   const cancelled: FinishInput = {
     outcome: 'cancelled',
     ...errorField(endedWithoutResult('cancelled')),
   };
-  const job = await ctx.deps.queues.generation(doc.provider).getJob(id);
   if (job) {
-    const state = await job.getState();
-    const waiting =
-      state === 'waiting' ||
-      state === 'delayed' ||
-      state === 'prioritized' ||
-      state === 'waiting-children';
     // A job is added only after its hold: the points are held.
-    if (waiting && (await removed(ctx, id, () => job.remove())))
-      return finish(ctx, id, cancelled, knownOf(doc, true));
+    if (waiting) {
+      if (await removed(ctx, id, () => job.remove()))
+        return finish(ctx, id, cancelled, knownOf(doc, true));
+      // A worker took it meanwhile: it is running now.
+      if (!options.acceptCharge) refuseUnconfirmed(ctx, doc);
+    }
   } else if (doc.status === 'queued') {
     // No job (the reconciler would re-add it): nothing runs, so cancel right here.
     return finish(ctx, id, cancelled, knownOf(doc, 'unknown'));
   }
   await ctx.deps.cancelBus.publish(id);
   return summaryOf(ctx, id);
+}
+
+/**
+ * A running generation on a backend that cannot stop it is charged in full when cancelled:
+ * the member hears that first, and cancels only once they say so (`acceptCharge`).
+ */
+function refuseUnconfirmed(ctx: GenerationContext, doc: GenerationDoc): void {
+  if (!ctx.deps.catalog.chargesStoppedRuns(doc.model)) return;
+  throw new UserError(
+    'confirm_charge',
+    `${doc._id} is already running on a backend that cannot stop it: cancelling now still costs its ${doc.price} points. Cancel anyway to stop it.`,
+    { details: { generationId: doc._id, price: doc.price } },
+  );
 }
 
 /** The generation, when it exists, is the caller's (or they moderate) and has not ended. */

@@ -25,6 +25,12 @@ export interface FinishInput {
   attempt?: number | undefined;
   /** How long the provider ran, for the wait estimates (a completed run only). */
   ranMs?: number | undefined;
+  /**
+   * The run was stopped (a cancel, the model's time limit) after its backend had started it:
+   * it still counts against the member's day, and with `charged` (a backend that cannot stop
+   * and bills the run, see `Catalog.chargesStoppedRuns`) its full price is captured.
+   */
+  stopped?: { charged: boolean } | undefined;
 }
 
 /**
@@ -54,7 +60,7 @@ export async function finish(
   const settlement = await settle(ctx, id, input, facts, proposed);
   ctx.fault('settled', id);
   const outcome = settlement?.outcome ?? input.outcome;
-  await releaseSlot(ctx, facts.summary, outcome, input.ranMs, log);
+  await releaseSlot(ctx, facts.summary, outcome, input, log);
   const result = decidedResult(proposed, input.outcome, outcome, settlement);
   await deleteOrphans(ctx, outputs, result, log);
   const final = endedSummary(facts.summary, outcome, result, settlement?.captured ?? 0);
@@ -99,7 +105,11 @@ async function settle(
 ): Promise<Settlement | undefined> {
   const base = facts.summary;
   const capture =
-    input.outcome === 'completed' ? captureFor(base.price, proposed.outputs.length, base.count) : 0;
+    input.outcome === 'completed'
+      ? captureFor(base.price, proposed.outputs.length, base.count)
+      : input.stopped?.charged
+        ? base.price
+        : 0;
   return ctx.deps.economy.settle({
     holdId: id,
     capture,
@@ -110,16 +120,19 @@ async function settle(
 }
 
 /**
- * Frees the member's slot once it has ended (failed and refunded ones no longer count today)
- * and, for a completed run, feeds its run time to the wait estimates.
+ * Frees the member's slot once it has ended and, for a completed run, feeds its run time to
+ * the wait estimates. A generation that never reached its backend, or failed there, no longer
+ * counts today; one stopped after its backend started it does (a cancel is not a way around
+ * the daily limit).
  */
 async function releaseSlot(
   ctx: GenerationContext,
   base: GenerationSummary,
   outcome: SettleOutcome,
-  ranMs: number | undefined,
+  input: Pick<FinishInput, 'ranMs' | 'stopped'>,
   log: Logger,
 ): Promise<void> {
+  const { ranMs } = input;
   const provider = ctx.deps.catalog.find(base.model)?.provider;
   const measured =
     outcome === 'completed' && ranMs !== undefined && provider
@@ -128,7 +141,7 @@ async function releaseSlot(
   await ctx.deps.limits
     .release(
       { accountId: base.accountId, generationId: base.id, day: utcDay(Date.parse(base.createdAt)) },
-      outcome !== 'completed',
+      outcome !== 'completed' && input.stopped === undefined,
       measured,
     )
     .catch((e: unknown) =>

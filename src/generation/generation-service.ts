@@ -172,8 +172,9 @@ export class GenerationService {
   cancel(
     id: string,
     by: { accountId: string | undefined; isModerator: boolean },
+    options?: { acceptCharge?: boolean },
   ): Promise<GenerationSummary> {
-    return cancel(this.#ctx, id, by);
+    return cancel(this.#ctx, id, by, options);
   }
 
   awaitEnd(id: string, attempts?: number, intervalMs?: number): Promise<GenerationSummary> {

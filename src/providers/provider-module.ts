@@ -35,6 +35,13 @@ export interface ProviderDefaults {
    * unset: WORKER_CONCURRENCY.
    */
   readonly concurrency?: number;
+  /**
+   * Whether aborting a run stops the backend's work (and its bill). False for a backend whose
+   * API cannot cancel a started task: a run stopped after it started (a member's cancel, the
+   * model's time limit) is then charged in full unless PROVIDER_CHARGE_STOPPED says otherwise.
+   * Default true.
+   */
+  readonly stopsWhenAborted?: boolean;
 }
 
 /**

@@ -8,4 +8,6 @@ export interface ProvidersConfig extends SharedProviderSettings {
   concurrency: Record<string, number>;
   /** At most `max` jobs per `durationMs` for a provider, across all workers (BullMQ limiter). */
   rateLimits: Record<string, { max: number; durationMs: number }>;
+  /** Providers whose runs, stopped after they started (cancel, timeout), are charged in full. */
+  chargedWhenStopped: string[];
 }

@@ -38,7 +38,7 @@ export async function generate(
   try {
     results = await callProvider(run, model, runSignal, ctx.progress);
   } catch (error) {
-    if (ctx.signal?.aborted) return await endCancelledWhileRunning(run, ctx.end);
+    if (ctx.signal?.aborted) return await endCancelledWhileRunning(run, model, ctx.end);
     if (timeout.signal.aborted) return await endTimedOut(run, model, ctx.end);
     return await endAfterProviderError(run, error, ctx);
   } finally {
@@ -75,26 +75,49 @@ async function callProvider(
   );
 }
 
-async function endCancelledWhileRunning(run: JobRun, end: End): Promise<ProcessResult> {
-  run.log.info('generation cancelled while running');
+/**
+ * A run stopped after its backend started it. It counts against the member's day either way;
+ * on a backend that cannot stop the work (and bills it), its full price is charged, as the
+ * member was told before cancelling (see `Catalog.chargesStoppedRuns`).
+ */
+function stoppedRun(run: JobRun, model: ModelSpec): { charged: boolean; points: string } {
+  const charged = run.deps.catalog.chargesStoppedRuns(model);
+  return {
+    charged,
+    points: charged
+      ? `Its backend cannot stop a run once it has started, so its ${run.data.price} points were charged.`
+      : 'Your points were returned.',
+  };
+}
+
+async function endCancelledWhileRunning(
+  run: JobRun,
+  model: ModelSpec,
+  end: End,
+): Promise<ProcessResult> {
+  const stopped = stoppedRun(run, model);
+  run.log.info({ charged: stopped.charged }, 'generation cancelled while running');
   await end({
     outcome: 'cancelled',
-    error: {
-      code: 'cancelled',
-      message: 'The generation was cancelled. Your points were returned.',
-    },
+    error: { code: 'cancelled', message: `The generation was cancelled. ${stopped.points}` },
+    stopped: { charged: stopped.charged },
   });
   return { status: 'cancelled' };
 }
 
 async function endTimedOut(run: JobRun, model: ModelSpec, end: End): Promise<never> {
-  run.log.warn({ timeoutSeconds: model.timeoutSeconds }, 'generation timed out');
+  const stopped = stoppedRun(run, model);
+  run.log.warn(
+    { timeoutSeconds: model.timeoutSeconds, charged: stopped.charged },
+    'generation timed out',
+  );
   await end({
     outcome: 'failed',
     error: {
       code: 'timeout',
-      message: `The generator took longer than ${model.timeoutSeconds} seconds. Your points were returned.`,
+      message: `The generator took longer than ${model.timeoutSeconds} seconds. ${stopped.points}`,
     },
+    stopped: { charged: stopped.charged },
   });
   throw new UnrecoverableError('timeout');
 }

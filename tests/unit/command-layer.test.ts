@@ -83,6 +83,7 @@ describe('command declarations', () => {
     // The longest arguments each action's schema accepts, from the platforms' ids.
     const longest: Record<string, (string | number)[]> = {
       cancel: ['a'.repeat(32)],
+      stop: ['a'.repeat(32)],
       reroll: ['a'.repeat(32)],
       details: ['a'.repeat(32)],
       history: [99_999, 'processing', '9'.repeat(20)],

@@ -32,7 +32,11 @@ export async function runConsole(options: { beforeApp?: () => Promise<void> } = 
     catalog: async () => {
       const config: Config = loadConfig({ ...UNUSED_SERVICES, ...env() });
       const { catalog } = await loadOfferedCatalog(
-        { ...config, production: config.env === 'production' },
+        {
+          ...config,
+          production: config.env === 'production',
+          chargedWhenStopped: config.providers.chargedWhenStopped,
+        },
         createProviders(config.providers).ids(),
       );
       return { config, catalog };

@@ -227,7 +227,8 @@ export const kieModule = defineProvider({
     KIE_API_KEY: optionalString.describe('Kie.ai API key; set, it enables Kie.ai'),
     KIE_API_URL: urlOr('https://api.kie.ai').describe('Kie.ai API base URL'),
   }),
-  defaults: {},
+  // Kie.ai has no way to stop a task once it has started, which is billed.
+  defaults: { stopsWhenAborted: false },
   settings: (env): RemoteSettings | undefined =>
     env.KIE_API_KEY ? { apiUrl: env.KIE_API_URL, apiKey: env.KIE_API_KEY } : undefined,
   create: (settings, shared) =>

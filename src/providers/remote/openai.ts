@@ -210,7 +210,8 @@ export const openAiModule = defineProvider({
       'OpenAI API base URL (an OpenAI-compatible proxy works)',
     ),
   }),
-  defaults: {},
+  // OpenAI Images answers one blocking call: an abort stops our waiting, not the work, which is billed.
+  defaults: { stopsWhenAborted: false },
   settings: (env): RemoteSettings | undefined =>
     env.OPENAI_API_KEY ? { apiUrl: env.OPENAI_BASE_URL, apiKey: env.OPENAI_API_KEY } : undefined,
   create: (settings, shared) =>
