@@ -14,6 +14,7 @@ import type { MediaStore } from '../../store/media-store.js';
 import { buttonHandlers } from './button-handlers.js';
 import { commandHandlers, type HandlerDeps } from './command-handlers.js';
 import { invocationOf } from './invocation.js';
+import { withoutLinkPreviews } from './link-previews.js';
 import { TelegramModerators } from './moderators.js';
 import { publishCommands } from './publish-commands.js';
 import { TelegramReplies } from './replies.js';
@@ -80,6 +81,7 @@ function createBot(config: TelegramConfig, botInfo: UserFromGetMe | undefined): 
       ? prev(method, payload, signal)
       : retry(prev, method, payload, signal),
   );
+  bot.api.config.use(withoutLinkPreviews);
   return bot;
 }
 
