@@ -29,20 +29,30 @@ class Press {
 
 /**
  * A generation cancelled from its status message shows it there at once; its delivery
- * writes the same final state when it comes.
+ * writes the same final state when it comes. Queued, not awaited.
  */
-async function showCancelled(deps: HandlerDeps, ctx: Context, result: CommandResult) {
+function showCancelled(deps: HandlerDeps, ctx: Context, result: CommandResult): void {
   const message = ctx.callbackQuery?.message;
   // Only a status message (not, say, a /queue answer with Cancel buttons) shows its state.
   const isStatus = message && 'text' in message && message.text?.startsWith(STATUS_MARK);
   if (!message || !isStatus || result.generation?.status !== 'cancelled') return;
-  await deps.sink.editStatus(
-    { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
-    viewOf(result.generation),
-  );
+  void deps.sink
+    .editStatus(
+      { platform: 'telegram', chatId: message.chat.id, messageId: message.message_id },
+      viewOf(result.generation),
+    )
+    .catch((error: unknown) =>
+      deps.log.warn(
+        { err: error, generationId: result.generation?.id },
+        'could not show the cancel',
+      ),
+    );
 }
 
-/** How a press is answered on Telegram, by what the action declares. */
+/**
+ * How a press is answered on Telegram, by what the action declares. The press itself is
+ * answered at once; messages are queued in the outbox, never awaited.
+ */
 async function answerPress(
   deps: HandlerDeps,
   ctx: Context,
@@ -55,13 +65,13 @@ async function answerPress(
   switch (pressed.action.answer) {
     case 'public':
       await press.answer();
-      await showResult(deps, ctx, invocation, result, false);
+      showResult(deps, ctx, invocation, result, false);
       return;
     case 'update': {
       await press.answer();
       const message = ctx.callbackQuery?.message;
       if (message)
-        await replies.edit(
+        void replies.edit(
           ctx,
           { chatId: message.chat.id, messageId: message.message_id },
           result.text,
@@ -72,13 +82,38 @@ async function answerPress(
     case 'private':
       if (result.details) {
         await press.answer();
-        await replies.answerPrivately(ctx, result.text);
+        void replies.answerPrivately(ctx, result.text);
       } else {
         // A short private answer is the press's own toast.
         await press.answer(result.text);
       }
-      await showCancelled(deps, ctx, result);
+      showCancelled(deps, ctx, result);
       return;
+  }
+}
+
+/** Runs a pressed action and answers it. Never rejects: a failure is shown and logged. */
+async function runPress(
+  deps: HandlerDeps,
+  ctx: Context,
+  invocation: TelegramInvocation,
+  press: Press,
+  pressed: ActionInvocation,
+): Promise<void> {
+  try {
+    const result = await executeAction(pressed, await invocation.chatContext(), deps.services);
+    await answerPress(deps, ctx, invocation, press, pressed, result);
+  } catch (error) {
+    if (error instanceof UserError)
+      deps.log.debug({ err: error, action: pressed.action.name }, 'refused');
+    else deps.log.error({ err: error, action: pressed.action.name }, 'button failed');
+    if (invocation.status) {
+      // The member looks at the status message: the failure is shown there, once.
+      void deps.replies.edit(ctx, invocation.status, `⚠️ ${memberMessage(error)}`);
+      await press.answer();
+      return;
+    }
+    await press.answer(memberMessage(error), errorCode(error) !== 'internal');
   }
 }
 
@@ -86,7 +121,8 @@ async function answerPress(
  * Button presses (callback queries): the command layer resolves the data to an action and
  * checks who may press it; a refusal is an alert that says why. An action that opens a
  * status message acknowledges the press as it does (`Rerolling…`), so the button stops
- * spinning before the message waits for the chat's pace.
+ * spinning before the message waits for the chat's pace, and the handler goes no further
+ * with it: the action goes on without holding the update once its status message is queued.
  */
 export function buttonHandlers(deps: HandlerDeps): Composer<Context> {
   const composer = new Composer<Context>();
@@ -99,24 +135,13 @@ export function buttonHandlers(deps: HandlerDeps): Composer<Context> {
     }
     if (!(await deps.firstDelivery(ctx))) return;
     const invocation = new TelegramInvocation(deps, ctx);
-    invocation.beforeStatus = () => press.answer(pressed.action.acknowledgement);
-    try {
-      const result = await executeAction(pressed, await invocation.chatContext(), deps.services);
-      await answerPress(deps, ctx, invocation, press, pressed, result);
-    } catch (error) {
-      if (error instanceof UserError)
-        deps.log.debug({ err: error, action: pressed.action.name }, 'refused');
-      else deps.log.error({ err: error, action: pressed.action.name }, 'button failed');
-      if (invocation.status) {
-        // The member looks at the status message: the failure is shown there, once.
-        await deps.replies
-          .edit(ctx, invocation.status, `⚠️ ${memberMessage(error)}`)
-          .catch((e: unknown) => deps.log.warn({ err: e }, 'could not show the failure'));
-        await press.answer();
-        return;
-      }
-      await press.answer(memberMessage(error), errorCode(error) !== 'internal');
-    }
+    const statusQueued = new Promise<void>((resolve) => {
+      invocation.beforeStatus = async () => {
+        resolve();
+        await press.answer(pressed.action.acknowledgement);
+      };
+    });
+    await Promise.race([runPress(deps, ctx, invocation, press, pressed), statusQueued]);
   });
   return composer;
 }

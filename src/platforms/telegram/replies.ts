@@ -10,10 +10,23 @@ export const TELEGRAM_TEXT_LIMIT = 4096;
 /** Telegram's limit for the text of a callback answer (a toast or an alert). */
 export const CALLBACK_ANSWER_LIMIT = 200;
 
+/** How an answer is posted. */
+export interface AnswerOptions {
+  keyboard?: InlineKeyboard;
+  /**
+   * An answer the member can ask for again (/help, /balance, a pointer to a private answer):
+   * it gives way when the chat's queue is full. A refusal, a result or anything about a
+   * generation never is.
+   */
+  chatter?: boolean;
+}
+
 /**
  * Answers to the member who sent a command or pressed a button, every write through the
  * outbox (Telegram's per-chat limits): a reply in the chat, a private answer, an edit of the
- * message a button is on, a callback answer.
+ * message a button is on, a callback answer. Each write is queued at once; the promise
+ * returned settles when it went out, gave way or failed (logged here, never rejected), so a
+ * handler leaves it unawaited and never waits for a chat's pace.
  */
 export class TelegramReplies {
   constructor(
@@ -21,20 +34,11 @@ export class TelegramReplies {
     private readonly log: Logger,
   ) {}
 
-  reply(ctx: Context, text: string, keyboard: InlineKeyboard = []): Promise<unknown> {
-    const chat = String(ctx.chat?.id ?? '');
-    return this.outbox.send(chat, () =>
-      ctx.reply(clip(text, TELEGRAM_TEXT_LIMIT), {
-        ...markup(keyboard),
-        ...(ctx.msg
-          ? {
-              reply_parameters: {
-                message_id: ctx.msg.message_id,
-                allow_sending_without_reply: true,
-              },
-            }
-          : {}),
-      }),
+  /** Queues a reply in the chat the command or press came from. */
+  reply(ctx: Context, text: string, options: AnswerOptions = {}): Promise<void> {
+    return this.#replied(ctx, text, options).then(
+      () => undefined,
+      (error: unknown) => this.log.warn({ err: error, chat: ctx.chat?.id }, 'could not answer'),
     );
   }
 
@@ -44,30 +48,37 @@ export class TelegramReplies {
    * gets one short line saying so, or, when the member has not started the bot (Telegram
    * lets a bot write only to people who have), how to start it.
    */
-  async answerPrivately(ctx: Context, text: string, keyboard: InlineKeyboard = []): Promise<void> {
+  answerPrivately(ctx: Context, text: string, options: AnswerOptions = {}): Promise<void> {
     const from = ctx.from;
-    if (!from || ctx.chat?.type === 'private') {
-      await this.reply(ctx, text, keyboard);
-      return;
-    }
-    try {
-      await this.outbox.send(String(from.id), () =>
-        ctx.api.sendMessage(from.id, clip(text, TELEGRAM_TEXT_LIMIT), markup(keyboard)),
-      );
-    } catch (error) {
-      if (!isPermanentTelegramError(error)) throw error;
-      this.log.debug({ err: error }, 'cannot write to the member privately');
-      await this.reply(
-        ctx,
-        `That answer is private. Open a chat with @${ctx.me.username} and press Start, then ask again there or here.`,
-      );
-      return;
-    }
-    if (ctx.callbackQuery) return;
-    await this.reply(ctx, 'I sent you the answer in a private message.');
+    if (!from || ctx.chat?.type === 'private') return this.reply(ctx, text, options);
+    const write = () =>
+      ctx.api.sendMessage(from.id, clip(text, TELEGRAM_TEXT_LIMIT), markup(options.keyboard ?? []));
+    const chat = String(from.id);
+    const sent =
+      options.chatter === true
+        ? this.outbox.sendChatter(chat, write)
+        : this.outbox.send(chat, write).then(() => true);
+    return sent.then(
+      async (delivered) => {
+        if (delivered && !ctx.callbackQuery)
+          await this.reply(ctx, 'I sent you the answer in a private message.', { chatter: true });
+      },
+      (error: unknown) => {
+        if (!isPermanentTelegramError(error)) {
+          this.log.warn({ err: error, chat: ctx.chat?.id }, 'could not answer privately');
+          return undefined;
+        }
+        this.log.debug({ err: error }, 'cannot write to the member privately');
+        return this.reply(
+          ctx,
+          `That answer is private. Open a chat with @${ctx.me.username} and press Start, then ask again there or here.`,
+          { chatter: options.chatter === true },
+        );
+      },
+    );
   }
 
-  /** Replaces a message's text (and keyboard); the last edit of a message always lands. */
+  /** Queues a message's new text (and keyboard); the last edit of a message always lands. */
   edit(
     ctx: Context,
     message: { chatId: number; messageId: number },
@@ -75,13 +86,17 @@ export class TelegramReplies {
     keyboard: InlineKeyboard = [],
   ): Promise<void> {
     const chat = String(message.chatId);
-    return this.outbox.edit(
-      chat,
-      `${chat}:${message.messageId}`,
-      clip(text, TELEGRAM_TEXT_LIMIT),
-      (t) => ctx.api.editMessageText(message.chatId, message.messageId, t, markup(keyboard)),
-      { final: true },
-    );
+    return this.outbox
+      .edit(
+        chat,
+        `${chat}:${message.messageId}`,
+        clip(text, TELEGRAM_TEXT_LIMIT),
+        (t) => ctx.api.editMessageText(message.chatId, message.messageId, t, markup(keyboard)),
+        { final: true },
+      )
+      .catch((error: unknown) =>
+        this.log.warn({ err: error, chat: message.chatId }, 'could not edit the message'),
+      );
   }
 
   /** Answers a button press: a toast, or an alert the member must dismiss. */
@@ -91,5 +106,24 @@ export class TelegramReplies {
         text ? { text: clip(text, CALLBACK_ANSWER_LIMIT), show_alert: alert } : {},
       )
       .catch((e: unknown) => this.log.warn({ err: e }, 'answerCallbackQuery failed'));
+  }
+
+  #replied(ctx: Context, text: string, options: AnswerOptions): Promise<unknown> {
+    const chat = String(ctx.chat?.id ?? '');
+    const write = () =>
+      ctx.reply(clip(text, TELEGRAM_TEXT_LIMIT), {
+        ...markup(options.keyboard ?? []),
+        ...(ctx.msg
+          ? {
+              reply_parameters: {
+                message_id: ctx.msg.message_id,
+                allow_sending_without_reply: true,
+              },
+            }
+          : {}),
+      });
+    return options.chatter === true
+      ? this.outbox.sendChatter(chat, write)
+      : this.outbox.send(chat, write);
   }
 }

@@ -13,6 +13,7 @@ import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { buttonHandlers } from './button-handlers.js';
 import { commandHandlers, type HandlerDeps } from './command-handlers.js';
+import { COMMAND_LIMITS, CommandThrottle, type CommandLimits } from './command-limits.js';
 import { invocationOf } from './invocation.js';
 import { withoutLinkPreviews } from './link-previews.js';
 import { TelegramModerators } from './moderators.js';
@@ -54,6 +55,8 @@ export interface TelegramAdapterDeps {
   keys: RedisKeys;
   logger: Logger;
   policy?: { private: ChatPolicy; group: ChatPolicy };
+  /** Commands a member and a group may send (`COMMAND_LIMITS` when left out). */
+  commandLimits?: CommandLimits;
   /** Known bot identity (skips getMe); tests and webhook deployments may pass it. */
   botInfo?: UserFromGetMe;
 }
@@ -154,6 +157,7 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     sink,
     replies: new TelegramReplies(outbox, log),
     log,
+    throttle: new CommandThrottle(deps.commandLimits ?? COMMAND_LIMITS),
     firstDelivery: (ctx) => claims.claim(invocationOf(ctx, startedAt).invocationKey),
   };
   bot.use(buttonHandlers(handlers), commandHandlers(handlers));
@@ -177,6 +181,15 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
         await bot.api.deleteWebhook();
         runner = runBot(bot, {
           runner: { fetch: { allowed_updates: ['message', 'callback_query'] } },
+          // Handlers never wait for a chat's pace; one stuck on I/O gives its slot back
+          // after this (and goes on), so it cannot hold the updates of every other chat.
+          sink: {
+            timeout: {
+              milliseconds: 30_000,
+              handler: (update) =>
+                log.warn({ update: update.update_id }, 'update still running; its slot is freed'),
+            },
+          },
         });
         log.info({ username: bot.botInfo.username }, 'telegram long polling started');
       }
