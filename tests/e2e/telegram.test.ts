@@ -20,7 +20,8 @@ const POLICY = {
   private: { minIntervalMs: 50, window: { count: 60, windowMs: WINDOW_MS } },
   group: { minIntervalMs: 50, window: { count: 20, windowMs: WINDOW_MS } },
 };
-const SECRET = 'test-secret-123';
+// A webhook secret the configuration would accept (32 characters at least).
+const SECRET = 'test-secret-0123456789abcdef0123456789';
 const MOD = 900;
 const GROUP_ADMIN = 777;
 const ADMIN_GROUP = -200;
