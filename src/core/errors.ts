@@ -92,6 +92,7 @@ const defaultMessages: Record<ErrorCode, string> = {
   rate_limited: 'The generator is busy. Please try again in a moment.',
   timeout: 'The generator took too long. Your points were returned.',
   cancelled: 'The generation was cancelled. Your points were returned.',
+  confirm_charge: 'Cancelling this generation now still costs its points; confirm to cancel anyway.',
   interrupted: 'The generation was interrupted. Your points were returned.',
   internal: 'Something went wrong on our side. Please try again in a moment.',
 };
