@@ -71,15 +71,10 @@ export const envSchema = z.object({
   TELEGRAM_API_ROOT: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
   TELEGRAM_MODE: z.enum(['polling', 'webhook']).default('polling'),
   TELEGRAM_WEBHOOK_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
-  // Telegram allows 1-256 of A-Z a-z 0-9 _ -; at least 32, so that it cannot be guessed.
   TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
     z
       .string()
-      .regex(/^[A-Za-z0-9_-]*$/, {
-        error: 'letters, digits, _ and - only (Telegram allows no other)',
-      })
-      .min(32, { error: 'at least 32 characters (e.g. `openssl rand -hex 32`)' })
-      .max(256, { error: 'at most 256 characters (Telegram allows no more)' })
+      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: '1-256 characters: letters, digits, _ and -' })
       .optional(),
   ),
   TELEGRAM_WEBHOOK_HOST: z.string().default('0.0.0.0'),
@@ -91,6 +86,9 @@ export const envSchema = z.object({
   OUTPUT_MAX_MB: int(50, 1, 1024),
   PROVIDER_CONCURRENCY: list.pipe(
     z.array(z.string().regex(/^[a-z0-9-]+=\d{1,3}$/, { error: 'entries look like comfyui=1' })),
+  ),
+  PROVIDER_CHARGE_STOPPED: list.pipe(
+    z.array(z.string().regex(/^[a-z0-9-]+=(yes|no)$/, { error: 'entries look like kie=yes' })),
   ),
   PROVIDER_RATE_LIMIT: list.pipe(
     z.array(
@@ -108,9 +106,6 @@ export const envSchema = z.object({
   DISCORD_MODERATORS: list,
   DISCORD_MODERATOR_ROLES: list,
   DISCORD_MANAGE_GUILD_MODERATORS: z
-  PROVIDER_CHARGE_STOPPED: list.pipe(
-    z.array(z.string().regex(/^[a-z0-9-]+=(yes|no)$/, { error: 'entries look like kie=yes' })),
-  ),
     .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
     .default('false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes'),
@@ -307,12 +302,20 @@ function providersConfig(e: ParsedEnv): ProvidersConfig {
       return configured ? [[module.id, configured]] : [];
     }),
   );
+  const chargeStopped = new Map(
+    PROVIDER_MODULES.map(({ id, defaults }) => [id, defaults.stopsWhenAborted === false]),
+  );
+  for (const entry of e.PROVIDER_CHARGE_STOPPED) {
+    const [name, answer] = entry.split('=');
+    chargeStopped.set(name ?? '', answer === 'yes');
+  }
   const defaultConcurrency = PROVIDER_MODULES.flatMap(({ id, defaults }) =>
     defaults.concurrency === undefined ? [] : [[id, defaults.concurrency] as const],
   );
   return {
     settings,
     outputMaxBytes: e.OUTPUT_MAX_MB * 1024 * 1024,
+    chargedWhenStopped: [...chargeStopped].filter(([, charged]) => charged).map(([id]) => id),
     concurrency: {
       ...Object.fromEntries(defaultConcurrency),
       ...Object.fromEntries(
@@ -336,20 +339,12 @@ function providersConfig(e: ParsedEnv): ProvidersConfig {
   };
 }
 
-  const chargeStopped = new Map(
-    PROVIDER_MODULES.map(({ id, defaults }) => [id, defaults.stopsWhenAborted === false]),
-  );
-  for (const entry of e.PROVIDER_CHARGE_STOPPED) {
-    const [name, answer] = entry.split('=');
-    chargeStopped.set(name ?? '', answer === 'yes');
-  }
 /** A URL fit for a log line: user and password removed. */
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.username) u.username = '***';
     if (u.password) u.password = '***';
-    chargedWhenStopped: [...chargeStopped].filter(([, charged]) => charged).map(([id]) => id),
     return u.toString();
   } catch {
     return '(unparseable url)';
