@@ -98,11 +98,17 @@ export async function executeAction(
   if (refused) throw refused;
   const input = parsed.data;
   const subject = action.subject ? await action.subject(input, services) : undefined;
-  if (action.who === 'owner' || action.who === 'owner-or-moderator') {
+  const who =
+    action.who === 'anyone-where-public'
+      ? subject?.privateChat
+        ? 'owner-or-moderator'
+        : 'anyone'
+      : action.who;
+  if (who === 'owner' || who === 'owner-or-moderator') {
     if (!subject) throw new Error(`action ${action.name} has an owner rule but no subject`);
     const accountId = await services.economy.findAccount(ctx.actor.identity);
     const owner = accountId !== undefined && accountId === subject.accountId;
-    const moderatorsMay = action.who === 'owner-or-moderator';
+    const moderatorsMay = who === 'owner-or-moderator';
     if (!owner && !(moderatorsMay && ctx.actor.isModerator))
       throw notYours(subject, action.name, moderatorsMay);
   }

@@ -50,6 +50,11 @@ export type ActionRule =
   | 'anyone'
   /** The member the button was made for (its `for` argument is their platform id). */
   | 'addressee'
+  /**
+   * Anyone, for a generation asked for where others could see it; for one asked for in a
+   * private chat, its owner or a moderator (a forged button elsewhere finds nothing to show).
+   */
+  | 'anyone-where-public'
   /** The member whose generation it is. */
   | 'owner'
   /** The owner, or a moderator. */

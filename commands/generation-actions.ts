@@ -95,8 +95,9 @@ export const detailsAction = defineAction({
   name: 'details',
   args: ['id'],
   schema: byId,
-  // The answer is private and shows what the public message already shows.
-  who: 'anyone',
+  // The answer is private and shows what the public message already shows; a generation
+  // made in a private chat was shown to nobody else.
+  who: 'anyone-where-public',
   answer: 'private',
   button: { label: 'Details', style: 'secondary' },
   subject,

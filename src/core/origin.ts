@@ -46,6 +46,23 @@ export type TelegramOrigin = z.output<typeof telegramOriginSchema>;
 export type ConsoleOrigin = z.output<typeof consoleOriginSchema>;
 export type Origin = z.output<typeof originSchema>;
 
+/**
+ * Whether a generation was asked for where only its requester (and the bot) could see it: a
+ * Telegram private chat (positive chat ids are users), a Discord direct message (no guild),
+ * the console. What it shows is then not for strangers.
+ */
+export function isPrivateOrigin(origin: Origin | undefined): boolean {
+  if (!origin) return false;
+  switch (origin.platform) {
+    case 'telegram':
+      return origin.chatId > 0;
+    case 'discord':
+      return origin.guildId === undefined;
+    case 'console':
+      return true;
+  }
+}
+
 /** A stored origin read back, or undefined when it is not one this release can deliver to. */
 export function parseOrigin(raw: unknown): Origin | undefined {
   const parsed = originSchema.safeParse(raw);

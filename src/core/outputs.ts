@@ -50,6 +50,8 @@ export const generationSummarySchema = z.object({
   updatedAt: z.string(),
   cancelRequested: z.boolean(),
   queuePosition: z.number().optional(),
+  /** Asked for in a private chat (see `isPrivateOrigin`): its details are its owner's. */
+  privateChat: z.boolean().optional(),
   error: generationErrorSchema.optional(),
   outputs: z.array(storedOutputSchema),
   failedOutputs: z.array(failedOutputSchema),

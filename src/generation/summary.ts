@@ -1,4 +1,5 @@
 import type { GenerationSummary } from '../core/outputs.js';
+import { isPrivateOrigin } from '../core/origin.js';
 import type { GenerationDoc } from '../store/collections.js';
 import type { SettleOutcome } from '../store/recorded-result.js';
 
@@ -42,6 +43,7 @@ export function summarize(doc: GenerationDoc): GenerationSummary {
     })),
   };
   if (doc.requesterName) summary.requesterName = doc.requesterName;
+  if (isPrivateOrigin(doc.origin)) summary.privateChat = true;
   if (doc.queuePosition !== undefined && doc.queuePosition !== null)
     summary.queuePosition = doc.queuePosition;
   if (doc.error?.code) summary.error = { code: doc.error.code, message: doc.error.message ?? '' };
