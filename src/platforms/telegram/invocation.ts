@@ -6,6 +6,12 @@ import { pendingView } from '../../delivery/progress-view.js';
 import type { Outbox } from '../../delivery/outbox.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { downloadInputImage, storeInputImage } from '../../store/input-images.js';
+import {
+  ANONYMOUS_COMMAND,
+  ANONYMOUS_MEMBER,
+  isStandIn,
+  postedAsChat,
+} from './anonymous-senders.js';
 import type { TelegramModerators } from './moderators.js';
 import { renderStatus } from './render.js';
 import type { TelegramOrigin } from './telegram-sink.js';
@@ -72,6 +78,8 @@ export class TelegramInvocation {
     const { ctx, deps } = this;
     const from = ctx.from;
     if (!from) throw new UserError('invalid_input', 'This command needs a sender.');
+    // A stand-in sender is shared by every anonymous poster: it is nobody's account.
+    if (postedAsChat(ctx.message)) throw new UserError('forbidden', ANONYMOUS_COMMAND);
     return {
       platform: 'telegram',
       actor: {
@@ -84,7 +92,10 @@ export class TelegramInvocation {
       resolveMember: async (reference) => {
         const id = reference.trim();
         if (!/^\d{1,20}$/.test(id)) return undefined;
-        const reply = ctx.msg?.reply_to_message?.from;
+        const replied = ctx.msg?.reply_to_message;
+        const reply = replied?.from;
+        const toStandIn = postedAsChat(replied) && String(reply?.id) === id;
+        if (toStandIn || isStandIn(id)) throw new UserError('invalid_input', ANONYMOUS_MEMBER);
         const name = reply && String(reply.id) === id ? displayName(reply) : id;
         return { identity: { platform: 'telegram', id }, displayName: name };
       },

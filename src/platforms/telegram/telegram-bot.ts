@@ -11,6 +11,7 @@ import { Outbox } from '../../delivery/outbox.js';
 import { EventClaims } from '../../queue/event-claims.js';
 import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
+import { anonymousSenders } from './anonymous-senders.js';
 import { buttonHandlers } from './button-handlers.js';
 import { commandHandlers, type HandlerDeps } from './command-handlers.js';
 import { COMMAND_LIMITS, CommandThrottle, type CommandLimits } from './command-limits.js';
@@ -160,7 +161,8 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     throttle: new CommandThrottle(deps.commandLimits ?? COMMAND_LIMITS),
     firstDelivery: (ctx) => claims.claim(invocationOf(ctx, startedAt).invocationKey),
   };
-  bot.use(buttonHandlers(handlers), commandHandlers(handlers));
+  // Who may be a member is settled before any command or button.
+  bot.use(anonymousSenders(handlers), buttonHandlers(handlers), commandHandlers(handlers));
   bot.catch((error) =>
     log.error({ err: error.error, update: error.ctx.update.update_id }, 'telegram update failed'),
   );
