@@ -234,6 +234,52 @@ describe('Discord adapter', () => {
     expect(await balance(alice)).toEqual({ available: 50 - 4, held: 0 });
   });
 
+  it('shows prompts and names as typed: links, mentions and markdown escaped, and no message mentions anyone', async () => {
+    const nina = member(24);
+    const mod = member(25, { roles: [MOD_ROLE] });
+    await fund(nina, 50);
+    const start = fake.calls.length;
+    const prompt =
+      '[free nitro](https://evil.example/claim) or [this](https://evil.example/2) <@100000000000000001> @everyone **bold** _it_\n> quoted\n# heading';
+    const i = fake.slash('generate', { prompt, model: 't-fast' }, nina, place);
+    const done = await finalOf(i);
+    const shown = done.embeds[0]?.description ?? '';
+    expect(shown).toContain('\\[free nitro](https://evil.example/claim)');
+    expect(shown).toContain('or \\[this](https://evil.example/2)');
+    expect(shown).toContain('\\<@100000000000000001>');
+    expect(shown).toContain('\\*\\*bold\\*\\* \\_it\\_');
+    expect(shown).toContain('\n\\> quoted\n\\# heading');
+
+    const details = buttons(done).find((b) => b.label === 'Details');
+    const card = await answerOf(
+      fake.press(i.originalId ?? '', details?.custom_id ?? '', nina, place),
+    );
+    expect(card.embeds[0]?.description).toContain('\\[free nitro](https://evil.example/claim)');
+    const history = await answerOf(fake.slash('history', {}, nina, place));
+    expect(text(history)).toContain('\\[free nitro](https://evil.example/claim)');
+
+    // A member's name is shown as typed too.
+    const named = { id: member(26).id, username: 'x', discriminator: '0', avatar: null };
+    const granted = fake.slash('grant', { member: named.id, points: 5 }, mod, place, {
+      users: [{ ...named, global_name: '[mod](https://evil.example) **boss**' }],
+    });
+    expect(text(await answerOf(granted))).toContain(
+      'to \\[mod](https://evil.example) \\*\\*boss\\*\\*;',
+    );
+
+    // Every message the bot wrote (not the bare deferrals) says it mentions nobody.
+    const writes = fake.calls
+      .slice(start)
+      .filter(
+        (c) =>
+          (c.method === 'PATCH' || c.method === 'POST') &&
+          !c.route.endsWith('/callback') &&
+          c.route !== '/users/@me/channels',
+      );
+    expect(writes.length).toBeGreaterThan(3);
+    for (const c of writes) expect(c.body?.allowed_mentions, c.route).toEqual({ parse: [] });
+  });
+
   it('shows a backend preview in the embed while it runs, replaced by the result', async () => {
     const lee = member(21);
     await fund(lee, 50);
@@ -543,6 +589,11 @@ describe('Discord adapter', () => {
     );
     const last = continued.versions.at(-1);
     expect(last?.content).toContain(`<@${ivan.id}>`);
+    // It pings the member who asked, and nobody else.
+    const posted = fake.calls.find(
+      (c) => c.method === 'POST' && c.route === `/channels/:channel/messages` && c.status === 200,
+    );
+    expect(posted?.body?.allowed_mentions).toEqual({ parse: [], users: [ivan.id] });
     expect(last?.attachments).toHaveLength(1);
     expect(generationId(last)).toBe(generationId(fake.original(i)));
     expect(fake.calls.some((c) => c.interactionId === i.id && c.status === 401)).toBe(true);

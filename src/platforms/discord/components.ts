@@ -3,6 +3,7 @@ import { executeAction, findAction, quickRefusal } from '../../../commands/index
 import { memberMessage } from '../../core/errors.js';
 import { DiscordInvocation } from './invocation.js';
 import type { InteractionDeps } from './interactions.js';
+import { asTyped, NO_MENTIONS } from './plain-text.js';
 
 /**
  * A button press. The command layer resolves the custom id to an action and checks who may
@@ -18,6 +19,7 @@ export async function onButton(
     await interaction.reply({
       content: 'This button is no longer valid. Run the command again.',
       flags: MessageFlags.Ephemeral,
+      allowedMentions: NO_MENTIONS,
     });
     return;
   }
@@ -26,7 +28,11 @@ export async function onButton(
   // A refusal that needs no lookup is answered at once, leaving the message as it is.
   const refused = quickRefusal(pressed, ctx);
   if (refused) {
-    await interaction.reply({ content: memberMessage(refused), flags: MessageFlags.Ephemeral });
+    await interaction.reply({
+      content: asTyped(memberMessage(refused)),
+      flags: MessageFlags.Ephemeral,
+      allowedMentions: NO_MENTIONS,
+    });
     return;
   }
   const answer = pressed.action.answer;

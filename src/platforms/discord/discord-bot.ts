@@ -8,6 +8,7 @@ import type { MediaStore } from '../../store/media-store.js';
 import { onButton } from './components.js';
 import { DiscordSink } from './discord-sink.js';
 import { onAutocomplete, onCommand, type InteractionDeps } from './interactions.js';
+import { NO_MENTIONS } from './plain-text.js';
 import { DiscordReplies } from './replies.js';
 import { slashCommand } from './slash-commands.js';
 import type { RedisKeys } from '../../queue/keys.js';
@@ -70,7 +71,7 @@ function createClient(config: DiscordConfig): Client {
   return new Client({
     // Interactions arrive without any gateway intent.
     intents: [],
-    allowedMentions: { parse: [] },
+    allowedMentions: NO_MENTIONS,
     rest: { ...(config.apiUrl ? { api: config.apiUrl } : {}) },
   });
 }

@@ -11,6 +11,7 @@ import type { GenerationSummary } from '../../generation/summary.js';
 import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { fitAttachment } from './fit-attachment.js';
+import { NO_MENTIONS } from './plain-text.js';
 import { renderProgress, type DiscordView } from './render.js';
 import type { RedisKeys } from '../../queue/keys.js';
 
@@ -215,8 +216,10 @@ export class DiscordSink implements DeliverySink {
     return { files, notes };
   }
 
+  /** A message body; it mentions nobody unless the caller names who. */
   #body(p: DiscordPayload, content?: string): Record<string, unknown> {
     return {
+      allowed_mentions: NO_MENTIONS,
       ...(content !== undefined ? { content } : {}),
       embeds: p.view.embeds,
       components: p.view.components,
@@ -344,7 +347,11 @@ export class DiscordSink implements DeliverySink {
   ): Promise<unknown> {
     const { rest, logger } = this.deps;
     const content = `<@${origin.userId}> your generation continues here (the original reply can no longer be edited).`;
-    const body = { ...this.#body(p, content), allowed_mentions: { users: [origin.userId] } };
+    // The member who asked is pinged where their generation went on; nobody else is.
+    const body = {
+      ...this.#body(p, content),
+      allowed_mentions: { ...NO_MENTIONS, users: [origin.userId] },
+    };
     try {
       return await rest.post(Routes.channelMessages(origin.channelId), { body, files: p.files });
     } catch (error) {
@@ -356,10 +363,7 @@ export class DiscordSink implements DeliverySink {
       const dm = OPENED_DM.parse(
         await rest.post(Routes.userChannels(), { body: { recipient_id: origin.userId } }),
       );
-      return rest.post(Routes.channelMessages(dm.id), {
-        body: { ...this.#body(p), allowed_mentions: { parse: [] } },
-        files: p.files,
-      });
+      return rest.post(Routes.channelMessages(dm.id), { body: this.#body(p), files: p.files });
     }
   }
 }

@@ -13,6 +13,7 @@ import { clip, oneLine } from '../../core/text.js';
 import { progressBar, waitText, type ProgressView } from '../../delivery/progress-view.js';
 import type { HistoryPage } from '../../generation/generation-service.js';
 import type { GenerationSummary } from '../../generation/summary.js';
+import { asTyped, asTypedWithin } from './plain-text.js';
 
 export type ButtonRow = APIActionRowComponent<APIButtonComponentWithCustomId>;
 
@@ -62,7 +63,9 @@ function statusLine(view: ProgressView): { title: string; line: string } {
       return {
         title: 'Failed',
         // The failure's own words already say what happened to the points.
-        line: view.error ?? `Something went wrong. Your ${view.price} points were returned.`,
+        line: view.error
+          ? asTypedWithin(view.error, 1000)
+          : `Something went wrong. Your ${view.price} points were returned.`,
       };
     case 'cancelled':
       return { title: 'Cancelled', line: `${view.price} points returned` };
@@ -80,7 +83,8 @@ export function renderProgress(view: ProgressView, imageName?: string): DiscordV
     fields.push({ name: 'Wait', value: `about ${Math.ceil(view.etaSeconds)} s`, inline: true });
   const embed: APIEmbed = {
     title,
-    description: `${line}\n\n${clip(view.prompt, 1000)}`,
+    // The prompt shows as typed: at most 1000 characters, 2000 once escaped.
+    description: `${line}\n\n${asTypedWithin(view.prompt, 2000)}`,
     color: COLORS[view.status],
     fields,
     footer: { text: view.generationId },
@@ -118,7 +122,10 @@ export function buttonRows(buttons: readonly ButtonRef[]): ButtonRow[] {
   }));
 }
 
-/** A plain answer (balance, models, help, grants): one embed, split into fields if long. */
+/**
+ * A plain answer (balance, models, help, grants, refusals): one embed. Its text is plain
+ * (commands write no markdown) and may quote members, so it shows exactly as written.
+ */
 export function renderText(
   text: string,
   options: { title?: string; error?: boolean } = {},
@@ -127,7 +134,7 @@ export function renderText(
     embeds: [
       {
         ...(options.title ? { title: options.title } : {}),
-        description: clip(text, 4000),
+        description: asTypedWithin(text, 4000),
         color: options.error ? 0xe67e22 : 0x5865f2,
       },
     ],
@@ -144,13 +151,13 @@ export function renderHistory(
   const body = page.items.map((g) => {
     const when = `<t:${Math.floor(Date.parse(g.createdAt) / 1000)}:R>`;
     const charge = chargeLabel(g);
-    return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${clip(oneLine(g.prompt), 80)}`;
+    return `\`${g.id}\` **${g.status}** · ${g.model} · ${charge} · ${when}\n${asTyped(clip(oneLine(g.prompt), 80))}`;
   });
   return {
     embeds: [
       {
         title: page.total === 0 ? 'History' : `History · page ${page.page} of ${page.pages}`,
-        description: clip(page.total === 0 ? header : body.join('\n\n'), 4000),
+        description: page.total === 0 ? asTypedWithin(header, 4000) : clip(body.join('\n\n'), 4000),
         color: 0x5865f2,
         ...(page.total > 0 ? { footer: { text: `${page.total} generations in all` } } : {}),
       },
@@ -164,7 +171,7 @@ export function renderDetails(g: GenerationSummary): DiscordView {
     embeds: [
       {
         title: `Generation ${g.id}`,
-        description: clip(g.prompt, 4000),
+        description: asTypedWithin(g.prompt, 4000),
         color: COLORS[g.status],
         fields: [
           { name: 'Model', value: g.model, inline: true },

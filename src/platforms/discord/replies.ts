@@ -5,6 +5,7 @@ import type { Outbox } from '../../delivery/outbox.js';
 import { viewOf } from '../../delivery/progress-view.js';
 import type { Logger } from '../../logger.js';
 import type { DiscordOrigin, DiscordSink } from './discord-sink.js';
+import { NO_MENTIONS } from './plain-text.js';
 import {
   buttonRows,
   renderDetails,
@@ -39,7 +40,12 @@ export class DiscordReplies {
       `interaction:${interaction.id}`,
       'reply',
       view,
-      (v) => interaction.editReply({ embeds: v.embeds, components: v.components }),
+      (v) =>
+        interaction.editReply({
+          embeds: v.embeds,
+          components: v.components,
+          allowedMentions: NO_MENTIONS,
+        }),
       { final: true },
     );
   }
@@ -91,7 +97,11 @@ export class DiscordReplies {
           await interaction
             .deleteReply()
             .catch((e: unknown) => this.log.debug({ err: e }, 'the public reply was already gone'));
-        await interaction.followUp({ embeds: view.embeds, flags: MessageFlags.Ephemeral });
+        await interaction.followUp({
+          embeds: view.embeds,
+          flags: MessageFlags.Ephemeral,
+          allowedMentions: NO_MENTIONS,
+        });
       });
     } catch (e) {
       this.log.warn({ err: e, code: errorCode(error) }, 'could not show an error to the member');
