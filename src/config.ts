@@ -17,6 +17,13 @@ const list = z
 const int = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 
+/** A yes/no variable; empty means the default. */
+const flag = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
+    .default('')
+    .transform((v) => (v === '' ? fallback : v === 'true' || v === '1' || v === 'yes'));
+
 /**
  * Every provider's own variables (REPLICATE_API_TOKEN, COMFYUI_URL...), as its module declares
  * them; a test keeps each name in exactly one module.
@@ -81,6 +88,10 @@ export const envSchema = z.object({
   TELEGRAM_WEBHOOK_PORT: int(8443, 0, 65535),
   TELEGRAM_MODERATORS: list,
   TELEGRAM_ADMIN_GROUPS: list,
+  TELEGRAM_ALLOWED_CHATS: list.pipe(
+    z.array(z.string().regex(/^-?\d{1,20}$/, { error: 'chat ids are numbers (groups: -100...)' })),
+  ),
+  TELEGRAM_ALLOW_PRIVATE: flag(true),
 
   ...providerEnv,
   OUTPUT_MAX_MB: int(50, 1, 1024),
@@ -173,6 +184,13 @@ export interface TelegramConfig {
   moderators: string[];
   /** Chats whose administrators are moderators too. */
   adminGroups: string[];
+  /**
+   * The chats the bot answers in (TELEGRAM_ALLOWED_CHATS), besides the admin groups; empty or
+   * absent: every group. A group not listed is told so and left.
+   */
+  allowedChats?: string[];
+  /** Whether private chats not listed in `allowedChats` are answered; absent: yes. */
+  allowPrivate?: boolean;
 }
 
 export class ConfigError extends Error {
@@ -245,6 +263,8 @@ function telegramConfig(e: ParsedEnv): TelegramConfig | undefined {
     webhook: e.TELEGRAM_MODE === 'webhook' ? telegramWebhook(e) : undefined,
     moderators: e.TELEGRAM_MODERATORS,
     adminGroups: e.TELEGRAM_ADMIN_GROUPS,
+    allowedChats: e.TELEGRAM_ALLOWED_CHATS,
+    allowPrivate: e.TELEGRAM_ALLOW_PRIVATE,
   };
 }
 

@@ -13,6 +13,7 @@ import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
 import { anonymousSenders } from './anonymous-senders.js';
 import { buttonHandlers } from './button-handlers.js';
+import { chatAccess } from './chat-access.js';
 import { commandHandlers, type HandlerDeps } from './command-handlers.js';
 import { COMMAND_LIMITS, CommandThrottle, type CommandLimits } from './command-limits.js';
 import { invocationOf } from './invocation.js';
@@ -161,8 +162,13 @@ export function createTelegramAdapter(deps: TelegramAdapterDeps): TelegramAdapte
     throttle: new CommandThrottle(deps.commandLimits ?? COMMAND_LIMITS),
     firstDelivery: (ctx) => claims.claim(invocationOf(ctx, startedAt).invocationKey),
   };
-  // Who may be a member is settled before any command or button.
-  bot.use(anonymousSenders(handlers), buttonHandlers(handlers), commandHandlers(handlers));
+  // Where the bot answers and who may be a member are settled before any command or button.
+  bot.use(
+    chatAccess({ config, replies: handlers.replies, log, throttle: handlers.throttle }),
+    anonymousSenders(handlers),
+    buttonHandlers(handlers),
+    commandHandlers(handlers),
+  );
   bot.catch((error) =>
     log.error({ err: error.error, update: error.ctx.update.update_id }, 'telegram update failed'),
   );

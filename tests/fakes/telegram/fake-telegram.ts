@@ -52,6 +52,7 @@ const LOCAL = new Set([
   'deleteWebhook',
   'getFile',
   'editMessageText',
+  'leaveChat',
 ]);
 
 function parseMaybeJson(value: unknown): unknown {
@@ -484,6 +485,7 @@ export class FakeTelegram {
         }));
       }
       case 'sendChatAction':
+      case 'leaveChat':
         return true;
       case 'setMyCommands': {
         const commands = parseMaybeJson(body.commands) as {
