@@ -120,6 +120,7 @@ export const envSchema = z.object({
     .enum(['true', 'false', '1', '0', 'yes', 'no', ''], { error: 'true or false' })
     .default('false')
     .transform((v) => v === 'true' || v === '1' || v === 'yes'),
+  DISCORD_ALLOW_DMS: flag(true),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -173,6 +174,8 @@ export interface DiscordConfig {
   manageGuildModerates: boolean;
   /** Role ids whose members' jobs go first in the queue. */
   priorityRoles: string[];
+  /** Whether direct messages with the bot are answered (DISCORD_ALLOW_DMS); absent: yes. */
+  allowDms?: boolean;
 }
 
 export interface TelegramConfig {
@@ -304,6 +307,7 @@ function discordConfig(e: ParsedEnv): DiscordConfig | undefined {
     moderatorRoles: e.DISCORD_MODERATOR_ROLES,
     priorityRoles: e.PRIORITY_ROLES,
     manageGuildModerates: e.DISCORD_MANAGE_GUILD_MODERATORS,
+    allowDms: e.DISCORD_ALLOW_DMS,
   };
 }
 

@@ -1,10 +1,11 @@
-import { Client, DiscordAPIError, Events, Routes } from 'discord.js';
+import { Client, DiscordAPIError, Events, Routes, type Interaction } from 'discord.js';
 import type { Redis } from 'ioredis';
 import { COMMANDS, type CommandServices } from '../../../commands/index.js';
 import type { DiscordConfig } from '../../config.js';
 import { Outbox, type ChatPolicy } from '../../delivery/outbox.js';
 import type { Logger } from '../../logger.js';
 import type { MediaStore } from '../../store/media-store.js';
+import { placeRefusal, refusePlace } from './access.js';
 import { onButton } from './components.js';
 import { DiscordSink } from './discord-sink.js';
 import { onAutocomplete, onCommand, type InteractionDeps } from './interactions.js';
@@ -88,17 +89,29 @@ function createOutbox(policy: ChatPolicy, log: Logger): Outbox {
   });
 }
 
-/** Hands each interaction to its handler: slash commands, autocomplete and buttons. */
+/**
+ * The handler of one interaction (slash command, autocomplete or button), once it is known
+ * to come from a place the bot serves; from anywhere else nothing runs but the refusal.
+ */
+function dispatch(handlers: InteractionDeps, interaction: Interaction, log: Logger): Promise<void> {
+  const refusal = placeRefusal(handlers.config, interaction.guildId);
+  if (refusal) {
+    log.info(
+      { guildId: interaction.guildId, interaction: interaction.id },
+      'refused: not served here',
+    );
+    return refusePlace(interaction, refusal);
+  }
+  if (interaction.isChatInputCommand()) return onCommand(handlers, interaction);
+  if (interaction.isAutocomplete()) return onAutocomplete(handlers, interaction);
+  if (interaction.isButton()) return onButton(handlers, interaction);
+  return Promise.resolve();
+}
+
+/** Hands each interaction to its handler; a handler's failure is logged, never thrown. */
 function routeInteractions(client: Client, handlers: InteractionDeps, log: Logger): void {
   client.on(Events.InteractionCreate, (interaction) => {
-    const handled = interaction.isChatInputCommand()
-      ? onCommand(handlers, interaction)
-      : interaction.isAutocomplete()
-        ? onAutocomplete(handlers, interaction)
-        : interaction.isButton()
-          ? onButton(handlers, interaction)
-          : Promise.resolve();
-    handled.catch((error: unknown) =>
+    dispatch(handlers, interaction, log).catch((error: unknown) =>
       log.error({ err: error, interaction: interaction.id }, 'discord interaction handler failed'),
     );
   });
@@ -117,7 +130,8 @@ async function registerCommands(
   const applicationId = client.application?.id;
   if (!applicationId) throw new Error('discord: no application id after login');
   const aspectRatios = [...new Set(services.catalog.list().flatMap((m) => m.limits.aspectRatios))];
-  const body = COMMANDS.map((c) => slashCommand(c, { aspectRatios }));
+  const dms = config.allowDms !== false;
+  const body = COMMANDS.map((c) => slashCommand(c, { aspectRatios, dms }));
   if (config.guildIds.length > 0) {
     for (const guildId of config.guildIds)
       await client.rest.put(Routes.applicationGuildCommands(applicationId, guildId), { body });

@@ -24,6 +24,8 @@ export function optionName(option: Pick<OptionSpec, 'key' | 'syntax'>): string {
 export interface SlashBuildOptions {
   /** Aspect ratios offered as choices for `aspect_ratio` (at most 25 are kept). */
   aspectRatios?: readonly string[];
+  /** Whether the commands are offered in direct messages with the bot (default: yes). */
+  dms?: boolean;
 }
 
 function slashOption(o: OptionSpec, build: SlashBuildOptions): APIApplicationCommandBasicOption {
@@ -84,7 +86,10 @@ export function slashCommand(
     options,
     // Moderator commands stay visible: who may run them is decided per call from the
     // operator's settings, and a member who tries gets a polite refusal.
-    contexts: [InteractionContextType.Guild, InteractionContextType.BotDM],
+    contexts:
+      build.dms === false
+        ? [InteractionContextType.Guild]
+        : [InteractionContextType.Guild, InteractionContextType.BotDM],
   };
 }
 
