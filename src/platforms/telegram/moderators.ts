@@ -1,21 +1,36 @@
 import type { Api } from 'grammy';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../logger.js';
 
-const CACHE_MS = 5 * 60_000;
+/**
+ * How many members' admin status is remembered, and for how long. Every member who ever
+ * sends a command is asked about once, so the memory is bounded: a busy bot forgets the
+ * members it has not seen for a while instead of growing without end. Five minutes is how
+ * late a promotion or demotion in an admin group may count.
+ */
+export const MODERATOR_CACHE = { max: 10_000, ttlMs: 5 * 60_000 };
+
+export interface ModeratorCacheOptions {
+  max: number;
+  ttlMs: number;
+}
 
 /**
  * Who may grant and revoke on Telegram: user ids the operator named, and administrators of
- * the groups the operator named (asked with getChatMember, cached for five minutes).
+ * the groups the operator named (asked with getChatMember, remembered in a bounded cache).
  */
 export class TelegramModerators {
-  readonly #cache = new Map<string, { value: boolean; until: number }>();
+  readonly #cache: LRUCache<string, boolean>;
 
   constructor(
-    private readonly api: Api,
+    private readonly api: Pick<Api, 'getChatMember'>,
     private readonly userIds: readonly string[],
     private readonly adminGroups: readonly string[],
     private readonly logger: Logger,
-  ) {}
+    cache: ModeratorCacheOptions = MODERATOR_CACHE,
+  ) {
+    this.#cache = new LRUCache<string, boolean>({ max: cache.max, ttl: cache.ttlMs });
+  }
 
   async isModerator(userId: number): Promise<boolean> {
     if (this.userIds.includes(String(userId))) return true;
@@ -27,7 +42,7 @@ export class TelegramModerators {
     const id = String(userId);
     if (this.adminGroups.length === 0) return false;
     const cached = this.#cache.get(id);
-    if (cached && cached.until > Date.now()) return cached.value;
+    if (cached !== undefined) return cached;
     let value = false;
     for (const group of this.adminGroups) {
       try {
@@ -40,7 +55,12 @@ export class TelegramModerators {
         this.logger.warn({ err: error, group }, 'could not check group admins');
       }
     }
-    this.#cache.set(id, { value, until: Date.now() + CACHE_MS });
+    this.#cache.set(id, value);
     return value;
+  }
+
+  /** How many members' status is remembered now. */
+  get remembered(): number {
+    return this.#cache.size;
   }
 }
