@@ -13,7 +13,7 @@ import { createTestApp, testModel, type TestApp } from './app.js';
  * updates themselves: every field (sender_chat, reply_to_message, a button's message) is
  * exactly what the Bot API documents, posted to the bot's webhook as Telegram posts it.
  */
-const SECRET = 'webhook-secret';
+const SECRET = 'a-webhook-secret-of-at-least-32-characters';
 const POLICY = {
   private: { minIntervalMs: 20, window: { count: 60, windowMs: 3000 } },
   group: { minIntervalMs: 20, window: { count: 20, windowMs: 3000 } },
