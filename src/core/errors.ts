@@ -57,6 +57,12 @@ export class ProviderError extends Error {
   readonly retryAfterMs: number | undefined;
   /** The sentence a member sees when this error ends the generation. */
   readonly userMessage: string;
+  /**
+   * The backend's own words (an error body, a failure reason), for the operator's log only:
+   * they may name checkpoint files, carry stack fragments or billing notes, so a member is
+   * shown `userMessage` instead.
+   */
+  readonly backendText: string | undefined;
 
   constructor(
     message: string,
@@ -65,6 +71,7 @@ export class ProviderError extends Error {
       retryable: boolean;
       retryAfterMs?: number;
       userMessage?: string;
+      backendText?: string;
       cause?: unknown;
     },
   ) {
@@ -73,6 +80,7 @@ export class ProviderError extends Error {
     this.retryable = options.retryable;
     this.retryAfterMs = options.retryAfterMs;
     this.userMessage = options.userMessage ?? defaultMessages[this.code];
+    this.backendText = options.backendText;
   }
 }
 

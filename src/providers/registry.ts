@@ -1,4 +1,5 @@
 import type { Provider } from '../core/provider.js';
+import { withBackendTextLog } from './backend-text-log.js';
 import { PROVIDER_MODULES } from './index.js';
 import type { ProviderLogger, SharedProviderSettings } from './provider-module.js';
 import type { ProvidersConfig } from './providers-config.js';
@@ -29,7 +30,8 @@ export class ProviderRegistry {
 /**
  * Every provider whose settings are configured (the local one always is), built by its own
  * module in the order of `PROVIDER_MODULES`. `logger` gets, at debug, the failures their runs
- * go on without (a cancel that failed).
+ * go on without (a cancel that failed), and at warn the backend's own words when a run fails
+ * (members are shown a fixed sentence instead).
  */
 export function createProviders(
   config: Pick<ProvidersConfig, 'settings' | 'outputMaxBytes'>,
@@ -39,7 +41,9 @@ export function createProviders(
   return new ProviderRegistry(
     PROVIDER_MODULES.flatMap((module) => {
       const settings = config.settings[module.id];
-      return settings ? [module.create(settings, shared)] : [];
+      if (!settings) return [];
+      const provider = module.create(settings, shared);
+      return [logger ? withBackendTextLog(provider, logger) : provider];
     }),
   );
 }

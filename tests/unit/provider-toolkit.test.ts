@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { isPublicAddress, sniffMime } from '../../src/providers/http/download.js';
-import { abortError, httpError, parseRetryAfter } from '../../src/providers/http/errors.js';
+import { memberMessage, type ProviderError } from '../../src/core/errors.js';
+import {
+  abortError,
+  failed,
+  httpError,
+  MEMBER_SENTENCES,
+  parseRetryAfter,
+  refused,
+  timedOut,
+} from '../../src/providers/http/errors.js';
 import { progressFromLogs } from '../../src/providers/http/log-progress.js';
 import { fillTemplate } from '../../src/providers/http/template.js';
 import { openAiSize } from '../../src/providers/remote/openai.js';
@@ -39,15 +48,38 @@ describe('provider toolkit', () => {
       retryable: false,
       code: 'provider_refused',
     });
-    expect(httpError('X', 422, headers(), 'width must be <= 1440').userMessage).toContain(
-      'width must be',
-    );
+  });
+
+  it('gives members a fixed sentence per kind of failure and keeps the backend’s words for the log', () => {
+    const said = "Value not in list: ckpt_name: 'secret-lora.safetensors' not in [...]";
+    const cases: [ProviderError, string][] = [
+      [httpError('X', 422, headers(), said), MEMBER_SENTENCES.badRequest],
+      [httpError('X', 400, headers(), `content policy: ${said}`), MEMBER_SENTENCES.refused],
+      [httpError('X', 429, headers(), said), MEMBER_SENTENCES.rateLimited],
+      [httpError('X', 503, headers(), said), MEMBER_SENTENCES.unavailable],
+      [failed('X', `Traceback (most recent call last): ${said}`), MEMBER_SENTENCES.failed],
+      [refused('X', `NSFW: ${said}`), MEMBER_SENTENCES.refused],
+    ];
+    for (const [error, sentence] of cases) {
+      expect(error.userMessage).toBe(sentence);
+      expect(memberMessage(error)).not.toMatch(/secret-lora|Traceback/);
+      expect(error.backendText).toContain('secret-lora.safetensors');
+    }
+    // Billing and credentials answers were fixed sentences already; the words go to the log.
+    const billing = httpError('X', 402, headers(), 'card ending 4242 declined');
+    expect(billing.userMessage).not.toContain('4242');
+    expect(billing.backendText).toBe('card ending 4242 declined');
+    expect(timedOut('X', 'no answer within 10 ms')).toMatchObject({
+      code: 'timeout',
+      retryable: true,
+      userMessage: MEMBER_SENTENCES.timedOut,
+    });
   });
 
   it('keeps HTML error pages and vague words out of member messages', () => {
     const page = httpError('X', 404, headers(), '<html><body>nginx</body></html>');
     expect(page.userMessage).toBe(
-      'The generator rejected this request (an error page). Your points were returned.',
+      'The generator rejected this request. Your points were returned.',
     );
     // "Method Not Allowed" is not a content refusal.
     expect(httpError('X', 405, headers(), 'Method Not Allowed').code).toBe('provider_failed');

@@ -55,17 +55,45 @@ export function looksLikeRefusal(text: string): boolean {
 }
 
 function clip(text: string, max = 200): string {
-  // An HTML error page (a proxy's) says nothing a member can use.
+  // An HTML error page (a proxy's) says nothing worth a log line's room.
   if (/^\s*</.test(text)) return 'an error page';
   return clipText(oneLine(text), max);
 }
 
-/** A content refusal: never retried, and the member is told why. */
+/** How much of a backend's own words the operator's log keeps. */
+const BACKEND_TEXT_CHARS = 2000;
+
+/** The backend's words as the log keeps them: one line, clipped; nothing when there are none. */
+function backendText(text: string): { backendText?: string } {
+  return text ? { backendText: clipText(oneLine(text), BACKEND_TEXT_CHARS) } : {};
+}
+
+/** What the backend said in an error an adapter reclassifies, or `otherwise`. */
+export function backendTextOf(error: unknown, otherwise: string): string {
+  return (error instanceof ProviderError ? error.backendText : undefined) ?? otherwise;
+}
+
+/**
+ * What a member reads for each kind of backend failure. Fixed sentences, never the backend's
+ * words: those name checkpoint files, carry stack fragments and billing notes, and go to the
+ * operator's log instead (`ProviderError.backendText`).
+ */
+export const MEMBER_SENTENCES = {
+  refused: 'The generator refused this prompt. Your points were returned.',
+  rateLimited: 'The generator is busy right now. Your points were returned; try again in a moment.',
+  unavailable: 'The generator is unavailable right now. Your points were returned.',
+  badRequest: 'The generator rejected this request. Your points were returned.',
+  timedOut: 'The generator did not answer in time. Your points were returned.',
+  failed: 'The generator failed. Your points were returned.',
+} as const;
+
+/** A content refusal: never retried. The member is told it was refused, not the backend's why. */
 export function refused(provider: string, reason: string): ProviderError {
   return new ProviderError(`${provider} refused the request: ${clip(reason)}`, {
     code: 'provider_refused',
     retryable: false,
-    userMessage: `The generator refused this prompt${reason ? ` (${clip(reason, 120)})` : ''}. Your points were returned.`,
+    userMessage: MEMBER_SENTENCES.refused,
+    ...backendText(reason),
   });
 }
 
@@ -93,16 +121,27 @@ export function failed(provider: string, reason: string, retryable = false): Pro
   return new ProviderError(`${provider} failed: ${clip(reason)}`, {
     code: 'provider_failed',
     retryable,
-    userMessage: `The generator failed${reason ? ` (${clip(reason, 120)})` : ''}. Your points were returned.`,
+    userMessage: MEMBER_SENTENCES.failed,
+    ...backendText(reason),
   });
 }
 
-/** The backend could not be reached or did not answer in time; worth another try later. */
+/** The backend could not be reached; worth another try later. */
 export function unavailable(provider: string, reason: string, cause?: unknown): ProviderError {
   return new ProviderError(`${provider} is unavailable: ${reason}`, {
     code: 'provider_unavailable',
     retryable: true,
-    userMessage: 'The generator is unavailable right now. Your points were returned.',
+    userMessage: MEMBER_SENTENCES.unavailable,
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+/** A call or download that got no (whole) answer within its own limit; worth another try. */
+export function timedOut(provider: string, what: string, cause?: unknown): ProviderError {
+  return new ProviderError(`${provider} timed out: ${what}`, {
+    code: 'timeout',
+    retryable: true,
+    userMessage: MEMBER_SENTENCES.timedOut,
     ...(cause === undefined ? {} : { cause }),
   });
 }
@@ -110,7 +149,8 @@ export function unavailable(provider: string, reason: string, cause?: unknown): 
 /**
  * Classifies an HTTP error answer. 429 and 5xx are retried (after Retry-After when given);
  * 401/403/402 mean the operator's key or credit is the problem; other 4xx are the request's
- * fault, and a refusal when the text says so. `message` is the backend's own error text.
+ * fault, and a refusal when the text says so. `message` is the backend's own error text: it
+ * goes into the error's `backendText` for the log, and the member reads a fixed sentence.
  */
 export function httpError(
   provider: string,
@@ -120,20 +160,24 @@ export function httpError(
 ): ProviderError {
   const retryAfterMs = parseRetryAfter(headers.get('retry-after'));
   const detail = `HTTP ${status}${message ? `: ${clip(message)}` : ''}`;
+  const words = backendText(message);
+  const wait = retryAfterMs === undefined ? {} : { retryAfterMs };
   if (status === 429) {
     return new ProviderError(`${provider} rate limited us (${detail})`, {
       code: 'rate_limited',
       retryable: true,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      userMessage:
-        'The generator is busy right now. Your points were returned; try again in a moment.',
+      ...wait,
+      userMessage: MEMBER_SENTENCES.rateLimited,
+      ...words,
     });
   }
   if (status >= 500 || status === 408) {
     return new ProviderError(`${provider} server error (${detail})`, {
       code: 'provider_unavailable',
       retryable: true,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...wait,
+      userMessage: MEMBER_SENTENCES.unavailable,
+      ...words,
     });
   }
   if (status === 401 || status === 403) {
@@ -142,6 +186,7 @@ export function httpError(
       retryable: false,
       userMessage:
         'The generator is not available: it refused the bot’s credentials. Your points were returned; please tell a moderator.',
+      ...words,
     });
   }
   if (status === 402) {
@@ -150,12 +195,14 @@ export function httpError(
       retryable: false,
       userMessage:
         'The generator is not available right now (out of credit). Your points were returned.',
+      ...words,
     });
   }
   if (looksLikeRefusal(message)) return refused(provider, message);
   return new ProviderError(`${provider} rejected the request (${detail})`, {
     code: 'provider_failed',
     retryable: false,
-    userMessage: `The generator rejected this request${message ? ` (${clip(message, 120)})` : ''}. Your points were returned.`,
+    userMessage: MEMBER_SENTENCES.badRequest,
+    ...words,
   });
 }

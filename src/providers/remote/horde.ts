@@ -8,7 +8,7 @@ import type {
 import { HttpClient } from '../http/client.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
-import { excerpt, failed, malformed, refused } from '../http/errors.js';
+import { backendTextOf, excerpt, failed, malformed, refused } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
@@ -128,7 +128,7 @@ export class HordeProvider implements Provider {
       })
       .catch((error: unknown) => {
         if (error instanceof Error && /CorruptPrompt/i.test(error.message))
-          throw refused(this.label, 'the prompt was blocked by the horde’s filter');
+          throw refused(this.label, backendTextOf(error, 'blocked by the horde’s filter'));
         throw error;
       });
     return submitted.id;

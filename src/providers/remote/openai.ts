@@ -8,7 +8,7 @@ import type {
 import { FormData, HttpClient } from '../http/client.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
-import { excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
+import { backendTextOf, excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
 import { fromBase64, toOutput } from '../http/output.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
@@ -178,7 +178,7 @@ export class OpenAiProvider implements Provider {
     return promise.catch((error: unknown) => {
       const message = error instanceof Error ? error.message : '';
       if (/content_policy_violation|moderation_blocked|safety system/i.test(message))
-        throw refused(this.label, 'the request was blocked by the content policy');
+        throw refused(this.label, backendTextOf(error, 'blocked by the content policy'));
       throw error;
     });
   }
