@@ -3,7 +3,10 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { summarize } from '../../scripts/ci-summary.js';
+import { envSchema, loadConfig } from '../../src/config.js';
+import { PROVIDER_MODULES } from '../../src/providers/index.js';
 
 /**
  * What no Docker engine or CI machine runs here: the Dockerfile, docker-compose.yml, .ci/run
@@ -100,6 +103,151 @@ describe('docker-compose.yml', () => {
     expect(names.sort()).toEqual(['mongo', 'redis']);
     expect(deps.match(/condition:\s*service_healthy/g)).toHaveLength(2);
     expect(key(worker, 'image')).toBe(key(service('bot'), 'image'));
+  });
+});
+
+/** A mapping's lines (`NAME: value`), quotes taken off; comments are gone already. */
+function mapping(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z][A-Z0-9_]*):\s*(.*)$/.exec(line.trim()))
+      .filter((m) => m !== null)
+      .map((m) => [m[1] ?? '', (m[2] ?? '').replace(/^'(.*)'$/, '$1')]),
+  );
+}
+
+/** `${NAME:?message}`: compose refuses to start while NAME is unset or empty. */
+const required = (name: string) => new RegExp(`\\$\\{${name}:\\?[^}]+\\}`);
+
+/**
+ * `text` with compose's interpolation applied from `vars` (the forms this file uses:
+ * `${NAME}`, `${NAME:?error}`, `${NAME:-default}`, `${NAME:+replacement}`).
+ */
+function interpolate(text: string, vars: Record<string, string>): string {
+  const expression = /\$\{([A-Z0-9_]+)(?::([?+-])([^}]*))?\}/g;
+  return text.replace(expression, (_, name: string, op?: string, arg: string = '') => {
+    const value = vars[name] ?? '';
+    if (op === '?' && value === '') throw new Error(`compose refuses: ${arg}`);
+    if (op === '+') return value === '' ? '' : arg;
+    if (op === '-' && value === '') return arg;
+    return value;
+  });
+}
+
+/** What a role's container gets from `dotEnv`: env_file, then its `environment` over it. */
+function roleEnv(role: string, dotEnv: Record<string, string>): Record<string, string> {
+  const block = service(role);
+  expect(key(block, 'env_file')).toBe('.env');
+  const own = Object.entries(mapping(key(block, 'environment'))).map(
+    ([name, value]) => [name, interpolate(value, dotEnv)] as const,
+  );
+  return { ...dotEnv, ...Object.fromEntries(own) };
+}
+
+/**
+ * The variables that switch a backend on: its key, or a self-hosted backend's URL (which may
+ * carry a user and password). Unset any one of them and the module is not configured.
+ */
+const BACKEND_CREDENTIALS = PROVIDER_MODULES.flatMap((m) => {
+  const optional = Object.entries(m.env.shape)
+    .filter(([, schema]) => {
+      const blank = z.safeParse(schema, '');
+      return blank.success && blank.data === undefined;
+    })
+    .map(([name]) => name);
+  const all = Object.fromEntries(optional.map((name) => [name, 'http://set.invalid']));
+  return optional.filter((name) => m.settings(m.env.parse({ ...all, [name]: '' })) === undefined);
+});
+const CHAT_CREDENTIALS = Object.keys(envSchema.shape).filter((name) =>
+  /^(TELEGRAM|DISCORD)_\w*(TOKEN|SECRET)$/.test(name),
+);
+
+/** An operator's .env with every credential filled in. */
+const FILLED: Record<string, string> = {
+  NODE_ENV: 'production',
+  REDIS_PASSWORD: 'redis-password-0123',
+  MONGO_ROOT_USERNAME: 'genbot',
+  MONGO_ROOT_PASSWORD: 'mongo-password-0123',
+  TELEGRAM_BOT_TOKEN: '123456:chat-token',
+  TELEGRAM_WEBHOOK_SECRET: 'w'.repeat(40),
+  DISCORD_TOKEN: 'discord-token',
+  REPLICATE_API_TOKEN: 'r8-token',
+  FAL_KEY: 'fal-id:fal-secret',
+  OPENAI_API_KEY: 'sk-key',
+  COMFYUI_URL: 'http://comfy-user:comfy-pass@gpu:8188',
+  A1111_URL: 'http://a1111-user:a1111-pass@gpu:7860',
+  HORDE_API_KEY: 'horde-key',
+  KIE_API_KEY: 'kie-key',
+};
+
+describe('docker-compose.yml credentials', () => {
+  it('runs Redis with the password .env must set, and checks its health logged in', () => {
+    const redis = service('redis');
+    const words = [...key(redis, 'command').matchAll(/'([^']*)'/g)].map((m) => m[1] ?? '');
+    expect(words[words.indexOf('--requirepass') + 1]).toMatch(required('REDIS_PASSWORD'));
+    expect(mapping(key(redis, 'environment')).REDISCLI_AUTH).toMatch(required('REDIS_PASSWORD'));
+    expect(key(redis, 'healthcheck')).toContain('redis-cli ping');
+  });
+
+  it('runs MongoDB with the root user and password .env must set', () => {
+    const env = mapping(key(service('mongo'), 'environment'));
+    expect(env.MONGO_INITDB_ROOT_USERNAME).toMatch(required('MONGO_ROOT_USERNAME'));
+    expect(env.MONGO_INITDB_ROOT_PASSWORD).toMatch(required('MONGO_ROOT_PASSWORD'));
+  });
+
+  it('connects the bot and the worker with those credentials, and refuses to start without', () => {
+    for (const role of ['bot', 'worker']) {
+      const env = roleEnv(role, FILLED);
+      expect(env.REDIS_URL).toBe('redis://:redis-password-0123@redis:6379');
+      expect(env.MONGODB_URI).toBe(
+        'mongodb://genbot:mongo-password-0123@mongo:27017/genbot?authSource=admin',
+      );
+      for (const missing of ['REDIS_PASSWORD', 'MONGO_ROOT_USERNAME', 'MONGO_ROOT_PASSWORD'])
+        expect(() => roleEnv(role, { ...FILLED, [missing]: '' })).toThrow(missing);
+    }
+  });
+
+  it('gives the bot the chat tokens and the worker the backend keys, neither the other', () => {
+    expect(BACKEND_CREDENTIALS.sort()).toEqual(
+      Object.keys(FILLED)
+        .filter((name) => /^(REPLICATE|FAL|OPENAI|COMFYUI|A1111|HORDE|KIE)_/.test(name))
+        .sort(),
+    );
+    expect(CHAT_CREDENTIALS.sort()).toEqual(
+      ['DISCORD_TOKEN', 'TELEGRAM_BOT_TOKEN', 'TELEGRAM_WEBHOOK_SECRET'].sort(),
+    );
+    const bot = roleEnv('bot', FILLED);
+    const worker = roleEnv('worker', FILLED);
+    const botValues = Object.values(bot).join('\n');
+    for (const name of BACKEND_CREDENTIALS) {
+      expect(botValues, `bot ${name}`).not.toContain(FILLED[name]);
+      expect(worker[name], `worker ${name}`).toBe(FILLED[name]);
+    }
+    expect(botValues).not.toMatch(/comfy-pass|a1111-pass|fal-secret/);
+    for (const name of CHAT_CREDENTIALS) {
+      expect(worker[name], `worker ${name}`).toBe('');
+      expect(bot[name], `bot ${name}`).toBe(FILLED[name]);
+    }
+    const botConfig = loadConfig(bot);
+    expect(botConfig.telegram?.token).toBe(FILLED.TELEGRAM_BOT_TOKEN);
+    expect(botConfig.discord?.token).toBe(FILLED.DISCORD_TOKEN);
+    const workerConfig = loadConfig(worker);
+    expect(workerConfig.telegram).toBeUndefined();
+    expect(workerConfig.discord).toBeUndefined();
+  });
+
+  it('lets the bot offer exactly the backends the workers run', () => {
+    const ids = (env: Record<string, string>) =>
+      Object.keys(loadConfig(env).providers.settings).sort();
+    expect(ids(roleEnv('bot', FILLED))).toEqual(ids(roleEnv('worker', FILLED)));
+    expect(ids(roleEnv('bot', FILLED))).toEqual(PROVIDER_MODULES.map((m) => m.id).sort());
+    const falOnly = Object.fromEntries(
+      Object.entries(FILLED).filter(([name]) => !BACKEND_CREDENTIALS.includes(name)),
+    );
+    falOnly.FAL_KEY = FILLED.FAL_KEY ?? '';
+    expect(ids(roleEnv('bot', falOnly))).toEqual(['fal', 'local']);
+    expect(ids(roleEnv('worker', falOnly))).toEqual(['fal', 'local']);
   });
 });
 
