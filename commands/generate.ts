@@ -2,7 +2,6 @@ import { z } from 'zod';
 import { statusOrigin } from '../src/core/chat.js';
 import { checkInputImages, generationRequestSchema } from '../src/core/generation-request.js';
 import { withInputImages } from '../src/core/prepared-request.js';
-import { generationIdFor } from '../src/generation/ids.js';
 import { defineCommand } from './command.js';
 import { GENERATION_ACTIONS } from './generation-actions.js';
 import { describeGeneration } from './format.js';
@@ -58,7 +57,7 @@ export const generate = defineCommand({
       prepared = withInputImages(prepared, await ctx.attachments.store());
     }
     const origin = await statusOrigin(ctx, {
-      generationId: generationIdFor(ctx.invocationKey),
+      generationId: generations.idFor(ctx.invocationKey),
       model: prepared.model.id,
       prompt: prepared.request.prompt,
       price: prepared.price,

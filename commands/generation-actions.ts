@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { statusOrigin, type ChatContext } from '../src/core/chat.js';
 import { UserError } from '../src/core/errors.js';
-import { generationIdFor } from '../src/generation/ids.js';
 import type { GenerationSummary } from '../src/generation/summary.js';
 import type { ButtonRef } from '../src/core/buttons.js';
 import { actionButton } from './actions.js';
@@ -70,7 +69,7 @@ export const rerollAction = defineAction({
   async run(ctx, _args, { generations }, previous) {
     if (!previous) throw new Error('reroll runs with its subject');
     const origin = await statusOrigin(ctx, {
-      generationId: generationIdFor(ctx.invocationKey),
+      generationId: generations.idFor(ctx.invocationKey),
       model: previous.model,
       prompt: previous.prompt,
       price: previous.price,

@@ -16,6 +16,7 @@ import type { DeliverySink } from './delivery/sink.js';
 import { Economy } from './economy/ledger.js';
 import type { FaultHook } from './generation/faults.js';
 import { GenerationService } from './generation/generation-service.js';
+import { GenerationIds } from './generation/ids.js';
 import { QueueBoard } from './generation/queue-board.js';
 import { Reconciler } from './generation/reconciler.js';
 import type { Logger } from './logger.js';
@@ -27,6 +28,7 @@ import { ProgressChannel } from './queue/progress-channel.js';
 import { RedisKeys } from './queue/keys.js';
 import { Queues } from './queue/queues.js';
 import { closeRedis } from './queue/redis.js';
+import { deploymentSecret } from './store/deployment-secret.js';
 import { MediaStore } from './store/media-store.js';
 import type { Collections } from './store/collections.js';
 import { WorkerPool } from './worker/workers.js';
@@ -93,7 +95,12 @@ export async function createApp(
   const { conn, collections, redis } = connections;
   const media = new MediaStore(conn);
   const economy = await openEconomy(collections, config, logger);
-  const s = buildServices({ config, logger, overrides, connections, catalog, economy, media });
+  const ids = new GenerationIds(
+    config.generationIdSecret === undefined
+      ? await deploymentSecret(conn, 'generation-ids')
+      : Buffer.from(config.generationIdSecret, 'utf8'),
+  );
+  const s = buildServices({ config, logger, overrides, connections, catalog, economy, media, ids });
   const closers: (() => Promise<void>)[] = [];
   const parts = { config, logger, overrides, closers, keys: s.keys, redis, catalog };
   const { generations, progress, estimates, queueBoard, queues } = s;
@@ -135,8 +142,9 @@ function buildServices(b: {
   catalog: Catalog;
   economy: Economy;
   media: MediaStore;
+  ids: GenerationIds;
 }) {
-  const { config, logger, overrides, catalog, economy, media } = b;
+  const { config, logger, overrides, catalog, economy, media, ids } = b;
   const { collections, redis, producer } = b.connections;
   const keys = new RedisKeys(config.keyPrefix);
   const queues = new Queues(producer, redis, {
@@ -156,6 +164,7 @@ function buildServices(b: {
     cancelBus: new CancelBus(producer, keys),
     media,
     logger,
+    ids,
     ...(overrides.randomSeed ? { randomSeed: overrides.randomSeed } : {}),
     ...(overrides.faults ? { faults: overrides.faults } : {}),
   });

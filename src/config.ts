@@ -72,6 +72,12 @@ export const envSchema = z.object({
   RECONCILE_GRACE_SECONDS: int(120, 0),
   RECONCILE_INTERVAL_SECONDS: int(60, 0),
   SHUTDOWN_TIMEOUT_MS: int(30_000, 1000),
+  GENERATION_ID_SECRET: optionalString.pipe(
+    z
+      .string()
+      .min(32, { error: 'at least 32 characters (e.g. `openssl rand -hex 32`)' })
+      .optional(),
+  ),
   STARTUP_RETRY_SECONDS: int(15, 0, 600),
 
   TELEGRAM_BOT_TOKEN: optionalString,
@@ -151,6 +157,8 @@ export interface Config {
   /** How often the reconciler sweeps (one process at a time); 0 only at start-up. */
   reconcileIntervalMs: number;
   shutdownTimeoutMs: number;
+  /** The key of generation ids (GENERATION_ID_SECRET); unset: made once, kept in MongoDB. */
+  generationIdSecret: string | undefined;
   /** How long start-up keeps retrying an unreachable MongoDB or Redis (each); 0: one attempt. */
   startupRetryMs: number;
   /** Present when TELEGRAM_BOT_TOKEN is set. */
@@ -240,6 +248,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     reconcileGraceMs: e.RECONCILE_GRACE_SECONDS * 1000,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    generationIdSecret: e.GENERATION_ID_SECRET,
     startupRetryMs: e.STARTUP_RETRY_SECONDS * 1000,
   };
 }

@@ -10,6 +10,7 @@ import type { Queues } from '../queue/queues.js';
 import type { Collections, GenerationDoc } from '../store/collections.js';
 import type { MediaStore } from '../store/media-store.js';
 import type { FaultHook, FaultPoint } from './faults.js';
+import type { GenerationIds } from './ids.js';
 
 export interface GenerationServiceDeps {
   collections: Collections;
@@ -22,6 +23,8 @@ export interface GenerationServiceDeps {
   cancelBus: CancelBus;
   media: MediaStore;
   logger: Logger;
+  /** Keyed generation ids (see `GenerationIds`). */
+  ids: GenerationIds;
   randomSeed?: () => number;
   faults?: FaultHook;
 }

@@ -71,6 +71,11 @@ export class GenerationService {
     return prepareRequest(catalog.get(asked.model), asked, seed);
   }
 
+  /** The id a generation for this platform event has (or will have). */
+  idFor(invocationKey: string): string {
+    return this.#ctx.deps.ids.idFor(invocationKey);
+  }
+
   /** Submits what `prepare` made (with the images a surface stored, if any). */
   submitPrepared(from: SubmitFrom, prepared: PreparedRequest): Promise<Submitted> {
     return submitPrepared(this.#ctx, from, prepared);

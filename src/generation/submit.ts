@@ -13,7 +13,6 @@ import type { GenerationDoc } from '../store/collections.js';
 import { isDuplicateKey } from '../store/server-errors.js';
 import type { GenerationContext } from './context.js';
 import { finish } from './finish.js';
-import { generationIdFor } from './ids.js';
 import { jobOf, platformOf, type KnownGeneration } from './known.js';
 import { limitRefusal } from './refusals.js';
 import { summarize } from './summary.js';
@@ -50,9 +49,9 @@ export async function submitPrepared(
   from: SubmitFrom,
   prepared: PreparedRequest,
 ): Promise<Submitted> {
-  const id = generationIdFor(from.invocationKey);
+  const id = ctx.deps.ids.idFor(from.invocationKey);
   const requestHash = fingerprint(prepared.asked);
-  const earlier = await legacyDuplicate(ctx, from.legacyInvocation, requestHash);
+  const earlier = await legacyDuplicate(ctx, from, requestHash);
   if (earlier) return earlier;
   const accountId = await payingAccount(ctx, from.requester, prepared.price);
   const inserted = await insertGeneration(ctx, { id, accountId, requestHash, from, prepared });
@@ -87,15 +86,22 @@ export async function submitPrepared(
   return { generation: summary, duplicate: false };
 }
 
-/** The generation an older release made for this same event, if it did. */
+/**
+ * The generation an older release made for this same event, if it did: under one of the keys
+ * it derived, or under this key's unkeyed id (releases before 0.2). Asked only for an event
+ * from before this process started (`legacyInvocation`), the one an older release may have
+ * seen.
+ */
 async function legacyDuplicate(
   ctx: GenerationContext,
-  legacy: LegacyInvocation | undefined,
+  from: SubmitFrom,
   requestHash: string,
 ): Promise<Submitted | undefined> {
-  for (const key of legacy?.keys ?? []) {
-    const old = await ctx.find(generationIdFor(key));
-    if (old && old.invocationKey === key && old.createdAt >= legacy!.notBefore)
+  const legacy = from.legacyInvocation;
+  if (!legacy) return undefined;
+  for (const key of [from.invocationKey, ...legacy.keys]) {
+    const old = await ctx.find(ctx.deps.ids.unkeyedIdFor(key));
+    if (old && old.invocationKey === key && old.createdAt >= legacy.notBefore)
       return duplicateOf(old, requestHash);
   }
   return undefined;

@@ -9,6 +9,7 @@ import { freePort } from '../../scripts/services/process.js';
 import { FakeTelegram, type RecordedCall } from '../fakes/telegram/fake-telegram.js';
 import { until } from '../support/until.js';
 import { createTestApp, testModel, waitForStatus, type TestApp } from '../support/app.js';
+import { GenerationIds } from '../../src/generation/ids.js';
 
 /**
  * The real grammY bot, in webhook mode, against a loopback Telegram (telegram-test-api plus
@@ -621,16 +622,23 @@ describe('Telegram adapter', () => {
   it('finds the generation an older release made for an update sent before the upgrade', async () => {
     await fund(115, 50);
     const botId = adapter.bot.botInfo.id;
-    const { generation } = await app.generations.submit({
+    const oldKey = `telegram:${botId}:update:80001`;
+    const { generation: made } = await app.generations.submit({
       requester: {
         identity: { platform: 'telegram', id: '115' },
         displayName: 'user115',
         isModerator: false,
       },
-      invocationKey: `telegram:${botId}:update:80001`,
+      invocationKey: oldKey,
       origin: { platform: 'console' },
       request: { prompt: 'made before the upgrade', model: 't-steps' },
     });
+    // The older release stored it under the unkeyed id of its key (releases before 0.2).
+    const generation = { id: new GenerationIds(Buffer.alloc(32)).unkeyedIdFor(oldKey) };
+    const generations = app.conn.db!.collection<{ _id: string }>('generations');
+    const raw = await generations.findOne({ _id: made.id });
+    await generations.insertOne({ ...raw!, _id: generation.id });
+    await generations.deleteOne({ _id: made.id });
     const sentBefore = Math.floor(Date.now() / 1000) - 3600;
     await deliverUpdate(
       commandUpdate(
