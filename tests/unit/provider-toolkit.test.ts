@@ -10,6 +10,7 @@ import {
   refused,
   timedOut,
 } from '../../src/providers/http/errors.js';
+import { base64Size } from '../../src/providers/http/output.js';
 import { progressFromLogs } from '../../src/providers/http/log-progress.js';
 import { fillTemplate } from '../../src/providers/http/template.js';
 import { openAiSize } from '../../src/providers/remote/openai.js';
@@ -113,6 +114,14 @@ describe('provider toolkit', () => {
       expect(isPublicAddress(a), a).toBe(false);
     for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111'])
       expect(isPublicAddress(a), a).toBe(true);
+  });
+
+  it('counts what base64 decodes to without decoding it', () => {
+    for (const bytes of [0, 1, 2, 3, 4, 1000, 1001, 1002]) {
+      const b64 = Buffer.alloc(bytes, 7).toString('base64');
+      expect(base64Size(b64), String(bytes)).toBe(bytes);
+      expect(base64Size(`data:image/png;base64,${b64}`), String(bytes)).toBe(bytes);
+    }
   });
 
   it('recognises images and videos by their first bytes', () => {

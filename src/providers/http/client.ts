@@ -1,6 +1,7 @@
 import { fetch, FormData, type Response } from 'undici';
 import { z } from 'zod';
-import { HTTP_DEFAULTS } from './defaults.js';
+import type { ProviderError } from '../../core/errors.js';
+import { HTTP_DEFAULTS, HTTP_LIMITS } from './defaults.js';
 import {
   abortError,
   excerpt,
@@ -8,8 +9,10 @@ import {
   issuesText,
   malformed,
   reasonOf,
+  timedOut,
   unavailable,
 } from './errors.js';
+import { BodyTooLarge, readLimited } from './read-body.js';
 
 export interface HttpClientOptions {
   /** Named in errors and logs. */
@@ -30,6 +33,15 @@ export interface CallOptions<T> {
   signal: AbortSignal;
   /** Pull the backend's error text out of an error body; defaults to common shapes. */
   errorText?: (body: unknown, raw: string) => string;
+  /** How much of the answer is read; unset: HTTP_LIMITS.answerMaxBytes, a malformed answer past it. */
+  limit?: AnswerLimit;
+}
+
+/** The most of an answer a call reads, and what a longer answer is. */
+export interface AnswerLimit {
+  maxBytes: number;
+  /** The error for an answer past `maxBytes` (one carrying outputs: an output too large). */
+  refuse: () => ProviderError;
 }
 
 /** The fields common error bodies put their words in; any of them may be anything. */
@@ -90,17 +102,21 @@ export class HttpClient {
     return this.#read(call, response, raw);
   }
 
-  /** Sends the request and reads the body as text; a failure to do so is classified. */
+  /**
+   * Sends the request and reads the body as text, no more of it than the call's limit; a
+   * failure to do so is classified.
+   */
   async #exchange(call: CallOptions<unknown>): Promise<{ response: Response; raw: string }> {
     const { provider } = this.options;
+    const limit = call.limit ?? this.#defaultLimit();
     // One controller per call, its timer cleared and its listener removed when the call ends:
     // a worker polling a thousand jobs makes about a thousand calls a second, and a timeout
     // signal per call (AbortSignal.timeout) kept a timer pending for its full minute after the
     // call had ended, tied to the job's signal (AbortSignal.any).
     const controller = new AbortController();
-    let timedOut = false;
+    let expired = false;
     const timer = setTimeout(() => {
-      timedOut = true;
+      expired = true;
       controller.abort(new Error('timeout'));
     }, this.#timeoutMs);
     const forward = (): void => controller.abort(call.signal.reason);
@@ -114,15 +130,29 @@ export class HttpClient {
         // on a cross-origin redirect): never follow one.
         redirect: 'error',
       });
-      return { response, raw: await response.text() };
+      // TextDecoder, as response.text() does: UTF-8, a byte order mark dropped.
+      return {
+        response,
+        raw: new TextDecoder().decode(await readLimited(response, limit.maxBytes)),
+      };
     } catch (error) {
       if (call.signal.aborted) throw abortError(call.signal);
-      if (timedOut) throw unavailable(provider, `no answer within ${this.#timeoutMs} ms`, error);
+      if (error instanceof BodyTooLarge) throw limit.refuse();
+      if (expired) throw timedOut(provider, `no answer within ${this.#timeoutMs} ms`, error);
       throw unavailable(provider, `could not connect (${reasonOf(error)})`, error);
     } finally {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', forward);
     }
+  }
+
+  /** An API answer's limit: a JSON answer that long is not one the API documents. */
+  #defaultLimit(): AnswerLimit {
+    const maxBytes = HTTP_LIMITS.answerMaxBytes;
+    return {
+      maxBytes,
+      refuse: () => malformed(this.options.provider, `the answer is larger than ${maxBytes} bytes`),
+    };
   }
 
   /** Method, headers and body of a call: JSON, a form, or nothing. */

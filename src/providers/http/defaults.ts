@@ -26,3 +26,18 @@ export function resolveTimings(
     cancelTimeoutMs: options.cancelTimeoutMs ?? defaults.cancelTimeoutMs,
   };
 }
+
+/**
+ * How much of a backend's answer is read before it is refused; the read stops there, so one
+ * call never makes the worker hold more.
+ */
+export const HTTP_LIMITS = {
+  /**
+   * A JSON answer: status polls, task ids and error bodies are a few KB, so 10 MiB is far past
+   * any honest one. Answers that carry outputs in base64 are sized from OUTPUT_MAX_MB instead
+   * (`base64AnswerLimit`).
+   */
+  answerMaxBytes: 10 * 1024 * 1024,
+  /** Room in an answer carrying base64 outputs for everything besides them (info, seeds). */
+  answerOverheadBytes: 1024 * 1024,
+} as const;

@@ -3,7 +3,8 @@ import { isIP, type LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { Agent, fetch, type Response } from 'undici';
 import { ProviderError } from '../../core/errors.js';
-import { abortError, reasonOf, tooLarge, unavailable } from './errors.js';
+import { abortError, reasonOf, timedOut, tooLarge, unavailable } from './errors.js';
+import { BodyTooLarge, readLimited } from './read-body.js';
 
 export interface DownloadPolicy {
   /** Larger files are refused while they stream (a declared length is not trusted). */
@@ -180,7 +181,7 @@ async function fetchHop(
     // undici reports a refused lookup as the cause of its "fetch failed".
     const cause = error instanceof Error ? error.cause : undefined;
     if (cause instanceof BlockedAddress) throw refusedUrl(provider, cause.message);
-    if (timeout.aborted) throw unavailable(provider, 'the output download timed out', error);
+    if (timeout.aborted) throw timedOut(provider, 'the output download', error);
     throw unavailable(provider, `could not download an output (${reasonOf(error)})`, error);
   }
 }
@@ -201,31 +202,16 @@ async function refuseFailure(provider: string, response: Response): Promise<void
 
 /** The body, refused as soon as it grows past the limit (a declared length is checked first). */
 async function readCapped(download: Download, response: Response): Promise<Buffer> {
-  const { provider, policy, signal } = download;
-  const tooBig = () => tooLarge(provider, policy.maxBytes);
-  if (Number(response.headers.get('content-length') ?? 0) > policy.maxBytes) {
-    await response.body?.cancel();
-    throw tooBig();
-  }
-  // undici types its body as a stream of `any`; each chunk is checked to be bytes.
-  const body: AsyncIterable<unknown> | null = response.body;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  if (!body) return Buffer.alloc(0);
+  const { provider, policy, signal, timeout } = download;
   try {
-    for await (const chunk of body) {
-      if (!(chunk instanceof Uint8Array)) throw new TypeError('a body chunk is not bytes');
-      size += chunk.byteLength;
-      if (size > policy.maxBytes) throw tooBig();
-      chunks.push(Buffer.from(chunk));
-    }
+    return await readLimited(response, policy.maxBytes);
   } catch (error) {
-    if (error instanceof ProviderError) throw error;
+    if (error instanceof BodyTooLarge) throw tooLarge(provider, policy.maxBytes);
     if (signal.aborted) throw abortError(signal);
+    if (timeout.aborted) throw timedOut(provider, 'the output download', error);
     // The connection broke mid-file: worth another try.
     throw unavailable(provider, `the output download broke off (${reasonOf(error)})`, error);
   }
-  return Buffer.concat(chunks);
 }
 
 /** The file's media type from its bytes; anything but an image or video is refused. */

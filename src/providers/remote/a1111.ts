@@ -8,8 +8,8 @@ import type {
 import { ProviderError } from '../../core/errors.js';
 import { HttpClient, splitAuth } from '../http/client.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
-import { excerpt, malformed, tooLarge } from '../http/errors.js';
-import { fromBase64, toOutput } from '../http/output.js';
+import { excerpt, malformed } from '../http/errors.js';
+import { base64AnswerLimit, fromBase64, outputFromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { sniffMime } from '../http/download.js';
 import { optionalUrl } from '../provider-env.js';
@@ -135,11 +135,12 @@ export class A1111Provider implements Provider {
         schema: generated,
         signal: ctx.signal,
         errorText,
+        limit: this.#answerLimit(job),
       });
     } catch (error) {
       // Cancelled, timed out, or our call gave up waiting: stop the backend's work too, so a
       // retry is not queued behind an orphan.
-      const gaveUp = error instanceof ProviderError && /no answer within/.test(error.message);
+      const gaveUp = error instanceof ProviderError && error.code === 'timeout';
       if (ctx.signal.aborted || gaveUp) void this.#interrupt(taskId);
       throw error;
     } finally {
@@ -184,6 +185,17 @@ export class A1111Provider implements Provider {
     };
   }
 
+  /**
+   * The images come in the answer, in base64: one per image asked for, one more for the grid
+   * A1111 adds to a batch, and an img2img answer echoes its request (`parameters`) with the
+   * input picture in it.
+   */
+  #answerLimit(job: ProviderJob) {
+    const echoed = job.inputImages.reduce((sum, image) => sum + image.data.byteLength, 0);
+    const { maxBytes } = this.options.download;
+    return base64AnswerLimit(this.label, maxBytes, job.request.count + 1, echoed);
+  }
+
   /** The images of the answer (base64), with the seeds A1111 reports or the request's. */
   #outputs(answer: z.output<typeof generated>, job: ProviderJob): Promise<ProviderOutput[]> {
     const seeds = this.#reportedSeeds(answer.info);
@@ -192,8 +204,7 @@ export class A1111Provider implements Provider {
     // Some scripts append extra images (grids, masks): keep the requested count.
     return Promise.all(
       answer.images.slice(0, job.request.count).map((b64, i) => {
-        const data = fromBase64(b64);
-        if (data.length > maxBytes) throw tooLarge(this.label, maxBytes);
+        const data = outputFromBase64(this.label, b64, maxBytes);
         const mime = sniffMime(data);
         if (!mime) throw malformed(this.label, 'an image is not PNG, JPEG or WebP');
         return toOutput(this.label, { data, mime }, seeds[i] ?? job.request.seed + i);

@@ -9,7 +9,7 @@ import { HttpClient } from '../http/client.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
 import { backendTextOf, excerpt, failed, malformed, refused } from '../http/errors.js';
-import { fromBase64, toOutput } from '../http/output.js';
+import { base64AnswerLimit, outputFromBase64, toOutput } from '../http/output.js';
 import { pause } from '../http/pause.js';
 import { retryRead } from '../http/retry-read.js';
 import { sniffMime } from '../http/download.js';
@@ -105,6 +105,8 @@ export class HordeProvider implements Provider {
             schema: status,
             signal: ctx.signal,
             errorText,
+            // With R2 off the images come in the answer, in base64.
+            limit: base64AnswerLimit(this.label, this.options.download.maxBytes, job.request.count),
           }),
         ctx.signal,
       );
@@ -242,7 +244,7 @@ export class HordeProvider implements Provider {
         await downloadOutput(this.label, g.img, this.options.download, signal),
         seed,
       );
-    const data = fromBase64(g.img);
+    const data = outputFromBase64(this.label, g.img, this.options.download.maxBytes);
     const mime = sniffMime(data);
     if (!mime) throw malformed(this.label, 'an image is neither a URL nor an image in base64');
     return toOutput(this.label, { data, mime }, seed);

@@ -8,8 +8,8 @@ import type {
 import { FormData, HttpClient } from '../http/client.js';
 import { HTTP_DEFAULTS, resolveTimings, type HttpTimings } from '../http/defaults.js';
 import { downloadOutput } from '../http/download.js';
-import { backendTextOf, excerpt, failed, malformed, refused, tooLarge } from '../http/errors.js';
-import { fromBase64, toOutput } from '../http/output.js';
+import { backendTextOf, excerpt, failed, malformed, refused } from '../http/errors.js';
+import { base64AnswerLimit, outputFromBase64, toOutput } from '../http/output.js';
 import { optionalString, urlOr } from '../provider-env.js';
 import { defineProvider, downloadPolicy } from '../provider-module.js';
 import type { RemoteOptions, RemoteSettings } from './options.js';
@@ -121,9 +121,8 @@ export class OpenAiProvider implements Provider {
     return Promise.all(
       data.slice(0, job.request.count).map(async (item) => {
         if (item.b64_json) {
-          const bytes = fromBase64(item.b64_json);
-          if (bytes.length > this.options.download.maxBytes)
-            throw tooLarge(this.label, this.options.download.maxBytes);
+          const { maxBytes } = this.options.download;
+          const bytes = outputFromBase64(this.label, item.b64_json, maxBytes);
           return toOutput(this.label, { data: bytes, mime: 'image/png' }, job.request.seed);
         }
         if (item.url)
@@ -152,6 +151,8 @@ export class OpenAiProvider implements Provider {
         'dall-e-3 cannot edit an image; the catalog should not offer it input images',
       );
     const classify = (body: unknown, raw: string) => errorText(body, raw);
+    // gpt-image models answer with the images themselves, in base64.
+    const limit = base64AnswerLimit(this.label, this.options.download.maxBytes, n);
     const promise = image
       ? this.#http.call({
           path: 'images/edits',
@@ -159,6 +160,7 @@ export class OpenAiProvider implements Provider {
           schema: images,
           signal,
           errorText: classify,
+          limit,
         })
       : this.#http.call({
           path: 'images/generations',
@@ -174,6 +176,7 @@ export class OpenAiProvider implements Provider {
           schema: images,
           signal,
           errorText: classify,
+          limit,
         });
     return promise.catch((error: unknown) => {
       const message = error instanceof Error ? error.message : '';

@@ -63,18 +63,23 @@ export interface ComfyOptions extends RemoteOptions {
   socketOpenMs?: number;
   /** Polls that find a prompt neither queued, running nor finished before it counts as lost. */
   vanishedAfterPolls?: number;
+  /** The longest WebSocket message taken; a longer one closes the socket (polling goes on). */
+  socketMaxBytes?: number;
 }
 
 /**
  * ComfyUI's timings are the shared ones; the socket gets a moment to connect, and a prompt
- * missing from queue and history for a few polls in a row means ComfyUI restarted.
+ * missing from queue and history for a few polls in a row means ComfyUI restarted. Its
+ * messages are small JSON events and preview frames (a JPEG of the latent, tens of KB), so
+ * 8 MiB is ample; ws would take 100 MiB.
  */
 export const COMFYUI_DEFAULTS = {
   ...HTTP_DEFAULTS,
   socketOpenMs: 2000,
   vanishedAfterPolls: 3,
+  socketMaxBytes: 8 * 1024 * 1024,
 } as const satisfies Required<
-  Pick<ComfyOptions, keyof HttpTimings | 'socketOpenMs' | 'vanishedAfterPolls'>
+  Pick<ComfyOptions, keyof HttpTimings | 'socketOpenMs' | 'vanishedAfterPolls' | 'socketMaxBytes'>
 >;
 
 /** History status messages that say why a run ended: `[type, data]` pairs. */
@@ -140,11 +145,13 @@ export class ComfyUiProvider implements Provider {
   readonly #headers: Record<string, string>;
   readonly #timings: Required<HttpTimings>;
   readonly #socketOpenMs: number;
+  readonly #socketMaxBytes: number;
   readonly #vanishedAfterPolls: number;
 
   constructor(private readonly options: ComfyOptions) {
     this.#timings = resolveTimings(options, COMFYUI_DEFAULTS);
     this.#socketOpenMs = options.socketOpenMs ?? COMFYUI_DEFAULTS.socketOpenMs;
+    this.#socketMaxBytes = options.socketMaxBytes ?? COMFYUI_DEFAULTS.socketMaxBytes;
     this.#vanishedAfterPolls = options.vanishedAfterPolls ?? COMFYUI_DEFAULTS.vanishedAfterPolls;
     // A ComfyUI behind a proxy with basic auth: http://user:pass@host:8188.
     const { baseUrl, headers } = splitAuth(options.apiUrl);
@@ -199,6 +206,7 @@ export class ComfyUiProvider implements Provider {
         url: this.#http.url(`ws?clientId=${encodeURIComponent(clientId)}`),
         headers: this.#headers,
         openMs: this.#socketOpenMs,
+        maxBytes: this.#socketMaxBytes,
         logger: this.options.logger,
         fields: { provider: this.id, clientId },
       },

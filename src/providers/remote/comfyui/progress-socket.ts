@@ -24,6 +24,8 @@ export interface ProgressSocketOptions {
   headers: Record<string, string>;
   /** The run waits no longer than this for the socket before it goes on by polling. */
   openMs: number;
+  /** A longer message (ws's maxPayload) fails the socket: the run goes on by polling. */
+  maxBytes: number;
   logger?: ProviderLogger | undefined;
   /** Put on every log line (provider, client id). */
   fields: object;
@@ -63,7 +65,7 @@ export class ProgressSocket {
     try {
       const url = new URL(this.options.url);
       url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-      ws = new WebSocket(url, { headers: this.options.headers });
+      ws = new WebSocket(url, { headers: this.options.headers, maxPayload: this.options.maxBytes });
     } catch (err) {
       logger?.warn({ err, ...fields }, "cannot open ComfyUI's WebSocket: progress by polling only");
       return undefined;
