@@ -116,6 +116,31 @@ describe('provider toolkit', () => {
       expect(isPublicAddress(a), a).toBe(true);
   });
 
+  it('lets through only global unicast, judging IPv4 carried in IPv6 as the IPv4 it is', () => {
+    for (const a of [
+      // Loopback, written every way IPv6 can carry it.
+      '::ffff:7f00:1',
+      '0:0:0:0:0:ffff:7f00:1',
+      '::7f00:1',
+      '::127.0.0.1',
+      '::a9fe:a9fe', // 169.254.169.254, IPv4-compatible
+      '::',
+      // Outside 2000::/3, or special inside it: NAT64, 6to4, Teredo, documentation.
+      '64:ff9b::7f00:1',
+      '2002:7f00:1::1',
+      '2001::1',
+      '2001:db8::1',
+      '4000::1',
+      'ff02::1',
+      // Not an address.
+      'localhost',
+      '',
+    ])
+      expect(isPublicAddress(a), a).toBe(false);
+    for (const a of ['::ffff:8.8.8.8', '::8.8.8.8', '2a00:1450:4001:80b::200e'])
+      expect(isPublicAddress(a), a).toBe(true);
+  });
+
   it('counts what base64 decodes to without decoding it', () => {
     for (const bytes of [0, 1, 2, 3, 4, 1000, 1001, 1002]) {
       const b64 = Buffer.alloc(bytes, 7).toString('base64');

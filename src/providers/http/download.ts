@@ -30,11 +30,37 @@ export const DOWNLOAD_DEFAULTS = {
   maxRedirects: 5,
 } as const satisfies Required<Pick<DownloadPolicy, 'timeoutMs' | 'maxRedirects'>>;
 
-/** Loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast, reserved… */
+/** 2000::/3, where IANA allocates IPv6 global unicast; everything outside it is not public. */
+const GLOBAL_UNICAST_V6: [ipaddr.IPv6, number] = [ipaddr.IPv6.parse('2000::'), 3];
+
+/**
+ * The IPv4 address an IPv6 one carries: IPv4-mapped (::ffff:127.0.0.1) or IPv4-compatible
+ * (::127.0.0.1, written ::7f00:1; deprecated, but a socket may still reach 127.0.0.1 by it).
+ * `::` and `::1` come out as 0.0.0.0 and 0.0.0.1, which are not public either.
+ */
+function embeddedIPv4(address: ipaddr.IPv6): ipaddr.IPv4 | undefined {
+  if (address.isIPv4MappedAddress()) return address.toIPv4Address();
+  const [a, b, c, d, e, f, high = 0, low = 0] = address.parts;
+  if ([a, b, c, d, e, f].some((part) => part !== 0)) return undefined;
+  return new ipaddr.IPv4([high >> 8, high & 0xff, low >> 8, low & 0xff]);
+}
+
+/**
+ * Whether an address is global unicast: an allow-list, not a list of ranges to refuse. An
+ * IPv4 address passes only in ipaddr.js's `unicast` range (not loopback, private, link-local
+ * with the cloud metadata service, carrier-grade NAT, multicast, reserved…); an IPv6 one that
+ * carries an IPv4 address is judged as that address; any other IPv6 address passes only
+ * inside 2000::/3 and in the `unicast` range (not 6to4, Teredo, NAT64, documentation…).
+ * Anything that is not an IP address at all is not public.
+ */
 export function isPublicAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  // An IPv4-mapped IPv6 address (::ffff:127.0.0.1) is judged as the IPv4 address it is.
-  return ipaddr.process(address).range() === 'unicast';
+  const family = isIP(address);
+  if (family === 4) return ipaddr.IPv4.parse(address).range() === 'unicast';
+  if (family !== 6) return false;
+  const v6 = ipaddr.IPv6.parse(address);
+  const v4 = embeddedIPv4(v6);
+  if (v4) return v4.range() === 'unicast';
+  return v6.match(GLOBAL_UNICAST_V6) && v6.range() === 'unicast';
 }
 
 class BlockedAddress extends Error {
