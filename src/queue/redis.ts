@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
 
 /**
@@ -75,6 +75,29 @@ export function logOutages(redis: Redis, logger: Logger, name: string): void {
 }
 
 /**
+ * ioredis hangs a failed command's arguments on its error (`command.args`): a refused AUTH's
+ * are the user and the password. Every error this connection reports, and every one of each
+ * connection duplicated from it (BullMQ duplicates ours for its blocking reads and its
+ * QueueEvents), keeps the command's name and loses them, before any listener sees it: a BullMQ
+ * object nobody listens to prints its errors to stderr as they are.
+ */
+export function withoutCommandArguments(redis: Redis): Redis {
+  redis.prependListener('error', dropCommandArguments);
+  const duplicate = redis.duplicate.bind(redis);
+  redis.duplicate = (override?: Partial<RedisOptions>): Redis =>
+    withoutCommandArguments(duplicate(override));
+  return redis;
+}
+
+function dropCommandArguments(error: unknown): void {
+  if (typeof error !== 'object' || error === null || !('command' in error)) return;
+  const { command } = error;
+  const name =
+    typeof command === 'object' && command !== null && 'name' in command ? command.name : '';
+  Object.assign(error, { command: { name: typeof name === 'string' ? name : '' } });
+}
+
+/**
  * An ioredis connection for BullMQ. Workers and event listeners need
  * `maxRetriesPerRequest: null`, so blocking commands wait through a reconnect. Producers
  * (`failFast`) must not wait: no offline queue (a command while disconnected fails at
@@ -82,7 +105,8 @@ export function logOutages(redis: Redis, logger: Logger, name: string): void {
  * with the points returned instead of hanging until the platform gives up.
  *
  * Outages are logged once each (`logOutages`); failures before the first `ready` are the
- * start-up's to report (see `openRedis`).
+ * start-up's to report (see `openRedis`). No error it reports carries a command's arguments
+ * (`withoutCommandArguments`).
  */
 export function createRedis(
   url: string,
@@ -101,6 +125,7 @@ export function createRedis(
     connectionName: name,
     lazyConnect: false,
   });
+  withoutCommandArguments(redis);
   logOutages(redis, logger, name);
   return redis;
 }

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { inspect } from 'node:util';
+import type { QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { DeliverySink } from '../../src/delivery/sink.js';
 import { createLogger } from '../../src/logger.js';
 import { command, createTestApp, fund, waitForStatus, type TestApp } from '../support/app.js';
@@ -11,7 +13,9 @@ import { until } from '../support/until.js';
 /**
  * A Redis password rotated under a running bot and worker: every connection (ours and
  * BullMQ's own) fails AUTH on each reconnect, and ioredis hangs the AUTH command, password
- * and all, on the error it reports. Not one log line may carry either password.
+ * and all, on the error it reports. Not one log line may carry either password, nor what the
+ * libraries print to the console themselves (a BullMQ object nobody listens to, as the
+ * console's `--wait` makes, prints its errors there).
  */
 
 const OLD_PASSWORD = `old-${randomBytes(16).toString('hex')}`;
@@ -31,7 +35,12 @@ function capturedLogger() {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       done();
     },
   });
@@ -62,6 +71,7 @@ async function asAdmin<T>(
 describe('a Redis password rotated under a running bot and worker', () => {
   let redis: OwnedServer;
   let app: TestApp;
+  let events: QueueEvents;
   const { lines, logger } = capturedLogger();
   const sink: DeliverySink = {
     platform: 'discord',
@@ -69,7 +79,15 @@ describe('a Redis password rotated under a running bot and worker', () => {
     deliver: async () => undefined,
   };
 
+  /** What anything printed through the console meanwhile, as the console would show it. */
+  const printed: string[] = [];
+  const print = (...args: unknown[]) => {
+    printed.push(args.map((a) => (typeof a === 'string' ? a : inspect(a))).join(' '));
+  };
+
   beforeAll(async () => {
+    for (const method of ['error', 'warn', 'log', 'info'] as const)
+      vi.spyOn(console, method).mockImplementation(print);
     redis = await startOwnedRedis();
     await asAdmin(redis, '', (r) => r.config('SET', 'requirepass', OLD_PASSWORD));
     app = await createTestApp({
@@ -81,18 +99,23 @@ describe('a Redis password rotated under a running bot and worker', () => {
     });
     await app.startDelivery([sink]);
     await app.startWorkers();
+    // A listener without an error handler, as `generate --wait` follows a generation.
+    events = app.queues.events('local');
+    await events.waitUntilReady();
   });
 
   afterAll(async () => {
     // The password the app has works again, so it closes as it would in production.
     await asAdmin(redis, NEW_PASSWORD, (r) => r.config('SET', 'requirepass', OLD_PASSWORD));
     await until('the app reconnected', () => app.redis.status === 'ready');
+    await events.close();
     await app.conn.dropDatabase();
     await app.close();
     await redis.stop();
+    vi.restoreAllMocks();
   });
 
-  it('never writes the old or the new password to a log line', async () => {
+  it('writes neither the old nor the new password to a log line or the console', async () => {
     await fund(app, 'alice', 20);
     const started = await command(app, 'alice', 'generate', { prompt: 'a fox' });
     const id = started.generation?.id;
@@ -106,8 +129,10 @@ describe('a Redis password rotated under a running bot and worker', () => {
       await r.client('KILL', 'TYPE', 'pubsub');
     });
     await until(
-      `${ERROR_LINES_TO_WAIT_FOR} error lines after the rotation`,
-      () => lines.filter(isErrorLine).length - before >= ERROR_LINES_TO_WAIT_FOR,
+      `${ERROR_LINES_TO_WAIT_FOR} error lines after the rotation, and a refusal printed`,
+      () =>
+        lines.filter(isErrorLine).length - before >= ERROR_LINES_TO_WAIT_FOR &&
+        printed.some((p) => p.includes('WRONGPASS')),
       30_000,
     );
 
@@ -115,7 +140,10 @@ describe('a Redis password rotated under a running bot and worker', () => {
     expect(written).toMatch(/WRONGPASS|NOAUTH/);
     // The refused AUTH itself reached the log (through BullMQ's connections too): named, bare.
     expect(written).toContain('"command":{"name":"auth"}');
-    const leaks = lines.filter((l) => l.includes(OLD_PASSWORD) || l.includes(NEW_PASSWORD));
+    const leaks = [...lines, ...printed].filter(
+      (l) => l.includes(OLD_PASSWORD) || l.includes(NEW_PASSWORD),
+    );
     expect(leaks).toEqual([]);
+    expect(printed.join('\n')).toMatch(/WRONGPASS/);
   });
 });
