@@ -87,8 +87,26 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
   });
 };
 
-const guardedAgent = new Agent({ connect: { lookup: guardedLookup } });
-const openAgent = new Agent();
+/**
+ * The connection pools of one download, made as its hops need them and closed when it ends:
+ * an undici Agent keeps a pool for every origin it has served and never drops one, so agents
+ * shared by every download would grow with each host a backend names.
+ */
+class HopAgents {
+  #guarded: Agent | undefined;
+  #open: Agent | undefined;
+
+  /** Exempt hops (a self-hosted backend, a test's server) skip the address check. */
+  for(exempt: boolean): Agent {
+    if (exempt) return (this.#open ??= new Agent());
+    return (this.#guarded ??= new Agent({ connect: { lookup: guardedLookup } }));
+  }
+
+  /** Drops the pools and their sockets: the body has been read or given up on by now. */
+  async close(): Promise<void> {
+    await Promise.all([this.#guarded?.destroy(), this.#open?.destroy()]);
+  }
+}
 
 const MAGIC: [string, RegExp][] = [
   ['image/png', /^89504e47/],
@@ -127,6 +145,7 @@ interface Download {
   headers: Record<string, string>;
   /** Undefined when the first URL does not parse; its hop refuses it. */
   origin: string | undefined;
+  agents: HopAgents;
 }
 
 /**
@@ -152,11 +171,16 @@ export async function downloadOutput(
     bounded: AbortSignal.any([signal, timeout]),
     headers,
     origin: URL.parse(url)?.origin,
+    agents: new HopAgents(),
   };
-  const response = await follow(download, url);
-  await refuseFailure(provider, response);
-  const data = await readCapped(download, response);
-  return { data, mime: mediaType(provider, data, response.headers.get('content-type')) };
+  try {
+    const response = await follow(download, url);
+    await refuseFailure(provider, response);
+    const data = await readCapped(download, response);
+    return { data, mime: mediaType(provider, data, response.headers.get('content-type')) };
+  } finally {
+    await download.agents.close();
+  }
 }
 
 /** The answer at the end of the redirects, each hop checked before it is fetched. */
@@ -200,7 +224,7 @@ async function fetchHop(
       redirect: 'manual',
       headers: target.url.origin === download.origin ? download.headers : {},
       signal: download.bounded,
-      dispatcher: target.exempt ? openAgent : guardedAgent,
+      dispatcher: download.agents.for(target.exempt),
     });
   } catch (error) {
     if (signal.aborted) throw abortError(signal);

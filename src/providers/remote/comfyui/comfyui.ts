@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type {
   Provider,
@@ -65,21 +66,32 @@ export interface ComfyOptions extends RemoteOptions {
   vanishedAfterPolls?: number;
   /** The longest WebSocket message taken; a longer one closes the socket (polling goes on). */
   socketMaxBytes?: number;
+  /** Workflow files kept parsed; the least recently used one is read again when next needed. */
+  workflowCacheEntries?: number;
 }
 
 /**
  * ComfyUI's timings are the shared ones; the socket gets a moment to connect, and a prompt
  * missing from queue and history for a few polls in a row means ComfyUI restarted. Its
  * messages are small JSON events and preview frames (a JPEG of the latent, tens of KB), so
- * 8 MiB is ample; ws would take 100 MiB.
+ * 8 MiB is ample; ws would take 100 MiB. Workflow files are named by the catalog, so a few
+ * dozen are kept parsed; the bound holds whatever the catalog names.
  */
 export const COMFYUI_DEFAULTS = {
   ...HTTP_DEFAULTS,
   socketOpenMs: 2000,
   vanishedAfterPolls: 3,
   socketMaxBytes: 8 * 1024 * 1024,
+  workflowCacheEntries: 64,
 } as const satisfies Required<
-  Pick<ComfyOptions, keyof HttpTimings | 'socketOpenMs' | 'vanishedAfterPolls' | 'socketMaxBytes'>
+  Pick<
+    ComfyOptions,
+    | keyof HttpTimings
+    | 'socketOpenMs'
+    | 'vanishedAfterPolls'
+    | 'socketMaxBytes'
+    | 'workflowCacheEntries'
+  >
 >;
 
 /** History status messages that say why a run ended: `[type, data]` pairs. */
@@ -141,7 +153,8 @@ export class ComfyUiProvider implements Provider {
   readonly id = 'comfyui';
   readonly label = 'ComfyUI';
   readonly #http: HttpClient;
-  readonly #workflows = new Map<string, unknown>();
+  /** Parsed workflow files by path (a value is boxed: a cache holds no null). */
+  readonly #workflows: LRUCache<string, { workflow: unknown }>;
   readonly #headers: Record<string, string>;
   readonly #timings: Required<HttpTimings>;
   readonly #socketOpenMs: number;
@@ -152,6 +165,9 @@ export class ComfyUiProvider implements Provider {
     this.#timings = resolveTimings(options, COMFYUI_DEFAULTS);
     this.#socketOpenMs = options.socketOpenMs ?? COMFYUI_DEFAULTS.socketOpenMs;
     this.#socketMaxBytes = options.socketMaxBytes ?? COMFYUI_DEFAULTS.socketMaxBytes;
+    this.#workflows = new LRUCache({
+      max: options.workflowCacheEntries ?? COMFYUI_DEFAULTS.workflowCacheEntries,
+    });
     this.#vanishedAfterPolls = options.vanishedAfterPolls ?? COMFYUI_DEFAULTS.vanishedAfterPolls;
     // A ComfyUI behind a proxy with basic auth: http://user:pass@host:8188.
     const { baseUrl, headers } = splitAuth(options.apiUrl);
@@ -175,21 +191,22 @@ export class ComfyUiProvider implements Provider {
           : resolve(this.options.workflowsDir ?? '.', file)
         : DEFAULT_WORKFLOW;
     const key = String(url);
-    if (!this.#workflows.has(key)) {
-      try {
-        const workflow: unknown = JSON.parse(await readFile(url, 'utf8'));
-        this.#workflows.set(key, workflow);
-      } catch (error) {
-        // The path is for the operator's log, not the member's message.
-        throw new ProviderError(`ComfyUI: the workflow ${key} cannot be read`, {
-          code: 'provider_unavailable',
-          retryable: false,
-          userMessage: 'This model is misconfigured right now. Your points were returned.',
-          cause: error,
-        });
-      }
+    const cached = this.#workflows.get(key);
+    if (cached) return cached.workflow;
+    let workflow: unknown;
+    try {
+      workflow = JSON.parse(await readFile(url, 'utf8'));
+    } catch (error) {
+      // The path is for the operator's log, not the member's message.
+      throw new ProviderError(`ComfyUI: the workflow ${key} cannot be read`, {
+        code: 'provider_unavailable',
+        retryable: false,
+        userMessage: 'This model is misconfigured right now. Your points were returned.',
+        cause: error,
+      });
     }
-    return this.#workflows.get(key);
+    this.#workflows.set(key, { workflow });
+    return workflow;
   }
 
   async generate(job: ProviderJob, ctx: ProviderRunContext): Promise<ProviderOutput[]> {
