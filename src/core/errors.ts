@@ -92,6 +92,8 @@ const defaultMessages: Record<ErrorCode, string> = {
   forbidden: 'You are not allowed to do that.',
   not_found: 'Nothing was found.',
   already_finished: 'That generation has already finished.',
+  confirm_charge:
+    'Cancelling this generation now still costs its points; confirm to cancel anyway.',
   duplicate: 'That was already done.',
   limit_reached: 'You have reached a limit for now.',
   provider_failed: 'The generator failed. Your points were returned.',
@@ -100,7 +102,6 @@ const defaultMessages: Record<ErrorCode, string> = {
   rate_limited: 'The generator is busy. Please try again in a moment.',
   timeout: 'The generator took too long. Your points were returned.',
   cancelled: 'The generation was cancelled. Your points were returned.',
-  confirm_charge: 'Cancelling this generation now still costs its points; confirm to cancel anyway.',
   interrupted: 'The generation was interrupted. Your points were returned.',
   internal: 'Something went wrong on our side. Please try again in a moment.',
 };
