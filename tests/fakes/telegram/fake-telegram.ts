@@ -21,7 +21,7 @@ export interface RecordedCall {
   body: Record<string, unknown>;
   files: RecordedFile[];
   status: number;
-  /** Refused by the fake's group rate limit (not an injected failure). */
+  /** Refused by one of the fake's rate limits (not an injected failure). */
   limited: boolean;
   /** What the fake answered, once it has (a sent message's id, for example). */
   result?: unknown;
@@ -55,6 +55,31 @@ const LOCAL = new Set([
   'leaveChat',
 ]);
 
+/** Writes allowed in a sliding window. */
+export interface WriteLimit {
+  count: number;
+  windowMs: number;
+}
+
+/**
+ * Telegram's documented limits for a bot's writes: in one chat about one message a second
+ * (short bursts tolerated: five in any five seconds here), at most 20 a minute in a group,
+ * and about 30 a second over all chats. Past any of them Telegram answers 429 with
+ * retry_after.
+ */
+export const TELEGRAM_LIMITS = {
+  chat: { count: 5, windowMs: 5_000 },
+  group: { count: 20, windowMs: 60_000 },
+  global: { count: 30, windowMs: 1_000 },
+} satisfies Record<string, WriteLimit>;
+
+/** An update as telegram-test-api formats it, with the ids the fake renumbers. */
+interface RawUpdate {
+  update_id: number;
+  message?: { message_id: number; chat?: { id: number; type: string } };
+  callback_query?: { id: string };
+}
+
 function parseMaybeJson(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   const t = value.trim();
@@ -77,8 +102,9 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
  * ids and the user side (makeCommand, sendCallback), and this proxy in front of it adds what
  * it lacks, following the Bot API documentation: sendPhoto, sendMediaGroup, sendAnimation,
  * sendVideo, sendChatAction, setMyCommands, getChatMember, getFile (multipart parsed),
- * webhooks with the secret token header, "message is not modified", a group limit of writes
- * per window answered with 429 and retry_after, and injected 429s.
+ * webhooks with the secret token header, long polling (getUpdates with offset, limit and
+ * timeout), "message is not modified", Telegram's write limits (per chat, per group and over
+ * all chats, each a sliding window) answered with 429 and retry_after, and injected 429s.
  */
 export class FakeTelegram {
   readonly token: string;
@@ -86,7 +112,11 @@ export class FakeTelegram {
   readonly admins = new Map<string, Set<number>>();
   readonly files = new Map<string, Buffer>();
   /** Writes a group may receive per window before the fake answers 429, like Telegram. */
-  groupLimit: { count: number; windowMs: number } | undefined;
+  groupLimit: WriteLimit | undefined;
+  /** Writes any one chat may receive per window before the fake answers 429. */
+  chatLimit: WriteLimit | undefined;
+  /** Writes over all chats per window before the fake answers 429. */
+  globalLimit: WriteLimit | undefined;
   webhook: { url: string; secret: string | undefined } | undefined;
   /** The command menus published with setMyCommands, by scope (`default`, `chat:<id>`, ...). */
   readonly commandMenus = new Map<string, { command: string; description: string }[]>();
@@ -104,11 +134,20 @@ export class FakeTelegram {
   readonly #refusals: { method: string; chatId: string; description: string }[] = [];
   readonly #messages = new Map<string, string>();
   #updateSeq = 1000;
+  /** Updates waiting for getUpdates (renumbered), oldest first. */
+  #updates: RawUpdate[] = [];
+  /** Long polls waiting for an update. */
+  readonly #pollers = new Set<() => void>();
+  #stopped = false;
+  #taken = 0;
 
   private constructor(token: string, server: TelegramServer, proxy: Server) {
     this.token = token;
     this.#server = server;
     this.#proxy = proxy;
+    // A member's update ends every long poll that waits for one.
+    for (const added of ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'])
+      server.on(added, () => this.#wakePollers());
   }
 
   static async start(token = '123456:TEST-token'): Promise<FakeTelegram> {
@@ -129,6 +168,29 @@ export class FakeTelegram {
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
     return fake;
+  }
+
+  /**
+   * Enforces Telegram's documented write limits (`TELEGRAM_LIMITS`), every window divided
+   * by `scale` (20: a minute becomes 3 s), as the bot's own policy is scaled in tests.
+   */
+  keepTelegramLimits(scale = 1): void {
+    const scaled = (l: WriteLimit): WriteLimit => ({
+      count: l.count,
+      windowMs: l.windowMs / scale,
+    });
+    this.chatLimit = scaled(TELEGRAM_LIMITS.chat);
+    this.groupLimit = scaled(TELEGRAM_LIMITS.group);
+    this.globalLimit = scaled(TELEGRAM_LIMITS.global);
+  }
+
+  /**
+   * Members' updates the bot has taken: webhook calls it answered, or updates it confirmed
+   * with a later getUpdates offset. telegram-test-api answers a member at once, before the
+   * bot sees the update; a test that needs the bot to have seen one waits for this.
+   */
+  get updatesTaken(): number {
+    return this.#taken;
   }
 
   get apiRoot(): string {
@@ -179,9 +241,84 @@ export class FakeTelegram {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.#proxy.close(() => resolve()));
+    this.#stopped = true;
+    this.#wakePollers();
+    const closed = new Promise<void>((resolve) => this.#proxy.close(() => resolve()));
     this.#proxy.closeAllConnections();
+    await closed;
     await this.#server.stop();
+  }
+
+  /**
+   * Posts an update to the bot's webhook, secret included. Like Telegram, a call that could
+   * not be made (a kept-alive connection the bot's server closed as it was reused) is tried
+   * again; the bot's event claims answer a repeated update once.
+   */
+  async #postToWebhook(
+    webhook: { url: string; secret: string | undefined },
+    update: RawUpdate,
+  ): Promise<Response> {
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (webhook.secret) headers['x-telegram-bot-api-secret-token'] = webhook.secret;
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await fetch(webhook.url, { method: 'POST', headers, body: JSON.stringify(update) });
+      } catch (error) {
+        if (attempt >= 3 || this.#stopped) throw error;
+      }
+    }
+  }
+
+  #wakePollers(): void {
+    for (const wake of this.#pollers) wake();
+    this.#pollers.clear();
+  }
+
+  /**
+   * telegram-test-api gives concurrent updates the same update_id (it counts up only after
+   * the webhook answers), and message and callback query ids have the same flaw; Telegram's
+   * are unique. Number them here: members' messages in a range of their own, apart from the
+   * bot's, and callback queries likewise. A member who wrote to the bot in private has
+   * started it: the bot may write back.
+   */
+  #renumber(update: RawUpdate): RawUpdate {
+    this.#updateSeq += 1;
+    update.update_id = this.#updateSeq;
+    if (update.message) update.message.message_id = 1_000_000 + this.#updateSeq;
+    if (update.callback_query) update.callback_query.id = `cbq${this.#updateSeq}`;
+    const chat = update.message?.chat;
+    if (chat?.type === 'private') this.started.add(String(chat.id));
+    return update;
+  }
+
+  /**
+   * getUpdates as the Bot API documents it: updates below `offset` are confirmed and
+   * forgotten, at most `limit` (1-100, default 100) are returned, and with none waiting the
+   * call is held up to `timeout` seconds for one to come. Refused while a webhook is set.
+   */
+  async #getUpdates(body: Record<string, unknown>): Promise<RawUpdate[]> {
+    const offset = Number(body.offset ?? 0);
+    const limit = Math.min(100, Math.max(1, Number(body.limit ?? 100)));
+    const deadline = Date.now() + Number(body.timeout ?? 0) * 1000;
+    for (;;) {
+      const fresh = this.#server.getUpdates(this.token) as unknown as RawUpdate[];
+      for (const update of fresh) this.#updates.push(this.#renumber(update));
+      if (offset > 0) {
+        const kept = this.#updates.filter((u) => u.update_id >= offset);
+        this.#taken += this.#updates.length - kept.length;
+        this.#updates = kept;
+      }
+      const wait = deadline - Date.now();
+      if (this.#updates.length > 0 || wait <= 0 || this.#stopped)
+        return this.#updates.slice(0, limit);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.#pollers.add(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
   }
 
   async #parse(
@@ -225,6 +362,8 @@ export class FakeTelegram {
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A write counts against the limits when it arrives, not once its body has been read.
+    const arrived = Date.now();
     const url = new URL(req.url ?? '/', 'http://fake');
     const send = (status: number, payload: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -234,32 +373,12 @@ export class FakeTelegram {
     const relay = /^\/relay\/(.+)$/.exec(url.pathname);
     if (relay) {
       // telegram-test-api posts user updates here; pass them on as Telegram would, secret included.
-      // telegram-test-api gives concurrent updates the same update_id (it counts up only after
-      // the webhook answers); Telegram's ids are unique, so number them here.
-      const update = JSON.parse((await readBody(req)).toString()) as {
-        update_id: number;
-        message?: { message_id: number; chat?: { id: number; type: string } };
-        callback_query?: { id: string };
-      };
-      this.#updateSeq += 1;
-      update.update_id = this.#updateSeq;
-      // Message and callback query ids have the same flaw (they too count up only after the
-      // webhook answers), and Telegram's are unique: number members' messages in a range of
-      // their own, apart from the bot's, and callback queries likewise.
-      if (update.message) update.message.message_id = 1_000_000 + this.#updateSeq;
-      if (update.callback_query) update.callback_query.id = `cbq${this.#updateSeq}`;
-      // A member who wrote to the bot in private has started it: the bot may write back.
-      const chat = update.message?.chat;
-      if (chat?.type === 'private') this.started.add(String(chat.id));
+      const update = this.#renumber(JSON.parse((await readBody(req)).toString()) as RawUpdate);
       if (!this.webhook) return send(404, { ok: false });
-      const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (this.webhook.secret) headers['x-telegram-bot-api-secret-token'] = this.webhook.secret;
-      const forwarded = await fetch(this.webhook.url, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify(update),
-      });
-      res.writeHead(forwarded.status).end(await forwarded.text());
+      const forwarded = await this.#postToWebhook(this.webhook, update);
+      const answer = await forwarded.text();
+      this.#taken += 1;
+      res.writeHead(forwarded.status).end(answer);
       return;
     }
     const download = /^\/file\/bot([^/]+)\/(.+)$/.exec(url.pathname);
@@ -281,7 +400,7 @@ export class FakeTelegram {
     const call: RecordedCall = {
       method,
       chatId,
-      at: Date.now(),
+      at: arrived,
       body,
       files,
       status: 200,
@@ -289,6 +408,17 @@ export class FakeTelegram {
     };
     this.calls.push(call);
 
+    if (method === 'getUpdates') {
+      if (this.webhook) {
+        call.status = 409;
+        return send(409, {
+          ok: false,
+          error_code: 409,
+          description: "Conflict: can't use getUpdates method while webhook is active",
+        });
+      }
+      return send(200, { ok: true, result: await this.#getUpdates(body) });
+    }
     if (
       chatId !== undefined &&
       !chatId.startsWith('-') &&
@@ -333,31 +463,16 @@ export class FakeTelegram {
         parameters: { retry_after: failure.retryAfter },
       });
     }
-    if (this.groupLimit && chatId?.startsWith('-') && WRITES.has(method)) {
-      const since = call.at - this.groupLimit.windowMs;
-      const recent = this.calls.filter(
-        (c) =>
-          c !== call &&
-          c.chatId === chatId &&
-          WRITES.has(c.method) &&
-          c.status === 200 &&
-          c.at > since,
-      );
-      if (recent.length >= this.groupLimit.count) {
-        const oldest = recent[recent.length - this.groupLimit.count]?.at ?? call.at;
-        const retryAfter = Math.max(
-          1,
-          Math.ceil((oldest + this.groupLimit.windowMs - call.at) / 1000),
-        );
-        call.status = 429;
-        call.limited = true;
-        return send(429, {
-          ok: false,
-          error_code: 429,
-          description: `Too Many Requests: retry after ${retryAfter}`,
-          parameters: { retry_after: retryAfter },
-        });
-      }
+    const retryAfter = this.#retryAfter(call);
+    if (retryAfter !== undefined) {
+      call.status = 429;
+      call.limited = true;
+      return send(429, {
+        ok: false,
+        error_code: 429,
+        description: `Too Many Requests: retry after ${retryAfter}`,
+        parameters: { retry_after: retryAfter },
+      });
     }
 
     if (!LOCAL.has(method)) {
@@ -388,6 +503,34 @@ export class FakeTelegram {
           : `Bad Request: ${(error as Error).message}`;
       return send(400, { ok: false, error_code: 400, description });
     }
+  }
+
+  /**
+   * The wait, in whole seconds as Telegram gives it, that a write past one of the limits is
+   * answered with: the chat's, the group's and the one over all chats, each counting the
+   * writes that went through in its window.
+   */
+  #retryAfter(call: RecordedCall): number | undefined {
+    const chat = call.chatId;
+    if (chat === undefined || !WRITES.has(call.method)) return undefined;
+    const rules: [WriteLimit | undefined, (c: RecordedCall) => boolean][] = [
+      [this.chatLimit, (c) => c.chatId === chat],
+      [chat.startsWith('-') ? this.groupLimit : undefined, (c) => c.chatId === chat],
+      [this.globalLimit, () => true],
+    ];
+    let wait: number | undefined;
+    for (const [limit, counted] of rules) {
+      if (!limit) continue;
+      const since = call.at - limit.windowMs;
+      const recent = this.calls.filter(
+        (c) => c !== call && WRITES.has(c.method) && c.status === 200 && c.at > since && counted(c),
+      );
+      if (recent.length < limit.count) continue;
+      const oldest = recent[recent.length - limit.count]?.at ?? call.at;
+      const after = Math.max(1, Math.ceil((oldest + limit.windowMs - call.at) / 1000));
+      wait = Math.max(wait ?? 0, after);
+    }
+    return wait;
   }
 
   /**
