@@ -4,6 +4,7 @@ import { modelSpecSchema, type ModelSpecInput } from '../../src/core/model-spec.
 import type { Provider, ProviderInputImage, ProviderJob } from '../../src/core/provider.js';
 import type { DownloadPolicy } from '../../src/providers/http/download.js';
 import { MEMBER_SENTENCES } from '../../src/providers/http/errors.js';
+import { PROVIDER_MODULES } from '../../src/providers/index.js';
 import { ProviderRegistry } from '../../src/providers/registry.js';
 import type { ProgressPayload } from '../../src/queue/contracts.js';
 import type { FakeBackend, Scenario } from '../fakes/providers/fake-backend.js';
@@ -158,7 +159,14 @@ export function contractSuite(spec: AdapterSpec): void {
         const { final, balance } = await run('timeout', `${spec.provider}-slow`);
         expect(final.status).toBe('failed');
         expect(final.error?.code).toBe('timeout');
-        expect(balance).toEqual({ available: 50, held: 0 });
+        // A backend that cannot stop a started run bills it anyway: the timeout is charged in
+        // full there (its module's default, PROVIDER_CHARGE_STOPPED), refunded elsewhere.
+        const billed = PROVIDER_MODULES.find((m) => m.id === spec.provider)?.defaults;
+        const charged = billed?.stopsWhenAborted === false;
+        expect(balance).toEqual({ available: charged ? 50 - PRICE : 50, held: 0 });
+        expect(final.error?.message).toMatch(
+          charged ? /points were charged/ : /points were returned/,
+        );
         if (spec.cancelCall) {
           const [method, path] = spec.cancelCall;
           await expect.poll(() => backend.calls(method, path).length).toBeGreaterThan(0);

@@ -12,7 +12,12 @@ const base = {
 };
 
 /** The variables the backends share; every other one in that section belongs to a module. */
-const SHARED = ['OUTPUT_MAX_MB', 'PROVIDER_CONCURRENCY', 'PROVIDER_RATE_LIMIT'];
+const SHARED = [
+  'OUTPUT_MAX_MB',
+  'PROVIDER_CONCURRENCY',
+  'PROVIDER_RATE_LIMIT',
+  'PROVIDER_CHARGE_STOPPED',
+];
 
 const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
 const documented = (text: string) =>
