@@ -32,11 +32,16 @@ export const COMMAND_LIMITS = {
  */
 export type Admission = { admitted: true } | { admitted: false; answer: string | undefined };
 
-/** "a minute", "30 seconds": a window as a member reads it. */
-function windowText(ms: number): string {
-  if (ms === 60_000) return 'a minute';
-  if (ms % 60_000 === 0) return `${ms / 60_000} minutes`;
-  return `${Math.ceil(ms / 1000)} seconds`;
+/** "10 commands in a minute", "2 commands in 30 seconds": a limit as a member reads it. */
+function limitText(limit: CommandLimit): string {
+  const ms = limit.windowMs;
+  const window =
+    ms === 60_000
+      ? 'a minute'
+      : ms % 60_000 === 0
+        ? `${ms / 60_000} minutes`
+        : `${Math.ceil(ms / 1000)} seconds`;
+  return `${limit.commands} command${limit.commands === 1 ? '' : 's'} in ${window}`;
 }
 
 function checked(name: string, limit: CommandLimit): CommandLimit {
@@ -72,7 +77,7 @@ export class CommandThrottle {
         over,
         perMember,
         (wait) =>
-          `Slow down: you sent more than ${perMember.commands} commands in ${windowText(perMember.windowMs)}. I will answer you again in ${wait} s.`,
+          `Slow down: you sent more than ${limitText(perMember)}. I will answer you again in ${wait} s.`,
       );
     if (chat === undefined) return { admitted: true };
     const chatOver = await overLimit(this.#chat, chat);
@@ -81,7 +86,7 @@ export class CommandThrottle {
       chatOver,
       perChat,
       (wait) =>
-        `Slow down: this chat sent more than ${perChat.commands} commands in ${windowText(perChat.windowMs)}. I will answer commands here again in ${wait} s.`,
+        `Slow down: this chat sent more than ${limitText(perChat)}. I will answer commands here again in ${wait} s.`,
     );
   }
 }
