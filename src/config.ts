@@ -84,10 +84,15 @@ export const envSchema = z.object({
   TELEGRAM_API_ROOT: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
   TELEGRAM_MODE: z.enum(['polling', 'webhook']).default('polling'),
   TELEGRAM_WEBHOOK_URL: optionalString.pipe(z.url({ error: 'must be a URL' }).optional()),
+  // Telegram allows 1-256 of A-Z a-z 0-9 _ -; at least 32, so that it cannot be guessed.
   TELEGRAM_WEBHOOK_SECRET: optionalString.pipe(
     z
       .string()
-      .regex(/^[A-Za-z0-9_-]{1,256}$/, { error: '1-256 characters: letters, digits, _ and -' })
+      .regex(/^[A-Za-z0-9_-]*$/, {
+        error: 'letters, digits, _ and - only (Telegram allows no other)',
+      })
+      .min(32, { error: 'at least 32 characters (e.g. `openssl rand -hex 32`)' })
+      .max(256, { error: 'at most 256 characters (Telegram allows no more)' })
       .optional(),
   ),
   TELEGRAM_WEBHOOK_HOST: z.string().default('0.0.0.0'),
