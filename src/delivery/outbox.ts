@@ -8,7 +8,7 @@ export interface ChatPolicy {
   window: { count: number; windowMs: number };
   /**
    * At most this many writes wait for the chat (`OUTBOX_DEFAULTS.maxQueued` when left out).
-   * Past it chatter gives way; an essential write waits regardless.
+   * Past it chatter gives way; a write that must arrive waits regardless.
    */
   maxQueued?: number;
 }
@@ -145,6 +145,7 @@ export class Outbox {
         waiting.write = () => send(payload);
         waiting.final ||= options.final === true;
         waiting.waiters.push(waiter);
+        this.#pump(chatKey, chat);
         return;
       }
       this.#enqueue(chatKey, chat, {
