@@ -260,7 +260,11 @@ describe('/cancel', () => {
 
   it.each([
     ['a second word', 'abc def', '/cancel does not take "def".'],
-    ['a flag (no options listed)', 'abc --force 1', 'Unknown option --force for /cancel. Usage:'],
+    [
+      'a flag it does not take (its one option listed)',
+      'abc --force 1',
+      'Unknown option --force for /cancel. Options: --anyway. Usage:',
+    ],
   ])('refuses %s', (_, text, phrase) => {
     const error = refusal('cancel', text);
     expect(error.code).toBe('invalid_input');
