@@ -1,7 +1,9 @@
+import type { WaitingGeneration } from '../generation/context.js';
 import type { GenerationService } from '../generation/generation-service.js';
-import type { QueueBoard } from '../generation/queue-board.js';
+import type { ProviderCapacity, QueueBoard } from '../generation/queue-board.js';
 import type { Logger } from '../logger.js';
 import type { ProgressPayload } from '../queue/contracts.js';
+import type { WaitEstimate } from '../queue/queue-estimates.js';
 import type { ProgressNotifier } from './progress-notifier.js';
 import { NO_ESTIMATE } from './progress-view.js';
 
@@ -43,35 +45,53 @@ export class QueueWatch {
     this.#timer.unref();
   }
 
-  /** One look at every waiting generation of this process. */
+  /**
+   * One look at every waiting generation of this process: one batched position look-up per
+   * provider (see `QueueBoard.positions`), and what serves it read once.
+   */
   async tick(): Promise<void> {
-    const { generations, board, notifier } = this.deps;
-    // What a provider's estimate needs is read once per look, not once per generation.
-    const capacity = new Map<string, ReturnType<QueueBoard['capacity']>>();
-    for (const [id, { provider, model }] of generations.waitingHere()) {
-      const position = await board.position(provider, id);
+    const byProvider = new Map<string, [string, WaitingGeneration][]>();
+    for (const entry of this.deps.generations.waitingHere()) {
+      const provider = entry[1].provider;
+      byProvider.set(provider, [...(byProvider.get(provider) ?? []), entry]);
+    }
+    for (const [provider, waiting] of byProvider) await this.#look(provider, waiting);
+  }
+
+  async #look(provider: string, waiting: [string, WaitingGeneration][]): Promise<void> {
+    const { generations, board } = this.deps;
+    const positions = await board.positions(
+      provider,
+      waiting.map(([id]) => id),
+    );
+    let capacity: Promise<ProviderCapacity> | undefined;
+    for (const [i, [id, { model }]] of waiting.entries()) {
+      const position = positions[i];
       if (position === undefined) {
         generations.notWaiting(id);
         this.#shown.delete(id);
         continue;
       }
-      let known = capacity.get(provider);
-      if (!known) capacity.set(provider, (known = board.capacity(provider)));
-      const wait = board.estimate(await known, model, position);
-      const payload: ProgressPayload = {
-        generationId: id,
-        status: 'queued',
-        attempt: 1,
-        queuePosition: position,
-        ...(wait
-          ? { startsInSeconds: wait.startsInSeconds, etaSeconds: wait.doneInSeconds }
-          : { message: NO_ESTIMATE }),
-      };
-      const key = JSON.stringify(payload);
-      if (this.#shown.get(id) === key) continue;
-      this.#shown.set(id, key);
-      await notifier.show(payload);
+      capacity ??= board.capacity(provider);
+      await this.#show(id, position, board.estimate(await capacity, model, position));
     }
+  }
+
+  /** Shows a waiting generation's place and estimate, unless that is what it shows already. */
+  async #show(id: string, position: number, wait: WaitEstimate | undefined): Promise<void> {
+    const payload: ProgressPayload = {
+      generationId: id,
+      status: 'queued',
+      attempt: 1,
+      queuePosition: position,
+      ...(wait
+        ? { startsInSeconds: wait.startsInSeconds, etaSeconds: wait.doneInSeconds }
+        : { message: NO_ESTIMATE }),
+    };
+    const key = JSON.stringify(payload);
+    if (this.#shown.get(id) === key) return;
+    this.#shown.set(id, key);
+    await this.deps.notifier.show(payload);
   }
 
   async close(): Promise<void> {

@@ -1,38 +1,11 @@
-import type { Redis, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Catalog } from '../catalog/catalog.js';
 import type { Economy } from '../economy/ledger.js';
 import type { LimitsLeft, MemberLimits } from '../queue/member-limits.js';
 import { estimateWait, type QueueEstimates, type WaitEstimate } from '../queue/queue-estimates.js';
 import type { Queues } from '../queue/queues.js';
 import type { GenerationService } from './generation-service.js';
-
-/**
- * KEYS: wait list, prioritized set. ARGV: job id. A job's place (1 = next), 0 when it is in
- * neither (running, delayed or gone): one round trip for the three reads.
- */
-const POSITION_SCRIPT = `
-local length = redis.call('LLEN', KEYS[1])
-local index = redis.call('LPOS', KEYS[1], ARGV[1], 'RANK', -1)
-if index then return length - index end
-local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
-if rank then return length + rank + 1 end
-return 0`;
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    genbotQueuePosition(wait: string, prioritized: string, id: string): Result<number, Context>;
-  }
-}
-
-const withPosition = new WeakSet<Redis>();
-
-function withPositionScript(redis: Redis): Redis {
-  if (!withPosition.has(redis)) {
-    redis.defineCommand('genbotQueuePosition', { numberOfKeys: 2, lua: POSITION_SCRIPT });
-    withPosition.add(redis);
-  }
-  return redis;
-}
+import { queuePositions } from './queue-positions.js';
 
 /** How many of a member's latest generations /queue looks at for ones still open. */
 export const QUEUE_LOOKBACK = 10;
@@ -85,7 +58,7 @@ export interface QueueOverview {
 /**
  * What runs and waits on each provider's queue, and where a member's own generations
  * stand: the read side behind /queue. Counts come from BullMQ; a position is the job's place
- * in its queue's wait list counted from the end workers take from.
+ * in the order workers take its queue's jobs (the plain wait list, then the prioritized set).
  */
 export interface QueueBoardDeps {
   queues: Queues;
@@ -199,7 +172,6 @@ export class QueueBoard {
     };
   }
 
-  /** The member's open generations: none to look for when nothing of theirs is held. */
   /**
    * The member's open generations, oldest first: the slots their account holds (the member
    * limits keep that set), with what older releases left found among their newest holds.
@@ -243,19 +215,22 @@ export class QueueBoard {
     return open;
   }
 
-  /**
-   * A waiting job's place in its queue, 1 = next. BullMQ runs its plain wait list first
-   * (taking from the right end), then its prioritized set by score: a first job is found
-   * from the end workers take from (cost: its position), a later one by its rank in the set.
-   */
+  /** A waiting job's place in its queue, 1 = next; undefined once it is not waiting. */
   async position(provider: string, id: string): Promise<number | undefined> {
+    const [position] = await this.positions(provider, [id]);
+    return position;
+  }
+
+  /**
+   * The places of waiting jobs in `provider`'s queue, in the order asked (see
+   * `queuePositions`: O(log n) each, one script call per few hundred ids).
+   */
+  async positions(provider: string, ids: readonly string[]): Promise<(number | undefined)[]> {
     const queue = this.#d.queues.generation(provider);
-    const redis = withPositionScript(this.#d.redis);
-    const position = await redis.genbotQueuePosition(
-      queue.toKey('wait'),
-      queue.toKey('prioritized'),
-      id,
+    return queuePositions(
+      this.#d.redis,
+      { wait: queue.toKey('wait'), prioritized: queue.toKey('prioritized') },
+      ids,
     );
-    return position > 0 ? position : undefined;
   }
 }
