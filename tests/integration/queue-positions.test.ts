@@ -1,3 +1,5 @@
+import { Queue, Worker, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProgressView } from '../../src/delivery/progress-view.js';
 import type { DeliverySink } from '../../src/delivery/sink.js';
@@ -11,6 +13,8 @@ import {
   waitForStatus,
   type TestApp,
 } from '../support/app.js';
+import { POSITIONS_PER_CALL, queuePositions } from '../../src/generation/queue-positions.js';
+import { testRedisUrl, uniqueName } from '../support/env.js';
 import { until } from '../support/until.js';
 
 class StatusSink implements DeliverySink {
@@ -34,7 +38,7 @@ describe('live positions and wait estimates', () => {
   beforeAll(async () => {
     app = await createTestApp({
       models: [testModel('t-gated')],
-      config: { WORKER_CONCURRENCY: '1' },
+      config: { WORKER_CONCURRENCY: '1', PRIORITY_MEMBERS: 'vip' },
       overrides: { providers: new ProviderRegistry([backend]), queueWatchMs: 20 },
     });
     await app.startDelivery([sink]);
@@ -127,8 +131,116 @@ describe('live positions and wait estimates', () => {
     expect(estimates[0]).toBeLessThan(estimates[2]!);
   });
 
+  it('shows every waiting generation the place it then starts at: members in turn, a priority member first', async () => {
+    for (const m of ['hod', 'dee', 'eve', 'fay', 'vip']) await fund(app, m, 100);
+    backend.hold();
+    const holder = await submit('hod', 'holds the one slot');
+    await until('the holder running', () => backend.started.includes(holder));
+    const [d1, d2, d3, e1, v1, e2, f1, v2] = [
+      await submit('dee', 'd1'),
+      await submit('dee', 'd2'),
+      await submit('dee', 'd3'),
+      await submit('eve', 'e1'),
+      await submit('vip', 'v1'),
+      await submit('eve', 'e2'),
+      await submit('fay', 'f1'),
+      await submit('vip', 'v2'),
+    ] as [string, string, string, string, string, string, string, string];
+    const waiting = [d1, d2, d3, e1, v1, e2, f1, v2];
+    const board = app.services.queueBoard;
+    const places = await board.positions('local', waiting);
+    expect(places.slice().sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const [i, id] of waiting.entries())
+      expect(await board.position('local', id)).toBe(places[i]);
+    // The watch shows each the same place (it looks them up in one call per provider).
+    const shown = (id: string) =>
+      sink
+        .of(id)
+        .filter((v) => v.status === 'queued' && v.queuePosition !== undefined)
+        .at(-1)?.queuePosition;
+    await until('the watch showing every place', () =>
+      waiting.every((id, i) => shown(id) === places[i]),
+    );
+    backend.openAll();
+    for (const id of [holder, ...waiting]) await waitForStatus(app, id);
+    const started = backend.started.filter((id) => waiting.includes(id));
+    const byPlace = waiting
+      .map((id, i) => ({ id, place: places[i] ?? 0 }))
+      .sort((a, b) => a.place - b.place)
+      .map((w) => w.id);
+    expect(started).toEqual(byPlace);
+    // Priority members first (newest first), then every member's first, second, third.
+    expect(started).toEqual([v2, v1, d1, e1, f1, d2, e2, d3]);
+  });
+
   it('says so when nothing can be estimated', async () => {
     const board = app.services.queueBoard;
     expect(await board.waitFor('nobody-serves-this', 'nothing', 1)).toBeUndefined();
+  });
+});
+
+describe('positions in the order BullMQ starts jobs', () => {
+  const redis = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
+  const prefix = uniqueName('positions');
+  const queue = new Queue('order', { connection: redis, prefix });
+  const worker = new Worker('order', null, { connection: redis, prefix, autorun: false });
+  const keys = { wait: queue.toKey('wait'), prioritized: queue.toKey('prioritized') };
+
+  afterAll(async () => {
+    await worker.close();
+    await queue.obliterate({ force: true });
+    await queue.close();
+    redis.disconnect();
+  });
+
+  /**
+   * Jobs as the releases queue them: a member's k-th open job with priority k, a priority
+   * member's LIFO, and the plain FIFO an older release gave a member's first job.
+   */
+  const add = async (from: number, count: number): Promise<string[]> => {
+    const jobs = Array.from({ length: count }, (_, n) => {
+      const i = from + n;
+      const order: JobsOptions =
+        i % 97 === 0 ? { lifo: true } : i % 11 === 0 ? {} : { priority: 1 + (i % 4) };
+      return { name: 'generate', data: { i }, opts: { jobId: `gen-${i}`, ...order } };
+    });
+    await queue.addBulk(jobs);
+    return jobs.map((j) => j.opts.jobId);
+  };
+
+  const start = async (count: number): Promise<string[]> => {
+    const started: string[] = [];
+    for (let n = 0; n < count; n += 1) {
+      const job = await worker.getNextJob('test-token', { block: false });
+      if (!job?.id) break;
+      started.push(job.id);
+    }
+    return started;
+  };
+
+  const inPlaceOrder = (ids: string[], places: (number | undefined)[]): string[] =>
+    ids
+      .map((id, i) => ({ id, place: places[i] ?? 0 }))
+      .sort((a, b) => a.place - b.place)
+      .map((j) => j.id);
+
+  it('gives every waiting job the place a worker takes it at, across script calls and new arrivals', async () => {
+    const first = await add(0, 2 * POSITIONS_PER_CALL + 100);
+    const before = await queuePositions(redis, keys, first);
+    expect(before.slice().sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(first.map((_, i) => i + 1));
+    const startedFirst = await start(300);
+    expect(startedFirst).toEqual(inPlaceOrder(first, before).slice(0, 300));
+
+    // Arrivals in between go where BullMQ puts them: the places of the rest follow.
+    const rest = [...first.filter((id) => !startedFirst.includes(id)), ...(await add(5000, 200))];
+    const now = await queuePositions(redis, keys, rest);
+    expect(now.slice().sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(rest.map((_, i) => i + 1));
+    expect(await start(rest.length + 1)).toEqual(inPlaceOrder(rest, now));
+
+    // Running (taken) or never queued: not waiting.
+    expect(await queuePositions(redis, keys, [first[0]!, 'never-queued'])).toEqual([
+      undefined,
+      undefined,
+    ]);
   });
 });
