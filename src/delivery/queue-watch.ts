@@ -53,7 +53,9 @@ export class QueueWatch {
     const byProvider = new Map<string, [string, WaitingGeneration][]>();
     for (const entry of this.deps.generations.waitingHere()) {
       const provider = entry[1].provider;
-      byProvider.set(provider, [...(byProvider.get(provider) ?? []), entry]);
+      const list = byProvider.get(provider);
+      if (list) list.push(entry);
+      else byProvider.set(provider, [entry]);
     }
     for (const [provider, waiting] of byProvider) await this.#look(provider, waiting);
   }
