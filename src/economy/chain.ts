@@ -31,6 +31,32 @@ export interface Appended {
  */
 export const linkId = (accountId: string, seq: number): string => `${accountId}:${seq}`;
 
+/** Where the caller of `append` believes an account's chain stands. */
+export interface AppendOptions {
+  /** A refused change is first looked up by its key (default true). */
+  replayable?: boolean;
+  /**
+   * The head as the caller saw it (a job carries the one its hold left): tried at once, no
+   * read; only a change another writer made since costs a retry.
+   */
+  from?: Head | undefined;
+  /** The seq a shared hint says the chain reached (Redis): its link is read, no search. */
+  hintSeq?: number | undefined;
+}
+
+/** An append's starting head, and whether it is known to be the newest. */
+interface Start {
+  head: Head;
+  confirmed: boolean;
+}
+
+/** The later of two heads. */
+function newer(a: Head | undefined, b: Head | undefined): Head | undefined {
+  if (!a) return b;
+  if (!b) return a;
+  return b.seq > a.seq ? b : a;
+}
+
 /** How many times a change is retried when other changes to the same account win the race. */
 const MAX_ATTEMPTS = 100;
 
@@ -39,12 +65,14 @@ export const WALK_CHUNK = 32;
 
 /**
  * Per account, a chain of entries `<account>:1`, `<account>:2`, ..., each carrying the
- * balance after it. A change finds the head (the last head this process saw, confirmed by
- * probing the next `_id`), checks its guard and inserts the next link. The unique `_id` lets
- * exactly one of any concurrent changes take a seq; the others move to the new head and try
- * again. One insert is the whole change, so a crash never leaves it half applied, and the
- * unique `key` makes a repeated change a no-op. No transactions, no atomic conditional
- * update, no sorted query: a change in the steady state is one `_id` read and one insert.
+ * balance after it. A change starts from the newest head it knows (this process's, the
+ * caller's, or a shared hint's link), checks its guard and inserts the next link: the insert
+ * itself confirms the head, since the unique `_id` lets exactly one of any concurrent changes
+ * take a seq; the others read the link that won, move to the new head and try again. A
+ * refusal is only ever decided on a confirmed head. One insert is the whole change, so a
+ * crash never leaves it half applied, and the unique `key` makes a repeated change a no-op.
+ * No transactions, no atomic conditional update, no sorted query: a change in the steady
+ * state is one insert.
  */
 export class LedgerChain {
   readonly #entries: Collections['LedgerEntry'];
@@ -63,11 +91,12 @@ export class LedgerChain {
   }
 
   /**
-   * The newest link of an account. From the remembered head: one probe of the next `_id`
-   * (and a walk forward if other processes appended). Without one, see `#search`.
+   * The newest link of an account. From the remembered head (or `from`, when newer): one
+   * probe of the next `_id` (and a walk forward if other processes appended). Without one,
+   * see `#search`.
    */
-  async head(accountId: string): Promise<Head> {
-    let head = this.#heads.get(accountId) ?? (await this.#search(accountId));
+  async head(accountId: string, from?: Head): Promise<Head> {
+    let head = newer(this.#heads.get(accountId), from) ?? (await this.#search(accountId));
     for (;;) {
       const next = await this.link(accountId, head.seq + 1);
       if (!next) break;
@@ -116,18 +145,19 @@ export class LedgerChain {
    * Appends one change to an account's chain. `build` sees the current head and returns the
    * change, or throws to refuse it (nothing is written then). A refused change whose key is
    * `replayable` is first looked up by key, so a change already made is returned, not refused
-   * now that its effect is in the balance.
+   * now that its effect is in the balance. `from` and `hintSeq` say where the caller believes
+   * the chain stands (see `AppendOptions`).
    */
   async append(
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
-    replayable = true,
+    options: AppendOptions = {},
   ): Promise<Appended> {
     // Changes to one account from this process queue up here instead of racing each other
     // in the database; the unique `_id` still decides between processes.
     const previous = this.#tails.get(accountId) ?? Promise.resolve();
-    const run = previous.then(() => this.#appendNow(accountId, key, build, replayable));
+    const run = previous.then(() => this.#appendNow(accountId, key, build, options));
     // The tail only orders the next change after this one; this change's error reaches its
     // caller through `run`, so the tail drops it.
     const tail = run.then(
@@ -141,22 +171,44 @@ export class LedgerChain {
     return run;
   }
 
+  /**
+   * Where an append starts: the newest head this process or the caller knows, taken as it is
+   * (the insert at the next seq is what confirms it), or the link a shared hint names (one
+   * read), or, knowing nothing, the head searched for (confirmed).
+   */
+  async #start(accountId: string, options: AppendOptions): Promise<Start> {
+    let best = newer(this.#heads.get(accountId), options.from);
+    const hint = options.hintSeq;
+    if (hint !== undefined && hint > 0 && (!best || best.seq < hint)) {
+      const link = await this.link(accountId, hint);
+      if (link) best = headOf(link);
+    }
+    if (best) return { head: best, confirmed: false };
+    return { head: await this.head(accountId), confirmed: true };
+  }
+
   async #appendNow(
     accountId: string,
     key: string,
     build: (head: Balance) => Change,
-    replayable: boolean,
+    options: AppendOptions,
   ): Promise<Appended> {
+    let { head, confirmed } = await this.#start(accountId, options);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt += 1) {
-      const head = await this.head(accountId);
       let change: Change;
       try {
         change = build(head);
       } catch (refusal) {
+        // Only the newest head may refuse: one taken on trust is confirmed first.
+        if (!confirmed) {
+          head = await this.head(accountId, head);
+          confirmed = true;
+          continue;
+        }
         // A change already made is not refused now that its effect is in the balance. A hold
         // is never asked twice (its generation's insert decided who holds), so a refused hold
         // (a member out of points, the common refusal) costs no lookup by key.
-        const done = replayable ? await this.byKey(key) : undefined;
+        const done = options.replayable !== false ? await this.byKey(key) : undefined;
         if (done) return { entry: done, inserted: false };
         throw refusal;
       }
@@ -178,9 +230,12 @@ export class LedgerChain {
           continue;
         }
         this.#heads.remember(accountId, headOf(taken));
-        // Another process took this seq first: try again at the new head, after a random
-        // pause that grows with each loss so a crowd of contenders spreads out.
-        await sleep(Math.floor(Math.random() * Math.min(250, 2 ** attempt)));
+        // Another change took this seq first: try again at the newest head, after a random
+        // pause that grows with each loss so a crowd of contenders spreads out (none the
+        // first time: a head taken on trust is usually just one link behind).
+        if (confirmed) await sleep(Math.floor(Math.random() * Math.min(250, 2 ** attempt)));
+        head = await this.head(accountId, headOf(taken));
+        confirmed = true;
       }
     }
     throw new Error(

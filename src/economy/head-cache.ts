@@ -26,9 +26,10 @@ export function headOf(entry: LedgerEntryDoc): Head {
 const HEAD_CACHE_SIZE = 50_000;
 
 /**
- * Per account, the newest head this process has seen. Only a hint, always confirmed by
- * probing the next `_id`, but it turns the search for a head into one read in the steady
- * state. Shared by every change of the process, so it is owned by the `Economy` and handed
+ * Per account, the newest head this process has seen. Only a hint: the next change is
+ * inserted right after it, and that insert confirms it (a change another process made since
+ * takes the seq first, and this one reads it and moves on), so a change in the steady state
+ * reads nothing. Shared by every change of the process, so it is owned by the `Economy` and handed
  * to whatever reads or rewrites the chain.
  */
 export class HeadCache {

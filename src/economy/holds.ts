@@ -6,6 +6,7 @@ import {
 } from '../store/recorded-result.js';
 import { notEnoughPoints } from './balance.js';
 import type { LedgerChain } from './chain.js';
+import { headOf, type Head } from './head-cache.js';
 
 /** A hold's reserve entry's key: one reserve per generation, whatever replays its submit. */
 export const reserveKey = (holdId: string): string => `hold:${holdId}:reserve`;
@@ -26,6 +27,8 @@ export interface Settlement {
   result?: RecordedResult;
   /** When the deciding settle was written. */
   at?: Date;
+  /** The deciding settle's place in the account's chain. */
+  seq?: number;
 }
 
 /** The hold a settle ends, when the caller knows it (a v2 job carries it). */
@@ -41,6 +44,8 @@ export interface SettleInput {
   outcome: SettleOutcome;
   hold?: HeldPoints | undefined;
   result?: RecordedResult | undefined;
+  /** The head the hold left (a job carries it): the settle is tried right after it, no read. */
+  after?: Head | undefined;
 }
 
 /** A settle for a hold that was never reserved (nothing to end). */
@@ -56,6 +61,7 @@ function settlementOf(entry: LedgerEntryDoc): Omit<Settlement, 'won'> {
     released: entry.availableDelta,
     outcome: entry.outcome ?? 'failed',
     ...(entry.createdAt ? { at: new Date(entry.createdAt) } : {}),
+    seq: entry.seq,
     ...(result ? { result } : {}),
   };
 }
@@ -64,15 +70,16 @@ function settlementOf(entry: LedgerEntryDoc): Omit<Settlement, 'won'> {
  * Holds `amount` points for a generation. Throws `not_enough_points` (with the price and
  * the balance) when the member cannot pay; nothing is written then. Not replayable: a hold is
  * never asked twice (its generation's insert decided who holds), so a refusal costs no
- * lookup by key.
+ * lookup by key. `hintSeq`: where a shared hint says the chain stands (see `append`). Returns
+ * the head the hold left, which its job carries to the settle.
  */
 export async function reserve(
   chain: LedgerChain,
-  input: { accountId: string; amount: number; holdId: string },
-): Promise<void> {
+  input: { accountId: string; amount: number; holdId: string; hintSeq?: number | undefined },
+): Promise<Head> {
   if (!Number.isInteger(input.amount) || input.amount < 0)
     throw new Error(`bad hold amount ${input.amount}`);
-  await chain.append(
+  const { entry } = await chain.append(
     input.accountId,
     reserveKey(input.holdId),
     (head) => {
@@ -84,8 +91,9 @@ export async function reserve(
         holdId: input.holdId,
       };
     },
-    false,
+    { replayable: false, hintSeq: input.hintSeq },
   );
+  return headOf(entry);
 }
 
 /**
@@ -104,18 +112,23 @@ export async function settle(
   const held = hold.amount;
   const capture = Math.max(0, Math.min(held, Math.floor(input.capture)));
   const { entry, inserted } = await chain
-    .append(hold.accountId, settleKey(input.holdId), (head) => {
-      // A hold is part of `held`; a head holding less cannot contain it (never reserved).
-      if (head.held < held) throw new NoHold(input.holdId);
-      return {
-        kind: 'settle',
-        availableDelta: held - capture,
-        heldDelta: -held,
-        holdId: input.holdId,
-        outcome: input.outcome,
-        result: input.result,
-      };
-    })
+    .append(
+      hold.accountId,
+      settleKey(input.holdId),
+      (head) => {
+        // A hold is part of `held`; a head holding less cannot contain it (never reserved).
+        if (head.held < held) throw new NoHold(input.holdId);
+        return {
+          kind: 'settle',
+          availableDelta: held - capture,
+          heldDelta: -held,
+          holdId: input.holdId,
+          outcome: input.outcome,
+          result: input.result,
+        };
+      },
+      { from: input.after },
+    )
     .catch((error: unknown) => {
       if (error instanceof NoHold) return { entry: undefined, inserted: false };
       throw error;

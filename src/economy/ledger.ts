@@ -6,7 +6,7 @@ import { Accounts } from './accounts.js';
 import { checkLedger, type LedgerViolation } from './audit.js';
 import type { Balance } from './balance.js';
 import { LedgerChain } from './chain.js';
-import { HeadCache } from './head-cache.js';
+import { HeadCache, type Head } from './head-cache.js';
 import { holdOutcomes, recentHolds } from './hold-history.js';
 import * as holds from './holds.js';
 import type { Settlement, SettleInput } from './holds.js';
@@ -16,6 +16,7 @@ export { accountIdFor } from './accounts.js';
 export type { LedgerViolation } from './audit.js';
 export { notEnoughPoints, type Balance } from './balance.js';
 export { linkId, type LedgerKind } from './chain.js';
+export type { Head } from './head-cache.js';
 export { reserveKey, settleKey, type Settlement } from './holds.js';
 export type { SettleOutcome };
 
@@ -44,7 +45,7 @@ export interface EconomyOptions {
 export class Economy {
   readonly #m: Collections;
   readonly #options: EconomyOptions;
-  /** Per account, the newest head this process has seen (a hint: always confirmed). */
+  /** Per account, the newest head this process has seen (a hint: the next insert confirms it). */
   readonly #heads = new HeadCache();
   readonly #chain: LedgerChain;
   readonly #accounts: Accounts;
@@ -140,9 +141,15 @@ export class Economy {
 
   /**
    * Holds `amount` points for a generation. Throws `not_enough_points` (with the price and
-   * the balance) when the member cannot pay; nothing is written then.
+   * the balance) when the member cannot pay; nothing is written then. `hintSeq`: where a
+   * shared hint says the account's chain stands. Returns the head the hold left.
    */
-  async reserve(input: { accountId: string; amount: number; holdId: string }): Promise<void> {
+  async reserve(input: {
+    accountId: string;
+    amount: number;
+    holdId: string;
+    hintSeq?: number | undefined;
+  }): Promise<Head> {
     return holds.reserve(this.#chain, input);
   }
 
