@@ -60,20 +60,13 @@ export async function finish(
   const settlement = await settle(ctx, id, input, facts, proposed);
   ctx.fault('settled', id);
   const outcome = settlement?.outcome ?? input.outcome;
-  await releaseSlot(ctx, facts.summary, outcome, input, log);
   const result = decidedResult(proposed, input.outcome, outcome, settlement);
   await deleteOrphans(ctx, outputs, result, log);
   const final = endedSummary(facts.summary, outcome, result, settlement?.captured ?? 0);
   // The delivery carries the finished generation, so it goes out before the status is
   // written: a crash between the two leaves a generation that is not terminal yet with its
   // settle entry, which the reconciler finishes (queueing the delivery again is a no-op).
-  if (!input.answered)
-    await ctx.deps.queues.enqueueDelivery({
-      v: 2,
-      generationId: id,
-      platform: facts.platform,
-      generation: final,
-    });
+  await endInRedis(ctx, { facts, final, input, seq: settlement?.seq }, log);
   ctx.fault('delivery-queued', id);
   await writeFinalStatus(ctx, id, final, input.attempt, settlement?.at ?? new Date());
   ctx.fault('status-set', id);
@@ -115,36 +108,54 @@ async function settle(
     capture,
     outcome: input.outcome,
     hold: facts.reserved === true ? { accountId: base.accountId, amount: base.price } : undefined,
+    after: facts.ledger,
     result: proposed,
   });
 }
 
 /**
- * Frees the member's slot once it has ended and, for a completed run, feeds its run time to
- * the wait estimates. A generation that never reached its backend, or failed there, no longer
- * counts today; one stopped after its backend started it does (a cancel is not a way around
- * the daily limit).
+ * What Redis learns of the end, in one script call: the member's slot is free (a generation
+ * that never reached its backend, or failed there, no longer counts today; one stopped after
+ * its backend started it does: a cancel is not a way around the daily limit), a completed
+ * run's time feeds the wait estimates, the account's ledger hint moves to the settle, and the
+ * delivery is queued. Without a delivery a failure is only logged: the reconciler frees the
+ * slot. A delivery that could not be queued fails the finish, so it is tried again.
  */
-async function releaseSlot(
+async function endInRedis(
   ctx: GenerationContext,
-  base: GenerationSummary,
-  outcome: SettleOutcome,
-  input: Pick<FinishInput, 'ranMs' | 'stopped'>,
+  end: {
+    facts: KnownGeneration;
+    final: EndedSummary;
+    input: FinishInput;
+    seq?: number | undefined;
+  },
   log: Logger,
 ): Promise<void> {
-  const { ranMs } = input;
+  const { facts, final, input } = end;
+  const base = facts.summary;
   const provider = ctx.deps.catalog.find(base.model)?.provider;
-  const measured =
-    outcome === 'completed' && ranMs !== undefined && provider
-      ? { provider, model: base.model, ms: ranMs }
+  const completed = final.status === 'completed';
+  const run =
+    completed && input.ranMs !== undefined && provider
+      ? { provider, model: base.model, ms: input.ranMs }
       : undefined;
-  await ctx.deps.limits
-    .release(
-      { accountId: base.accountId, generationId: base.id, day: utcDay(Date.parse(base.createdAt)) },
-      outcome !== 'completed' && input.stopped === undefined,
-      measured,
-    )
-    .catch((e: unknown) =>
+  const delivers = !input.answered && facts.platform !== 'console';
+  const call = ctx.deps.limits.end({
+    slot: {
+      accountId: base.accountId,
+      generationId: base.id,
+      day: utcDay(Date.parse(base.createdAt)),
+    },
+    refunded: !completed && input.stopped === undefined,
+    run,
+    ledgerSeq: end.seq,
+    delivery: delivers
+      ? { v: 2, generationId: base.id, platform: facts.platform, generation: final }
+      : undefined,
+  });
+  if (delivers) await call;
+  else
+    await call.catch((e: unknown) =>
       log.warn({ err: e }, 'could not give the slot back; the reconciler will'),
     );
 }

@@ -1,5 +1,6 @@
 import type { Origin } from '../core/origin.js';
 import type { GenerationSummary } from '../core/outputs.js';
+import type { Head } from '../economy/ledger.js';
 import type { GenerationJobV3, SelfContainedJob } from '../queue/contracts.js';
 import type { GenerationDoc } from '../store/collections.js';
 import { summarize } from './summary.js';
@@ -13,6 +14,8 @@ export interface KnownGeneration {
   summary: GenerationSummary;
   platform: string;
   reserved: true | 'unknown';
+  /** Where the account's ledger stood right after the hold (a job of 0.3 carries it). */
+  ledger?: Head | undefined;
 }
 
 /** The platform a stored origin belongs to (`console` when it is not one we deliver to). */
@@ -56,11 +59,19 @@ export function knownFromJob(job: SelfContainedJob): KnownGeneration {
     failedOutputs: [],
   };
   if (job.requesterName) summary.requesterName = job.requesterName;
-  return { summary, platform: job.platform, reserved: true };
+  return {
+    summary,
+    platform: job.platform,
+    reserved: true,
+    ...(job.v === 3 && job.ledger ? { ledger: job.ledger } : {}),
+  };
 }
 
-/** The job of a generation: everything its worker needs, so it reads nothing back. */
-export function jobOf(doc: GenerationDoc): GenerationJobV3 {
+/**
+ * The job of a generation: everything its worker needs, so it reads nothing back; `ledger`,
+ * where the hold left the account's chain, so its settle reads nothing either.
+ */
+export function jobOf(doc: GenerationDoc, ledger?: Head): GenerationJobV3 {
   return {
     v: 3,
     generationId: doc._id,
@@ -73,5 +84,6 @@ export function jobOf(doc: GenerationDoc): GenerationJobV3 {
     kind: doc.kind,
     ...(doc.requesterName ? { requesterName: doc.requesterName } : {}),
     createdAt: new Date(doc.createdAt).toISOString(),
+    ...(ledger ? { ledger } : {}),
   };
 }

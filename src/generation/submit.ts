@@ -7,7 +7,7 @@ import type { Origin } from '../core/origin.js';
 import type { GenerationSummary } from '../core/outputs.js';
 import type { PreparedRequest } from '../core/prepared-request.js';
 import { clip, oneLine } from '../core/text.js';
-import { notEnoughPoints } from '../economy/ledger.js';
+import { notEnoughPoints, type Head } from '../economy/ledger.js';
 import type { MemberLimits } from '../queue/member-limits.js';
 import type { GenerationDoc } from '../store/collections.js';
 import { isDuplicateKey } from '../store/server-errors.js';
@@ -59,7 +59,7 @@ export async function submitPrepared(
   ctx.fault('generation-inserted', id);
   const summary = summarize(inserted);
   const slot = await takeSlot(ctx, inserted, from);
-  await hold(ctx, inserted, slot.day);
+  const ledger = await hold(ctx, inserted, slot);
   ctx.fault('reserved', id);
   // From here on the points are held: any failure ends the generation at once, so the
   // member is told the truth and gets the points back (the reconciler covers a crash).
@@ -68,10 +68,9 @@ export async function submitPrepared(
     // ones (BullMQ runs lower priorities first, in order of arrival within one).
     // A priority member's job goes to the front of the plain wait list: before everyone's.
     const first = goesFirst(ctx, from.requester);
-    const priority = first ? undefined : fairPriority(slot.rank);
     await ctx.deps.queues.enqueueGeneration(
-      jobOf(inserted),
-      first ? { lifo: true } : priority ? { priority } : {},
+      jobOf(inserted, ledger),
+      first ? { lifo: true } : { priority: fairPriority(slot.rank) },
     );
   } catch (error) {
     throw await unqueued(ctx, summary, from.origin, true, error);
@@ -169,7 +168,7 @@ async function takeSlot(
   ctx: GenerationContext,
   doc: GenerationDoc,
   from: SubmitFrom,
-): Promise<{ rank: number; day: string }> {
+): Promise<{ rank: number; day: string; ledgerSeq: number }> {
   const { limits, collections } = ctx.deps;
   const exempt = limits.settings.exemptModerators && from.requester.isModerator;
   let slot: Awaited<ReturnType<MemberLimits['acquire']>>;
@@ -185,11 +184,24 @@ async function takeSlot(
   return slot;
 }
 
-/** Checks the balance and holds in one ledger insert; refused, nothing of the attempt stays. */
-async function hold(ctx: GenerationContext, doc: GenerationDoc, day: string): Promise<void> {
+/**
+ * Checks the balance and holds in one ledger insert (started from the ledger hint the slot
+ * brought); refused, nothing of the attempt stays. Returns where the hold left the chain.
+ */
+async function hold(
+  ctx: GenerationContext,
+  doc: GenerationDoc,
+  slot: { day: string; ledgerSeq: number },
+): Promise<Head> {
   const { economy, collections, limits, logger } = ctx.deps;
+  const { day } = slot;
   try {
-    await economy.reserve({ accountId: doc.accountId, amount: doc.price, holdId: doc._id });
+    return await economy.reserve({
+      accountId: doc.accountId,
+      amount: doc.price,
+      holdId: doc._id,
+      hintSeq: slot.ledgerSeq,
+    });
   } catch (error) {
     await collections.Generation.deleteOne({ _id: doc._id });
     await limits
@@ -274,12 +286,13 @@ function fingerprint(request: GenerationRequest): string {
 }
 
 /**
- * The BullMQ priority of a member's k-th open job: none for their first (BullMQ's plain wait
- * list, which runs before any prioritized job, in order of arrival), then k (lower first,
- * in order of arrival within one). So every member's first job runs before anyone's second,
- * every second before anyone's third: round robin between the members who wait.
+ * The BullMQ priority of a member's k-th open job: k (lower first, in order of arrival
+ * within one). So every member's first job runs before anyone's second, every second before
+ * anyone's third: round robin between the members who wait. Every such job is in BullMQ's
+ * prioritized set, whose rank is its place (a look-up in O(log n)); BullMQ's plain wait list,
+ * which runs before it, holds only priority members' jobs.
  */
 const MAX_PRIORITY = 2_097_152;
-export function fairPriority(rank: number): number | undefined {
-  return rank <= 1 ? undefined : Math.min(rank, MAX_PRIORITY);
+export function fairPriority(rank: number): number {
+  return Math.max(1, Math.min(rank, MAX_PRIORITY));
 }

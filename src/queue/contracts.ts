@@ -56,6 +56,18 @@ const generationJobV3 = generationJobV2.extend({
   v: z.literal(3),
   /** Follows one platform event through every log line of its generation. */
   traceId: z.string().min(1).max(64).optional(),
+  /**
+   * Where the account's ledger chain stood right after the hold (0.3): the settle is
+   * inserted right after it without reading the chain; a change made since costs a retry.
+   */
+  ledger: z
+    .object({
+      seq: z.int().min(1),
+      available: z.int(),
+      held: z.int().min(0),
+      holds: z.int().min(0),
+    })
+    .optional(),
 });
 
 /** Jobs queued by earlier releases still run (see "Compatibility" in docs/decisions.md). */

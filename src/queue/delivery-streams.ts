@@ -8,18 +8,28 @@ import type { RedisKeys } from './keys.js';
  */
 
 /** Each platform's stream keeps at most about this many entries (delivered ones included). */
-const MAX_ENTRIES = 100_000;
+export const DELIVERY_MAX_ENTRIES = 100_000;
 /** A marker makes a second add of the same generation's delivery a no-op for a day. */
-const MARKER_SECONDS = 86_400;
+export const DELIVERY_MARKER_SECONDS = 86_400;
 /** The consumer group of the bot processes on each platform's stream. */
 export const DELIVERY_GROUP = 'bots';
 
-/** KEYS: stream, marker; ARGV: generation id, entry JSON, max entries, marker seconds. */
-export const ADD_DELIVERY_SCRIPT = `
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', tonumber(ARGV[4])) then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', tonumber(ARGV[3]), '*', 'd', ARGV[2])
+/**
+ * Lua that adds a delivery unless its marker says it was added: KEYS[k] is the stream and
+ * KEYS[k+1] the marker; ARGV[a] the generation id, then the entry JSON, max entries and
+ * marker seconds. Returns the entry's id, or false. Also the end of `END_SCRIPT`
+ * (generation-end.ts), which queues a finished generation's delivery.
+ */
+export function addDeliveryLua(k: number, a: number): string {
+  return `
+if redis.call('SET', KEYS[${k + 1}], ARGV[${a}], 'NX', 'EX', tonumber(ARGV[${a + 3}])) then
+  return redis.call('XADD', KEYS[${k}], 'MAXLEN', '~', tonumber(ARGV[${a + 2}]), '*', 'd', ARGV[${a + 1}])
 end
 return false`;
+}
+
+/** KEYS: stream, marker; ARGV: generation id, entry JSON, max entries, marker seconds. */
+export const ADD_DELIVERY_SCRIPT = addDeliveryLua(1, 1);
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -56,8 +66,8 @@ export async function addDelivery(
     keys.deliveryMarker(data.generationId),
     data.generationId,
     JSON.stringify(data),
-    MAX_ENTRIES,
-    MARKER_SECONDS,
+    DELIVERY_MAX_ENTRIES,
+    DELIVERY_MARKER_SECONDS,
   );
   return id !== null;
 }

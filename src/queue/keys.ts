@@ -63,6 +63,15 @@ export class RedisKeys {
     return `${this.keyPrefix}:limits:held`;
   }
 
+  /**
+   * String with a TTL: the seq of an account's newest ledger link a finish saw. A hint only
+   * (the insert after it confirms it): a submit in a process that has not seen the account
+   * reads that link instead of searching the chain.
+   */
+  ledgerHint(accountId: string): string {
+    return `${this.keyPrefix}:ledger:hint:${accountId}`;
+  }
+
   /** Hash: average run times by `provider:<id>` and `model:<id>`, for wait estimates. */
   get runTimes(): string {
     return `${this.keyPrefix}:eta`;

@@ -1,5 +1,14 @@
 import type { Redis, Result } from 'ioredis';
+import {
+  endGeneration,
+  heldMember,
+  parseHeld,
+  type GenerationEnd,
+  type HeldSlot,
+} from './generation-end.js';
 import type { RedisKeys } from './keys.js';
+
+export type { GenerationEnd, HeldSlot } from './generation-end.js';
 
 /**
  * Per-member limits and fair ordering, in Redis: one Lua script takes a slot for a
@@ -39,6 +48,8 @@ export type SlotResult =
       taken: boolean;
       /** The UTC day it counts on. */
       day: string;
+      /** Where a finish last saw the account's ledger chain (0: no hint). */
+      ledgerSeq: number;
     }
   | { ok: false; refusal: LimitRefusal };
 
@@ -55,51 +66,34 @@ export interface LimitsLeft {
 const DAY_MS = 86_400_000;
 
 /**
- * KEYS: open, last, day, held. ARGV: id, now ms, max queued, cooldown ms, daily limit, held
- * member, day set seconds. Returns {status, count, wait ms}.
+ * KEYS: open, last, day, held, ledger hint. ARGV: id, now ms, max queued, cooldown ms, daily
+ * limit, held member, day set seconds. Returns {status, count, wait ms, ledger hint}: the
+ * account's ledger hint (see `RedisKeys.ledgerHint`) rides along, so a submit in a process
+ * that has not seen the account yet finds its ledger head without another call.
  */
 const ACQUIRE_SCRIPT = `
+local hint = tonumber(redis.call('GET', KEYS[5]) or '0')
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then
-  return {'ok', redis.call('SCARD', KEYS[1]), 0}
+  return {'ok', redis.call('SCARD', KEYS[1]), 0, hint}
 end
 local open = redis.call('SCARD', KEYS[1])
 local max = tonumber(ARGV[3])
-if max > 0 and open >= max then return {'queued', open, 0} end
+if max > 0 and open >= max then return {'queued', open, 0, hint} end
 local cooldown = tonumber(ARGV[4])
 if cooldown > 0 then
   local last = tonumber(redis.call('GET', KEYS[2]) or '0')
   local wait = last + cooldown - tonumber(ARGV[2])
-  if wait > 0 then return {'cooldown', open, wait} end
+  if wait > 0 then return {'cooldown', open, wait, hint} end
 end
 local daily = tonumber(ARGV[5])
 local today = redis.call('SCARD', KEYS[3])
-if daily > 0 and today >= daily then return {'daily', today, 0} end
+if daily > 0 and today >= daily then return {'daily', today, 0, hint} end
 redis.call('SADD', KEYS[1], ARGV[1])
 if cooldown > 0 then redis.call('SET', KEYS[2], ARGV[2], 'PX', cooldown) end
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('EXPIRE', KEYS[3], tonumber(ARGV[7]))
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[6])
-return {'ok', open + 1, 1}`;
-
-/**
- * KEYS: open, day, held, durations. ARGV: id, refunded (1: it no longer counts today), held
- * member, provider field, model field, run ms (0: not measured). A measured run moves the
- * provider's and the model's averages (weight 0.3 for the newest).
- */
-const RELEASE_SCRIPT = `
-redis.call('SREM', KEYS[1], ARGV[1])
-if ARGV[2] == '1' then redis.call('SREM', KEYS[2], ARGV[1]) end
-redis.call('ZREM', KEYS[3], ARGV[3])
-local ms = tonumber(ARGV[6])
-if ms > 0 then
-  for _, field in ipairs({ARGV[4], ARGV[5]}) do
-    local old = tonumber(redis.call('HGET', KEYS[4], field) or '0')
-    local avg = ms
-    if old > 0 then avg = old * 0.7 + ms * 0.3 end
-    redis.call('HSET', KEYS[4], field, math.floor(avg))
-  end
-end
-return 1`;
+return {'ok', open + 1, 1, hint}`;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -108,6 +102,7 @@ declare module 'ioredis' {
       last: string,
       day: string,
       held: string,
+      ledgerHint: string,
       id: string,
       now: number,
       maxQueued: number,
@@ -115,19 +110,7 @@ declare module 'ioredis' {
       dailyLimit: number,
       heldMember: string,
       daySeconds: number,
-    ): Result<[string, number, number], Context>;
-    genbotReleaseSlot(
-      open: string,
-      day: string,
-      held: string,
-      durations: string,
-      id: string,
-      refunded: string,
-      heldMember: string,
-      providerField: string,
-      modelField: string,
-      ranMs: number,
-    ): Result<number, Context>;
+    ): Result<[string, number, number, number], Context>;
   }
 }
 
@@ -136,8 +119,7 @@ const defined = new WeakSet<Redis>();
 /** The connection a call runs on, with the scripts defined on it. */
 function scripted(redis: Redis): Redis {
   if (!defined.has(redis)) {
-    redis.defineCommand('genbotAcquireSlot', { numberOfKeys: 4, lua: ACQUIRE_SCRIPT });
-    redis.defineCommand('genbotReleaseSlot', { numberOfKeys: 4, lua: RELEASE_SCRIPT });
+    redis.defineCommand('genbotAcquireSlot', { numberOfKeys: 5, lua: ACQUIRE_SCRIPT });
     defined.add(redis);
   }
   return redis;
@@ -149,13 +131,6 @@ export type RedisRunner = <T>(call: (redis: Redis) => Promise<T>) => Promise<T>;
 /** The UTC day of a moment, as the day keys name it. */
 export function utcDay(at: Date | number): string {
   return new Date(at).toISOString().slice(0, 10);
-}
-
-/** One slot of the reconciler's list: whose, which generation, which day it counts on. */
-export interface HeldSlot {
-  accountId: string;
-  generationId: string;
-  day: string;
 }
 
 export class MemberLimits {
@@ -190,12 +165,13 @@ export class MemberLimits {
     const day = utcDay(now);
     const limited = !options.exempt;
     const s = this.settings;
-    const [status, count, extra] = await this.run((redis) =>
+    const [status, count, extra, ledgerSeq] = await this.run((redis) =>
       scripted(redis).genbotAcquireSlot(
         this.#key('open', accountId),
         this.#key('last', accountId),
         this.#dayKey(accountId, day),
         this.#heldKey,
+        this.keys.ledgerHint(accountId),
         generationId,
         now,
         limited ? s.maxQueued : 0,
@@ -207,7 +183,7 @@ export class MemberLimits {
     );
     switch (status) {
       case 'ok':
-        return { ok: true, rank: count, taken: extra === 1, day };
+        return { ok: true, rank: count, taken: extra === 1, day, ledgerSeq };
       case 'queued':
         return { ok: false, refusal: { reason: 'queued', open: count, limit: s.maxQueued } };
       case 'cooldown':
@@ -234,20 +210,15 @@ export class MemberLimits {
     refunded: boolean,
     run?: { provider: string; model: string; ms: number },
   ): Promise<void> {
-    await this.run((redis) =>
-      scripted(redis).genbotReleaseSlot(
-        this.#key('open', slot.accountId),
-        this.#dayKey(slot.accountId, slot.day),
-        this.#heldKey,
-        this.keys.runTimes,
-        slot.generationId,
-        refunded ? '1' : '0',
-        heldMember(slot),
-        `provider:${run?.provider ?? ''}`,
-        `model:${run?.model ?? ''}`,
-        run ? Math.max(1, Math.round(run.ms)) : 0,
-      ),
-    );
+    await this.end({ slot, refunded, run });
+  }
+
+  /**
+   * A generation's end, in one script call: its slot back, its run time, the account's
+   * ledger hint and its delivery (see generation-end.ts). True when a delivery was queued.
+   */
+  async end(end: GenerationEnd): Promise<boolean> {
+    return this.run((redis) => endGeneration(redis, this.keys, end));
   }
 
   /** Slots taken before `before` (ms), oldest first: what the reconciler checks. */
@@ -285,13 +256,4 @@ export class MemberLimits {
       cooldownLeftMs: limited && cooldown > 0 ? cooldown : 0,
     };
   }
-}
-
-function heldMember(slot: HeldSlot): string {
-  return `${slot.accountId}|${slot.generationId}|${slot.day}`;
-}
-
-function parseHeld(member: string): HeldSlot | undefined {
-  const [accountId, generationId, day] = member.split('|');
-  return accountId && generationId && day ? { accountId, generationId, day } : undefined;
 }

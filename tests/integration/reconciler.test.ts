@@ -53,7 +53,8 @@ describe('reconciler', () => {
     await failAsStalled(id);
     const recent = await app.reconciler.run(0, { scope: 'recent' });
     expect(recent).toMatchObject({ retried: 1, failed: 0 });
-    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
+    // Back in its place among the waiting members' jobs (every member's job is prioritized).
+    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('prioritized');
     // The same failure is not looked at again.
     expect(await app.reconciler.run(0, { scope: 'recent' })).toMatchObject({
       retried: 0,
@@ -89,7 +90,7 @@ describe('reconciler', () => {
     await failAsStalled(id);
     const first = await app.reconciler.run(0);
     expect(first).toMatchObject({ retried: 1, failed: 0 });
-    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
+    expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('prioritized');
     expect((await balanceOf('stella')).held).toBeGreaterThan(0);
 
     await failAsStalled(id);
@@ -109,6 +110,7 @@ describe('reconciler', () => {
     await (await app.queues.generation('local').getJob(id))!.remove();
     const report = await app.reconciler.run(0);
     expect(report.requeued).toBe(1);
+    // A lost job goes back ahead of the others (it has waited already): the plain wait list.
     expect(await (await app.queues.generation('local').getJob(id))!.getState()).toBe('waiting');
 
     const pool = await app.startWorkers();
