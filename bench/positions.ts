@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { Queue, type JobsOptions } from 'bullmq';
 import { Redis, type Result } from 'ioredis';
 import { POSITIONS_PER_CALL, queuePositions } from '../src/generation/queue-positions.js';
+import { fairPriority } from '../src/generation/submit.js';
 import { generationQueueName } from '../src/queue/contracts.js';
 import { provisionServices } from '../scripts/services/provision.js';
 
@@ -33,12 +34,12 @@ const SINGLE_REPEATS = 200;
 const ADD_CHUNK = 5_000;
 
 /**
- * How the release before this one queued a member's k-th job, and how this one does (submit's
- * `fairPriority`: priority k for every member's k-th open job, the first included).
+ * How the release before this one queued a member's k-th job (the first on the plain wait
+ * list), and how submit does now (`fairPriority`: priority k, the first included).
  */
 const LAYOUTS = {
   old: (rank: number): JobsOptions => (rank <= 1 ? {} : { priority: Math.min(rank, MAX_PRIORITY) }),
-  new: (rank: number): JobsOptions => ({ priority: Math.max(1, Math.min(rank, MAX_PRIORITY)) }),
+  new: (rank: number): JobsOptions => ({ priority: fairPriority(rank) }),
 } as const;
 type Layout = keyof typeof LAYOUTS;
 
