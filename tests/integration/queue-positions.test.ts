@@ -147,6 +147,11 @@ describe('live positions and wait estimates', () => {
       await submit('vip', 'v2'),
     ] as [string, string, string, string, string, string, string, string];
     const waiting = [d1, d2, d3, e1, v1, e2, f1, v2];
+    // Only the priority member's jobs are on BullMQ's plain wait list (next first); every
+    // other job is in the prioritized set, where its place is a rank.
+    const queue = app.queues.generation('local');
+    expect(await app.redis.lrange(queue.toKey('wait'), 0, -1)).toEqual([v1, v2]);
+    expect(await app.redis.zcard(queue.toKey('prioritized'))).toBe(6);
     const board = app.services.queueBoard;
     const places = await board.positions('local', waiting);
     expect(places.slice().sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
