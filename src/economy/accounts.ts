@@ -12,7 +12,7 @@ export function accountIdFor(identity: Identity): string {
 
 /** What `Accounts` reads and writes: the two collections, and the chain for welcome points. */
 export interface AccountsDeps {
-  collections: Pick<Collections, 'Account' | 'Identity'>;
+  collections: Pick<Collections, 'Account' | 'Identity' | 'direct'>;
   chain: LedgerChain;
   welcomePoints: number;
 }
@@ -68,7 +68,11 @@ export class Accounts {
     const key = identityKey(identity);
     const known = this.#known.get(key);
     if (known) return known;
-    const doc = await this.#d.collections.Identity.findById(key).lean();
+    // Every submit of a member this process has not seen asks this: the driver straight.
+    const doc = await this.#d.collections.direct.identities.findOne(
+      { _id: key },
+      { projection: { accountId: 1 } },
+    );
     if (doc) this.#known.set(key, doc.accountId);
     return doc?.accountId;
   }

@@ -76,18 +76,20 @@ export const WALK_CHUNK = 32;
  */
 export class LedgerChain {
   readonly #entries: Collections['LedgerEntry'];
+  readonly #direct: Collections['direct']['ledger'];
   readonly #heads: HeadCache;
   /** Per account, the last queued change of this process. */
   readonly #tails = new Map<string, Promise<void>>();
 
-  constructor(entries: Collections['LedgerEntry'], heads: HeadCache) {
-    this.#entries = entries;
+  constructor(collections: Pick<Collections, 'LedgerEntry' | 'direct'>, heads: HeadCache) {
+    this.#entries = collections.LedgerEntry;
+    this.#direct = collections.direct.ledger;
     this.#heads = heads;
   }
 
-  /** An account's link number `seq`, if it exists. */
+  /** An account's link number `seq`, if it exists (straight from the driver: a hot read). */
   async link(accountId: string, seq: number): Promise<LedgerEntryDoc | undefined> {
-    return (await this.#entries.findById(linkId(accountId, seq)).lean()) ?? undefined;
+    return (await this.#direct.findOne({ _id: linkId(accountId, seq) })) ?? undefined;
   }
 
   /**
@@ -214,8 +216,9 @@ export class LedgerChain {
       }
       const seq = head.seq + 1;
       try {
-        const created = await this.#entries.create(nextLink(accountId, key, head, change));
-        const doc: LedgerEntryDoc = created.toObject();
+        const doc = nextLink(accountId, key, head, change);
+        // Built whole and typed here (see `nextLink`): no mongoose document on the hot path.
+        await this.#direct.insertOne(doc, { ignoreUndefined: true });
         this.#heads.remember(accountId, headOf(doc));
         return { entry: doc, inserted: true };
       } catch (error) {
@@ -259,9 +262,14 @@ export class LedgerChain {
   }
 }
 
-/** The link that `change` makes after `head`: its deltas, and the balance and count after it. */
-function nextLink(accountId: string, key: string, head: Head, change: Change) {
+/**
+ * The link that `change` makes after `head`: its deltas, the balance and count after it, and
+ * the timestamps mongoose would add. Typed as the stored entry, so the compiler checks every
+ * field the schema requires (it is inserted by the driver, without mongoose's casting).
+ */
+function nextLink(accountId: string, key: string, head: Head, change: Change): LedgerEntryDoc {
   const seq = head.seq + 1;
+  const now = new Date();
   return {
     _id: linkId(accountId, seq),
     key,
@@ -274,10 +282,13 @@ function nextLink(accountId: string, key: string, head: Head, change: Change) {
     availableAfter: head.available + change.availableDelta,
     heldAfter: head.held + change.heldDelta,
     holds: head.holds + (change.kind === 'reserve' ? 1 : 0),
-    holdId: change.holdId,
-    outcome: change.outcome,
-    result: change.result,
-    actor: change.actor,
-    reason: change.reason,
+    // Left out when absent, as mongoose would (the driver would store null).
+    ...(change.holdId !== undefined ? { holdId: change.holdId } : {}),
+    ...(change.outcome !== undefined ? { outcome: change.outcome } : {}),
+    ...(change.result !== undefined ? { result: change.result } : {}),
+    ...(change.actor !== undefined ? { actor: change.actor } : {}),
+    ...(change.reason !== undefined ? { reason: change.reason } : {}),
+    createdAt: now,
+    updatedAt: now,
   };
 }

@@ -53,7 +53,7 @@ export class Economy {
   constructor(collections: Collections, options: EconomyOptions) {
     this.#m = collections;
     this.#options = options;
-    this.#chain = new LedgerChain(collections.LedgerEntry, this.#heads);
+    this.#chain = new LedgerChain(collections, this.#heads);
     this.#accounts = new Accounts({
       collections,
       chain: this.#chain,

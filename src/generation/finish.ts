@@ -226,21 +226,25 @@ async function writeFinalStatus(
   attempt: number | undefined,
   at: Date,
 ): Promise<void> {
-  const set: Record<string, unknown> = {
-    status: final.status,
-    captured: final.captured,
-    outputs: final.outputs,
-    failedOutputs: final.failedOutputs,
-  };
-  if (final.error) set.error = final.error;
-  if (attempt !== undefined) set.attempts = attempt;
-  await ctx.deps.collections.Generation.updateOne(
+  // Straight to the driver (every finish writes this): the fields are typed, and the
+  // timestamp mongoose would add is written here.
+  await ctx.deps.collections.direct.generations.updateOne(
     { _id: id },
     {
-      $set: set,
+      $set: {
+        status: final.status,
+        captured: final.captured,
+        outputs: final.outputs,
+        failedOutputs: final.failedOutputs,
+        // Only the fields the schema keeps (an error may carry more).
+        ...(final.error ? { error: { code: final.error.code, message: final.error.message } } : {}),
+        ...(attempt !== undefined ? { attempts: attempt } : {}),
+        updatedAt: new Date(),
+      },
       $unset: { proposed: 1 },
       $addToSet: { statusHistory: { status: final.status, at } },
     },
+    { ignoreUndefined: true },
   );
 }
 

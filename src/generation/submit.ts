@@ -9,7 +9,7 @@ import type { PreparedRequest } from '../core/prepared-request.js';
 import { clip, oneLine } from '../core/text.js';
 import { notEnoughPoints, type Head } from '../economy/ledger.js';
 import type { MemberLimits } from '../queue/member-limits.js';
-import type { GenerationDoc } from '../store/collections.js';
+import type { GenerationDoc, StoredGeneration } from '../store/collections.js';
 import { isDuplicateKey } from '../store/server-errors.js';
 import type { GenerationContext } from './context.js';
 import { finish } from './finish.js';
@@ -132,25 +132,37 @@ async function insertGeneration(
   },
 ): Promise<GenerationDoc | Submitted> {
   const { model, request, price } = g.prepared;
+  const now = new Date();
+  // Built whole, every default written out and typed as stored: the driver inserts it as it
+  // is (see `Collections.direct`).
+  const doc: StoredGeneration = {
+    _id: g.id,
+    accountId: g.accountId,
+    requestedBy: identityKey(g.from.requester.identity),
+    requesterName: g.from.requester.displayName,
+    requestHash: g.requestHash,
+    origin: g.from.origin,
+    invocationKey: g.from.invocationKey,
+    request,
+    model: model.id,
+    provider: model.provider,
+    kind: model.kind,
+    price,
+    status: 'queued',
+    statusHistory: [{ status: 'queued', at: now }],
+    cancelRequested: false,
+    attempts: 0,
+    stallRetries: 0,
+    outputs: [],
+    failedOutputs: [],
+    captured: 0,
+    createdAt: now,
+    updatedAt: now,
+  };
   try {
-    const created = await ctx.deps.collections.Generation.create({
-      _id: g.id,
-      accountId: g.accountId,
-      requestedBy: identityKey(g.from.requester.identity),
-      requesterName: g.from.requester.displayName,
-      requestHash: g.requestHash,
-      origin: g.from.origin,
-      invocationKey: g.from.invocationKey,
-      request,
-      model: model.id,
-      provider: model.provider,
-      kind: model.kind,
-      price,
-      status: 'queued',
-      statusHistory: [{ status: 'queued', at: new Date() }],
-    });
+    await ctx.deps.collections.direct.generations.insertOne(doc, { ignoreUndefined: true });
     // What was just written is known: its subdocuments need no parsing back.
-    const { origin: _o, request: _r, proposed: _p, ...fields } = created.toObject();
+    const { origin: _o, request: _r, proposed: _p, ...fields } = doc;
     return { ...fields, origin: g.from.origin, request };
   } catch (error) {
     if (!isDuplicateKey(error)) throw error;
