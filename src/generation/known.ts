@@ -14,7 +14,7 @@ export interface KnownGeneration {
   summary: GenerationSummary;
   platform: string;
   reserved: true | 'unknown';
-  /** Where the account's ledger stood right after the hold (a job of 0.3 carries it). */
+  /** Where the account's ledger stood right after the hold (a first run's job carries it). */
   ledger?: Head | undefined;
 }
 

@@ -57,7 +57,7 @@ const generationJobV3 = generationJobV2.extend({
   /** Follows one platform event through every log line of its generation. */
   traceId: z.string().min(1).max(64).optional(),
   /**
-   * Where the account's ledger chain stood right after the hold (0.3): the settle is
+   * Where the account's ledger chain stood right after the hold: the settle is
    * inserted right after it without reading the chain; a change made since costs a retry.
    */
   ledger: z

@@ -29,8 +29,9 @@ interface WholeMedia {
  * Media bytes in MongoDB, so outputs live with their metadata and any process can read them
  * back: one document in `<bucket>.whole` up to `ONE_DOCUMENT_MAX_BYTES` (one insert, one
  * read), GridFS above it (files and chunks). A file id is an ObjectId either way; a read
- * looks for the whole document first, then in GridFS (media stored by releases before 0.3,
- * and large media). The sha256 is computed before storing and kept on the generation.
+ * looks for the whole document first, then in GridFS (large media, and all media stored
+ * before media was kept whole). The sha256 is computed before storing and kept on the
+ * generation.
  */
 export class MediaStore {
   readonly #bucket: mongoose.mongo.GridFSBucket;
