@@ -34,7 +34,7 @@ export interface GenerationEnd {
 }
 
 /** How long an account's ledger hint is kept after its last generation. */
-const LEDGER_HINT_SECONDS = 7 * 86_400;
+const LEDGER_HINT_SECONDS = 30 * 86_400;
 
 /**
  * KEYS: open, day, held, durations, ledger hint[, delivery stream, delivery marker].
