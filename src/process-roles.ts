@@ -9,8 +9,9 @@ import { createTelegramAdapter, type TelegramAdapter } from './platforms/telegra
 /**
  * Runs a role: `worker` (provider workers), `bot` (platform adapters, progress relay and
  * delivery) or `all` (both, for development and small communities). The reconciler runs
- * at start-up and then every RECONCILE_INTERVAL_SECONDS, one process at a time. SIGINT/SIGTERM stop taking work, let running jobs finish (up to
- * SHUTDOWN_TIMEOUT_MS), then close connections.
+ * at start-up (beside the work, which does not wait for it) and then every
+ * RECONCILE_INTERVAL_SECONDS, one process at a time. SIGINT/SIGTERM stop taking work, let
+ * running jobs finish (up to SHUTDOWN_TIMEOUT_MS), then close connections.
  */
 export async function start(
   config: Config,
@@ -25,10 +26,14 @@ export async function start(
     intervalMs: config.reconcileIntervalMs,
     graceMs: config.reconcileGraceMs,
   });
-  const report = await reconcile.start();
-  logger.info(
-    report ? { report } : { skipped: 'another process is sweeping' },
-    'start-up reconcile done',
+  // The start-up sweep runs beside the work: a restart never waits for it.
+  reconcile.start().then(
+    (report) =>
+      logger.info(
+        report ? { report } : { skipped: 'another process is sweeping' },
+        'start-up reconcile done',
+      ),
+    (error: unknown) => logger.error({ err: error }, 'start-up reconcile failed'),
   );
 
   if (config.role === 'worker' || config.role === 'all') {

@@ -107,10 +107,20 @@ export class ReconcileLoop {
     this.#epoch = epoch;
   }
 
-  /** Sweeps once now, then on the interval. Failures are logged; the loop goes on. */
-  async start(): Promise<ReconcileReport | undefined> {
-    const first = await this.tick();
-    if (this.#o.intervalMs > 0 && !this.#stopped) this.#schedule();
+  /**
+   * Sweeps once now, then on the interval; the promise is the first sweep's report. Nothing
+   * needs to wait for it: the first sweep is a full one, a minute with 100k ledger entries on
+   * the embedded server, and a process takes work meanwhile (sweeps always run beside work).
+   * A failed sweep is logged by the caller of this one and then by the loop; the loop goes on.
+   */
+  start(): Promise<ReconcileReport | undefined> {
+    const first = this.tick();
+    this.#running = first
+      .catch(() => undefined)
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#o.intervalMs > 0 && !this.#stopped) this.#schedule();
+      });
     return first;
   }
 
