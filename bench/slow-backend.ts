@@ -9,7 +9,8 @@ import sharp from 'sharp';
  * A slow fal-like backend on 127.0.0.1 for `bench/inflight.ts`: fal's queue API as
  * `FalProvider` speaks it (submit `POST /{owner}/{app}[/...]`, poll
  * `GET /{owner}/{app}/requests/{id}/status`, fetch `GET /{owner}/{app}/requests/{id}`, cancel
- * `PUT .../cancel`), where every job is done a random 20-40 s (by default) after its submit.
+ * `PUT .../cancel`), where every job is done a random 20-40 s (by default) after its submit,
+ * or after its start when jobs are held in the backend's queue until the bench releases them.
  * Nothing runs while a job "generates": its end time is drawn at submit and compared with the
  * clock when it is polled, so a thousand jobs cost no CPU between polls. A status poll answers
  * IN_QUEUE first, then IN_PROGRESS with a tqdm-style log line whose percent follows the clock
@@ -22,7 +23,8 @@ import sharp from 'sharp';
  * two processes.
  */
 
-export interface SlowBackendOptions {
+/** How long the jobs submitted from now on take. */
+export interface SlowTiming {
   /** Shortest and longest time a job takes, from its submit (ms). */
   minMs: number;
   maxMs: number;
@@ -31,6 +33,15 @@ export interface SlowBackendOptions {
    * so that all results are ready at once.
    */
   endAt?: number | undefined;
+  /**
+   * Jobs wait in the backend's queue (polls answer IN_QUEUE) until `release`, and take their
+   * time from then: a backend busy with other work, and a way to have every job of a phase in
+   * flight at once however long submitting them took.
+   */
+  held?: boolean | undefined;
+}
+
+export interface SlowBackendOptions extends SlowTiming {
   /** The API key the bench gave the provider; never printed. */
   key: string;
 }
@@ -40,6 +51,8 @@ export interface SlowJob {
   id: string;
   prompt: string;
   submittedAt: number;
+  /** When it left the backend's queue (its submit, unless it was held). */
+  startedAt: number;
   /** When the job is done: from then on a poll answers COMPLETED. */
   doneAt: number;
   /** The first poll that was answered COMPLETED. */
@@ -62,19 +75,28 @@ export interface SlowBackendStats {
 }
 
 const now = (): number => performance.timeOrigin + performance.now();
+/** The start and end of a held job: later than any clock reading. */
+const HELD = Number.MAX_SAFE_INTEGER;
+
+const noRequests = (): SlowBackendStats['requests'] => ({
+  submit: 0,
+  status: 0,
+  result: 0,
+  file: 0,
+  cancel: 0,
+  denied: 0,
+  other: 0,
+});
 
 class SlowBackend {
   readonly #options: SlowBackendOptions;
+  #timing: SlowTiming;
   readonly #jobs = new Map<string, SlowJob>();
-  readonly #requests: SlowBackendStats['requests'] = {
-    submit: 0,
-    status: 0,
-    result: 0,
-    file: 0,
-    cancel: 0,
-    denied: 0,
-    other: 0,
-  };
+  #requests = noRequests();
+  /** Jobs submitted before this (wall-clock ms) belong to an earlier phase. */
+  #phaseStart = 0;
+  /** Jobs waiting in the queue for `release`. */
+  #held: SlowJob[] = [];
   #png = Buffer.alloc(0);
   #server: Server | undefined;
   #connections = 0;
@@ -85,6 +107,19 @@ class SlowBackend {
 
   constructor(options: SlowBackendOptions) {
     this.#options = options;
+    this.#timing = options;
+  }
+
+  /**
+   * A new phase of the bench: jobs submitted from now on take `timing`, and the stats count
+   * from now on (the jobs of earlier phases still answer, but are no longer reported).
+   */
+  reset(timing: SlowTiming): void {
+    this.#timing = timing;
+    this.#phaseStart = now();
+    this.#requests = noRequests();
+    this.#peakConnections = this.#connections;
+    this.#peakRss = process.memoryUsage().rss;
   }
 
   async start(): Promise<string> {
@@ -118,9 +153,31 @@ class SlowBackend {
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   }
 
+  /** When a job that starts at `start` is done. */
+  #doneAt(start: number): number {
+    const { minMs, maxMs, endAt } = this.#timing;
+    return endAt === undefined
+      ? start + minMs + Math.random() * (maxMs - minMs)
+      : Math.max(start, endAt);
+  }
+
+  /**
+   * Every held job starts now (a cancelled one stays done), and jobs submitted from now on
+   * start at once; `endAt`, if given, is when they all end.
+   */
+  release(endAt: number | undefined): void {
+    const t = now();
+    this.#timing = { ...this.#timing, held: false, ...(endAt === undefined ? {} : { endAt }) };
+    for (const job of this.#held) {
+      job.startedAt = t;
+      if (!job.cancelled) job.doneAt = this.#doneAt(t);
+    }
+    this.#held = [];
+  }
+
   stats(): SlowBackendStats {
     return {
-      jobs: [...this.#jobs.values()],
+      jobs: [...this.#jobs.values()].filter((job) => job.submittedAt >= this.#phaseStart),
       requests: { ...this.#requests },
       peakConnections: this.#peakConnections,
       peakRss: this.#peakRss,
@@ -180,6 +237,7 @@ class SlowBackend {
       }
       const responseUrl = `${base}/${app}/requests/${job.id}`;
       const done = t >= job.doneAt;
+      const queued = t < job.startedAt;
       if (method === 'GET' && tail === '/status') {
         this.#requests.status += 1;
         job.polls += 1;
@@ -190,16 +248,14 @@ class SlowBackend {
             logs: [{ message: '100%|##########| 4/4 [00:20<00:00]' }],
             response_url: responseUrl,
           });
-        } else if (job.polls === 1) {
+        } else if (job.polls === 1 || queued) {
           this.#json(res, 202, {
             status: 'IN_QUEUE',
             queue_position: 0,
             response_url: responseUrl,
           });
         } else {
-          const percent = Math.floor(
-            ((t - job.submittedAt) / (job.doneAt - job.submittedAt)) * 100,
-          );
+          const percent = Math.floor(((t - job.startedAt) / (job.doneAt - job.startedAt)) * 100);
           this.#json(res, 202, {
             status: 'IN_PROGRESS',
             logs: [
@@ -231,6 +287,7 @@ class SlowBackend {
           return;
         }
         job.cancelled = true;
+        job.startedAt = Math.min(job.startedAt, t);
         job.doneAt = t;
         this.#json(res, 202, { status: 'CANCELLATION_REQUESTED' });
         return;
@@ -249,16 +306,18 @@ class SlowBackend {
       const app = path.slice(1).split('/').slice(0, 2).join('/');
       this.#next += 1;
       const id = `req-${String(this.#next).padStart(6, '0')}`;
-      const { minMs, maxMs, endAt } = this.#options;
-      this.#jobs.set(id, {
+      const held = this.#timing.held === true;
+      const job: SlowJob = {
         id,
         prompt,
         submittedAt: t,
-        doneAt:
-          endAt === undefined ? t + minMs + Math.random() * (maxMs - minMs) : Math.max(t, endAt),
+        startedAt: held ? HELD : t,
+        doneAt: held ? HELD : this.#doneAt(t),
         polls: 0,
         cancelled: false,
-      });
+      };
+      this.#jobs.set(id, job);
+      if (held) this.#held.push(job);
       const responseUrl = `${base}/${app}/requests/${id}`;
       this.#json(res, 200, {
         request_id: id,
@@ -278,10 +337,16 @@ class SlowBackend {
 // Run in a child process, driven over IPC.
 
 type ToChild =
-  { type: 'start'; options: SlowBackendOptions } | { type: 'stats' } | { type: 'stop' };
+  | { type: 'start'; options: SlowBackendOptions }
+  | { type: 'stats' }
+  | { type: 'reset'; timing: SlowTiming }
+  | { type: 'release'; endAt?: number | undefined }
+  | { type: 'stop' };
 type FromChild =
   | { type: 'ready'; url: string }
   | { type: 'stats'; stats: SlowBackendStats }
+  | { type: 'reset' }
+  | { type: 'released' }
   | { type: 'stopped' }
   | { type: 'error'; message: string };
 
@@ -291,7 +356,12 @@ export interface SlowBackendHandle {
   /** `127.0.0.1:<port>`, for the download policy's loopback exemption. */
   host: string;
   pid: number;
+  /** What the backend saw since it started or since the last `reset`. */
   stats(): Promise<SlowBackendStats>;
+  /** Starts a new phase (see `SlowBackend.reset`). */
+  reset(timing: SlowTiming): Promise<void>;
+  /** Starts every held job (see `SlowBackend.release`). */
+  release(endAt?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -343,6 +413,16 @@ export async function forkSlowBackend(options: SlowBackendOptions): Promise<Slow
       send({ type: 'stats' });
       return ((await reply) as Extract<FromChild, { type: 'stats' }>).stats;
     },
+    async reset(timing) {
+      const reply = next('reset');
+      send({ type: 'reset', timing });
+      await reply;
+    },
+    async release(endAt) {
+      const reply = next('released');
+      send({ type: 'release', endAt });
+      await reply;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -371,6 +451,12 @@ async function runChild(): Promise<void> {
           reply({ type: 'ready', url: await backend.start() });
         } else if (message.type === 'stats') {
           if (backend) reply({ type: 'stats', stats: backend.stats() });
+        } else if (message.type === 'reset') {
+          backend?.reset(message.timing);
+          reply({ type: 'reset' });
+        } else if (message.type === 'release') {
+          backend?.release(message.endAt);
+          reply({ type: 'released' });
         } else {
           await backend?.stop();
           reply({ type: 'stopped' });
