@@ -362,3 +362,39 @@ export async function startMongoProxy(upstream: string, systems: string[]): Prom
     },
   };
 }
+
+/** Adds `from`'s counts into `into`. */
+export function mergeStats(into: ProxyStats, from: ProxyStats): ProxyStats {
+  for (const [key, stat] of Object.entries(from)) {
+    const sum = (into[key] ??= { ...stat, count: 0, statements: 0, serverMs: 0, shapes: {} });
+    sum.count += stat.count;
+    sum.statements += stat.statements;
+    sum.serverMs += stat.serverMs;
+    for (const [shape, n] of Object.entries(stat.shapes))
+      sum.shapes[shape] = (sum.shapes[shape] ?? 0) + n;
+  }
+  return into;
+}
+
+/**
+ * Everything the proxy counts for `systems` until none of them has sent anything but driver
+ * housekeeping for a moment (writes still in flight when a phase ends belong to it).
+ */
+export async function takeWhenQuiet(
+  proxy: MongoProxy,
+  systems: readonly string[],
+): Promise<Record<string, ProxyStats>> {
+  const merged: Record<string, ProxyStats> = Object.fromEntries(systems.map((s) => [s, {}]));
+  for (let round = 0; round < 40; round += 1) {
+    await new Promise((r) => setTimeout(r, 250));
+    let busy = 0;
+    for (const system of systems) {
+      const taken = await proxy.take(system);
+      mergeStats(merged[system]!, taken);
+      for (const stat of Object.values(taken))
+        if (!HOUSEKEEPING.has(stat.command)) busy += stat.count;
+    }
+    if (busy === 0 && round > 0) break;
+  }
+  return merged;
+}

@@ -64,23 +64,23 @@ export interface Results {
   notes: string[];
 }
 
-const DASH = '-';
+export const DASH = '-';
 
-function num(value: number, digits?: number): string {
+export function num(value: number, digits?: number): string {
   if (!Number.isFinite(value)) return DASH;
   const d = digits ?? (Math.abs(value) >= 100 ? 0 : Math.abs(value) >= 10 ? 1 : 2);
   return value.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
 }
 
-function percentile(values: number[], p: number): number {
+export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-const median = (values: number[]): number => percentile(values, 50);
+export const median = (values: number[]): number => percentile(values, 50);
 
-function ms(value: number): string {
+export function ms(value: number): string {
   if (!Number.isFinite(value)) return DASH;
   return value >= 10_000 ? `${num(value / 1000, 1)} s` : `${num(value, value >= 100 ? 0 : 1)} ms`;
 }
@@ -94,14 +94,14 @@ function latencies(phase: Phase | undefined): string {
 const rate = (phase: Phase | undefined): number =>
   phase && phase.count > 0 ? (phase.count / phase.elapsedMs) * 1000 : NaN;
 
-interface MongoTotals {
+export interface MongoTotals {
   commands: number;
   writes: number;
   serverMs: number;
   housekeeping: number;
 }
 
-function mongoTotals(stats: ProxyStats): MongoTotals {
+export function mongoTotals(stats: ProxyStats): MongoTotals {
   const t: MongoTotals = { commands: 0, writes: 0, serverMs: 0, housekeeping: 0 };
   for (const s of Object.values(stats)) {
     if (HOUSEKEEPING.has(s.command)) {
@@ -133,12 +133,12 @@ function row(cells: string[]): string {
   return `| ${cells.join(' | ')} |`;
 }
 
-function table(header: string[], rows: string[][], align?: string[]): string {
+export function table(header: string[], rows: string[][], align?: string[]): string {
   const rule = align ?? header.map((_, i) => (i === 0 ? '---' : '---:'));
   return [row(header), row(rule), ...rows.map(row)].join('\n');
 }
 
-function ratio(a: number, b: number): string {
+export function ratio(a: number, b: number): string {
   return Number.isFinite(a) && Number.isFinite(b) && b > 0
     ? `${num(a / b, a / b >= 10 ? 1 : 3)}`
     : DASH;
@@ -154,9 +154,9 @@ export function report(r: Results): string {
   const [gRate, mRate] = [rate(g.main), rate(m.main)];
 
   out.push(
-    `## genbot vs a minimal BullMQ + mongoose bot vs raw BullMQ`,
+    `## Friendly case: one process per system, member limits off, 50 members already known`,
     '',
-    `${r.n} generations per system in the main phase, ${r.submitters} concurrent submitters, ${r.concurrency} worker slots, instant \`local\` 64x64 model (1 step, no delay), one process per system; same Redis and MongoDB-protocol server for all.`,
+    `${r.n} generations per system in the main phase, ${r.submitters} concurrent submitters, ${r.concurrency} worker slots, instant \`local\` 64x64 model (1 step, no delay), bot and workers in one process per system; same Redis and MongoDB-protocol server for all. genbot runs with \`MEMBER_MAX_QUEUED=0\` (limits off) for 50 members whose accounts and ledger heads the process already holds; see the section above for genbot as deployed.`,
     '',
   );
   const aloneMedian = (phase: Phase | undefined): number => median(phase?.alone ?? []);

@@ -1,7 +1,5 @@
 import { pino } from 'pino';
-import { createApp, type App } from '../src/app.js';
-import { Catalog } from '../src/catalog/catalog.js';
-import { loadConfig } from '../src/config.js';
+import type { App } from '../src/app.js';
 import type { Services } from '../scripts/services/provision.js';
 
 /**
@@ -9,6 +7,12 @@ import type { Services } from '../scripts/services/provision.js';
  * services, silent logs, and one local 64x64 model at 1 point an image.
  */
 export async function benchApp(services: Services): Promise<App> {
+  // Loaded when an app is built: `fundMembers` alone does not load genbot.
+  const [{ createApp }, { Catalog }, { loadConfig }] = await Promise.all([
+    import('../src/app.js'),
+    import('../src/catalog/catalog.js'),
+    import('../src/config.js'),
+  ]);
   const stamp = Date.now();
   const config = loadConfig({
     NODE_ENV: 'test',

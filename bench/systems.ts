@@ -1,11 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { Queue, Worker } from 'bullmq';
+import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import mongoose, { Schema, type Connection } from 'mongoose';
+import mongoose, { Schema, type Connection, type InferSchemaType } from 'mongoose';
 import { pino } from 'pino';
-import { createApp, type App } from '../src/app.js';
-import { Catalog } from '../src/catalog/catalog.js';
-import { loadConfig } from '../src/config.js';
+import type { App } from '../src/app.js';
 import type { DeliverySink } from '../src/delivery/sink.js';
 import { drawStill } from '../src/providers/local/draw.js';
 import { fundMembers } from './support.js';
@@ -67,6 +65,26 @@ const FUNDS = 100_000;
 // ---------------------------------------------------------------------------------------
 // genbot
 
+/**
+ * The models every genbot of the benchmark offers: the built-in `local` provider with one
+ * step and no delay, at 64x64 (`bench`) and at 1024x1024 (`bench1024`), 1 point an image.
+ * Entries of a catalog file, as an operator would write them.
+ */
+export function benchModels() {
+  const model = (id: string, size: Size) => ({
+    id,
+    name: id,
+    provider: 'local',
+    ref: id,
+    kind: 'image' as const,
+    limits: { maxWidth: size, maxHeight: size },
+    defaults: { width: size, height: size, steps: 1 },
+    price: { perImage: 1 },
+    options: { stepDelayMs: 0 },
+  });
+  return [model('bench', 64), model('bench1024', 1024)];
+}
+
 export interface Genbot extends System {
   readonly app: App;
   /** Progress events the notifier handed to the sink. */
@@ -79,6 +97,12 @@ export async function startGenbot(options: {
   prefix: string;
   concurrency: number;
 }): Promise<Genbot> {
+  // Loaded here, not at the top: a process running only the minimal bot does not load genbot.
+  const [{ createApp }, { Catalog }, { loadConfig }] = await Promise.all([
+    import('../src/app.js'),
+    import('../src/catalog/catalog.js'),
+    import('../src/config.js'),
+  ]);
   const config = loadConfig({
     NODE_ENV: 'test',
     // Many generations per member in flight: the member limits are off here.
@@ -89,18 +113,7 @@ export async function startGenbot(options: {
     QUEUE_PREFIX: options.prefix,
     WORKER_CONCURRENCY: String(options.concurrency),
   });
-  const model = (id: string, size: Size) => ({
-    id,
-    name: id,
-    provider: 'local',
-    ref: id,
-    kind: 'image' as const,
-    limits: { maxWidth: size, maxHeight: size },
-    defaults: { width: size, height: size, steps: 1 },
-    price: { perImage: 1 },
-    options: { stepDelayMs: 0 },
-  });
-  const catalog = Catalog.fromEntries([model('bench', 64), model('bench1024', 1024)]);
+  const catalog = Catalog.fromEntries(benchModels());
   const app = await createApp(config, pino({ level: 'silent' }), { catalog });
   const done = new Done();
   const system: Genbot = {
@@ -156,7 +169,7 @@ export async function startGenbot(options: {
  * The image is made once per size (the same renderer genbot's `local` provider uses, so the
  * bytes stored are the same) and reused.
  */
-const minimalGenerationSchema = new Schema(
+export const minimalGenerationSchema = new Schema(
   {
     _id: { type: String, required: true },
     accountId: { type: String, required: true },
@@ -170,7 +183,7 @@ const minimalGenerationSchema = new Schema(
   },
   { timestamps: true, versionKey: false },
 );
-const minimalBalanceSchema = new Schema(
+export const minimalBalanceSchema = new Schema(
   {
     _id: { type: String, required: true },
     available: { type: Number, required: true },
@@ -185,23 +198,33 @@ export interface Minimal extends System {
   readonly renderMs: Record<Size, number>;
 }
 
-interface MinimalJob {
+export interface MinimalJob {
   id: string;
   accountId: string;
   price: number;
   size: Size;
 }
 
-export async function startMinimal(options: {
-  redisUrl: string;
-  mongodbUri: string;
-  prefix: string;
-  concurrency: number;
-}): Promise<Minimal> {
-  const conn = await mongoose.createConnection(options.mongodbUri).asPromise();
-  const Generation = conn.model('Generation', minimalGenerationSchema, 'generations');
-  const Balance = conn.model('Balance', minimalBalanceSchema, 'balances');
-  const bucket = new mongoose.mongo.GridFSBucket(conn.db!, { bucketName: 'media' });
+/** The minimal bot's two collections on a connection (bound once per connection). */
+export function minimalModels(conn: Connection) {
+  if (!conn.models.Generation) {
+    conn.model('Generation', minimalGenerationSchema, 'generations');
+    conn.model('Balance', minimalBalanceSchema, 'balances');
+  }
+  return {
+    Generation: conn.model<InferSchemaType<typeof minimalGenerationSchema>>('Generation'),
+    Balance: conn.model<InferSchemaType<typeof minimalBalanceSchema>>('Balance'),
+  };
+}
+
+/**
+ * The images the minimal bot stores, made once per size by the renderer genbot's `local`
+ * provider uses (so the bytes stored are the same), and how long making each took.
+ */
+export async function renderImages(): Promise<{
+  images: Map<Size, Buffer>;
+  renderMs: Record<Size, number>;
+}> {
   const images = new Map<Size, Buffer>();
   const renderMs = { 64: 0, 1024: 0 };
   for (const size of [64, 1024] as const) {
@@ -213,6 +236,91 @@ export async function startMinimal(options: {
     renderMs[size] = performance.now() - at;
     images.set(size, image.data);
   }
+  return { images, renderMs };
+}
+
+/** What the minimal bot's worker returns: where the output is, for whoever delivers it. */
+export interface MinimalResult {
+  fileId: string;
+}
+
+/** The minimal bot's job: store the output in GridFS, write it to the generation, settle. */
+export function minimalProcessor(
+  conn: Connection,
+  images: Map<Size, Buffer>,
+): (job: Job<MinimalJob>) => Promise<MinimalResult> {
+  const { Generation, Balance } = minimalModels(conn);
+  const bucket = new mongoose.mongo.GridFSBucket(conn.db!, { bucketName: 'media' });
+  return async (job) => {
+    const { id, accountId, price, size } = job.data;
+    const data = images.get(size)!;
+    const upload = bucket.openUploadStream(`${id}.png`, { metadata: { generationId: id } });
+    await new Promise<void>((resolve, reject) => {
+      upload.once('error', reject);
+      upload.once('finish', () => resolve());
+      upload.end(data);
+    });
+    const fileId = upload.id.toString();
+    await Generation.updateOne(
+      { _id: id },
+      { $set: { status: 'completed', output: { fileId, bytes: data.length, mime: 'image/png' } } },
+    );
+    await Balance.updateOne({ _id: accountId }, { $inc: { held: -price } });
+    return { fileId };
+  };
+}
+
+/**
+ * The minimal bot's submit: insert the generation, hold the points with one guarded `$inc`
+ * on the member's balance document, add the job.
+ */
+export async function minimalSubmit(
+  to: {
+    Generation: ReturnType<typeof minimalModels>['Generation'];
+    Balance: ReturnType<typeof minimalModels>['Balance'];
+    queue: Queue<MinimalJob>;
+  },
+  i: number,
+  accountId: string,
+  size: Size,
+): Promise<string> {
+  const id = `g${String(i).padStart(10, '0')}`;
+  const price = 1;
+  await to.Generation.create({
+    _id: id,
+    accountId,
+    prompt: `bench image ${i}`,
+    seed: i,
+    width: size,
+    height: size,
+    price,
+    status: 'queued',
+  });
+  const held = await to.Balance.updateOne(
+    { _id: accountId, available: { $gte: price } },
+    { $inc: { available: -price, held: price } },
+  );
+  if (held.modifiedCount === 0) {
+    await to.Generation.deleteOne({ _id: id });
+    throw new Error('not enough points');
+  }
+  await to.queue.add(
+    'generate',
+    { id, accountId, price, size },
+    { jobId: id, removeOnComplete: { count: 5000 }, removeOnFail: { count: 5000 } },
+  );
+  return id;
+}
+
+export async function startMinimal(options: {
+  redisUrl: string;
+  mongodbUri: string;
+  prefix: string;
+  concurrency: number;
+}): Promise<Minimal> {
+  const conn = await mongoose.createConnection(options.mongodbUri).asPromise();
+  const { Generation, Balance } = minimalModels(conn);
+  const { images, renderMs } = await renderImages();
   await Balance.insertMany(
     Array.from({ length: MEMBERS }, (_, m) => ({ _id: `m${m}`, available: FUNDS, held: 0 })),
   );
@@ -220,34 +328,11 @@ export async function startMinimal(options: {
   const workerConnection = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue<MinimalJob>('generate', { connection: producer, prefix: options.prefix });
   const done = new Done();
-  const worker = new Worker<MinimalJob>(
-    'generate',
-    async (job) => {
-      const { id, accountId, price, size } = job.data;
-      const data = images.get(size)!;
-      const upload = bucket.openUploadStream(`${id}.png`, { metadata: { generationId: id } });
-      await new Promise<void>((resolve, reject) => {
-        upload.once('error', reject);
-        upload.once('finish', () => resolve());
-        upload.end(data);
-      });
-      await Generation.updateOne(
-        { _id: id },
-        {
-          $set: {
-            status: 'completed',
-            output: { fileId: upload.id.toString(), bytes: data.length, mime: 'image/png' },
-          },
-        },
-      );
-      await Balance.updateOne({ _id: accountId }, { $inc: { held: -price } });
-    },
-    {
-      connection: workerConnection,
-      prefix: options.prefix,
-      concurrency: options.concurrency,
-    },
-  );
+  const worker = new Worker<MinimalJob, MinimalResult>('generate', minimalProcessor(conn, images), {
+    connection: workerConnection,
+    prefix: options.prefix,
+    concurrency: options.concurrency,
+  });
   worker.on('completed', () => done.mark());
   await worker.waitUntilReady();
   await queue.waitUntilReady();
@@ -258,32 +343,7 @@ export async function startMinimal(options: {
     conn,
     renderMs,
     async submit(i, size) {
-      const id = `g${String(i).padStart(10, '0')}`;
-      const accountId = `m${i % MEMBERS}`;
-      const price = 1;
-      await Generation.create({
-        _id: id,
-        accountId,
-        prompt: `bench image ${i}`,
-        seed: i,
-        width: size,
-        height: size,
-        price,
-        status: 'queued',
-      });
-      const held = await Balance.updateOne(
-        { _id: accountId, available: { $gte: price } },
-        { $inc: { available: -price, held: price } },
-      );
-      if (held.modifiedCount === 0) {
-        await Generation.deleteOne({ _id: id });
-        throw new Error('not enough points');
-      }
-      await queue.add(
-        'generate',
-        { id, accountId, price, size },
-        { jobId: id, removeOnComplete: { count: 5000 }, removeOnFail: { count: 5000 } },
-      );
+      await minimalSubmit({ Generation, Balance, queue }, i, `m${i % MEMBERS}`, size);
     },
     async close() {
       await worker.close();
