@@ -1,9 +1,11 @@
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
 import { provisionServices, type Services } from '../scripts/services/provision.js';
-import { HOUSEKEEPING, startMongoProxy, type MongoProxy, type ProxyStats } from './mongo-proxy.js';
+import { startMongoProxy, takeWhenQuiet, type MongoProxy } from './mongo-proxy.js';
+import { deployedNames, deployedSettings, runDeployed } from './deployed.js';
+import { killAllRoles } from './deployed-process.js';
+import { deployedReport } from './deployed-report.js';
 import { GenbotHistory, MinimalHistory } from './prefill.js';
 import { RedisMonitor } from './redis-monitor.js';
 import { report, type Phase, type Results, type Sweep, type SystemResults } from './report.js';
@@ -17,26 +19,31 @@ import {
 } from './systems.js';
 
 /**
- * `npm run bench [-- N] [-- --quick]`: the data path of one generation, measured side by side
- * in one run on the same Redis and MongoDB-protocol server (local ones started for the run and
- * stopped at the end, unless REDIS_URL and MONGODB_URI are set):
+ * `npm run bench [-- N] [-- --quick] [-- --deployed-only | --friendly-only]`: two sections,
+ * on the same Redis and MongoDB-protocol server (local ones started for the run and stopped at
+ * the end, unless REDIS_URL and MONGODB_URI are set). Progress goes to stderr, the markdown
+ * tables to stdout.
  *
- * - genbot as it is (createApp, the built-in `local` provider with an instant model, 8
- *   workers, submit through GenerationService.submit, delivery through the real
- *   DeliveryConsumer to a no-op sink),
- * - a minimal BullMQ + mongoose bot (bench/systems.ts), and
- * - raw BullMQ (add, and a worker that returns at once).
- *
- * Each system's MongoDB traffic goes through a counting wire-protocol proxy of its own
- * (bench/mongo-proxy.ts); Redis is watched with MONITOR (bench/redis-monitor.ts); the
- * systems run one after another. Progress goes to stderr, the markdown tables to stdout.
- * N (default 200) is the size of the main phase; `--quick` skips the 100k-history rows.
- * Also kept from the earlier benchmark: ledger holds under contention on one account, and
- * the ledger check at the end.
+ * 1. The headline, genbot as deployed (bench/deployed.ts): bot and worker as separate
+ *    processes, member limits on, 10,000 members with history (2,000 with `--quick`), worker
+ *    restarted half way, interleaved rounds against the minimal bot and raw BullMQ split the
+ *    same way, warm and cold counts per process.
+ * 2. The friendly case, one process per system (below): genbot as it is (createApp, the
+ *    built-in `local` provider with an instant model, 8 workers, submit through
+ *    GenerationService.submit, delivery through the real DeliveryConsumer to a no-op sink)
+ *    with member limits off and 50 members it already knows, a minimal BullMQ + mongoose bot
+ *    (bench/systems.ts), and raw BullMQ (add, and a worker that returns at once). Each
+ *    system's MongoDB traffic goes through a counting wire-protocol proxy of its own
+ *    (bench/mongo-proxy.ts); Redis is watched with MONITOR (bench/redis-monitor.ts); the
+ *    systems run one after another. N (default 200) is the size of the main phase; `--quick`
+ *    skips the 100k-history rows. Also: ledger holds under contention on one account, and
+ *    the ledger check at the end.
  */
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
+const DEPLOYED = !args.includes('--friendly-only');
+const FRIENDLY = !args.includes('--deployed-only');
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 200);
 const CONCURRENCY = 8;
 const SUBMITTERS = 50;
@@ -61,27 +68,6 @@ const T0 = performance.now();
 const log = (line: string): void => {
   console.error(`[bench ${((performance.now() - T0) / 1000).toFixed(0).padStart(4)}s] ${line}`);
 };
-
-/** Everything the proxy counted for `system` until it has been quiet for a moment. */
-async function takeWhenQuiet(proxy: MongoProxy, system: string): Promise<ProxyStats> {
-  const merged: ProxyStats = {};
-  for (let round = 0; round < 40; round += 1) {
-    await sleep(250);
-    const taken = await proxy.take(system);
-    let busy = 0;
-    for (const [key, stat] of Object.entries(taken)) {
-      const into = (merged[key] ??= { ...stat, count: 0, statements: 0, serverMs: 0, shapes: {} });
-      into.count += stat.count;
-      into.statements += stat.statements;
-      into.serverMs += stat.serverMs;
-      for (const [shape, n] of Object.entries(stat.shapes))
-        into.shapes[shape] = (into.shapes[shape] ?? 0) + n;
-      if (!HOUSEKEEPING.has(stat.command)) busy += stat.count;
-    }
-    if (busy === 0 && round > 0) break;
-  }
-  return merged;
-}
 
 interface Runner {
   system: System;
@@ -137,7 +123,7 @@ async function batch(
   const count = system.done.count - base;
   const elapsedMs = (count > 0 ? system.done.lastAt : performance.now()) - started;
   if (failedSubmits > 0) log(`${options.label}: ${failedSubmits} submits failed: ${lastError}`);
-  const mongo = r.proxy ? await takeWhenQuiet(r.proxy, system.name) : {};
+  const mongo = r.proxy ? (await takeWhenQuiet(r.proxy, [system.name]))[system.name]! : {};
   const phase: Phase = {
     count,
     elapsedMs,
@@ -191,7 +177,7 @@ async function alone(
     if (options.count > 3 || each.length === 1)
       log(`${options.label}: ${each.length}/${options.count}, last ${each.at(-1)!.toFixed(0)} ms`);
   }
-  const mongo = r.proxy ? await takeWhenQuiet(r.proxy, system.name) : {};
+  const mongo = r.proxy ? (await takeWhenQuiet(r.proxy, [system.name]))[system.name]! : {};
   return {
     count: each.length,
     elapsedMs: performance.now() - started,
@@ -301,14 +287,14 @@ async function cleanUp(services: Services, databases: string[], prefixes: string
   }
 }
 
-async function main(services: Services): Promise<void> {
-  const stamp = Date.now().toString(36);
+/** The friendly case: one process per system, member limits off, 50 members already known. */
+async function friendly(services: Services, proxy: MongoProxy, stamp: string): Promise<Results> {
+  const started = performance.now();
   const names = {
     genbot: { db: `genbot_bench_${stamp}`, prefix: `gb${stamp}` },
     minimal: { db: `minimal_bench_${stamp}`, prefix: `mb${stamp}` },
     raw: { prefix: `rb${stamp}` },
   };
-  const proxy = await startMongoProxy(services.mongodbUri, ['genbot', 'minimal']);
   const monitor = await RedisMonitor.start(services.redisUrl);
   // Prefill and templates go straight to the server, not through the counting proxy.
   const direct = await mongoose.createConnection(services.mongodbUri).asPromise();
@@ -475,7 +461,9 @@ async function main(services: Services): Promise<void> {
           capMs: HISTORY_CAP_MS,
           label: 'genbot at 100k',
         });
-        results.sweeps.push(await sweeps(system, proxy, '100k', true));
+        // The full sweep at 100k took over two minutes here; the deployed section measures
+        // the start-up sweep of a worker over its members' ledger instead.
+        results.sweeps.push(await sweeps(system, proxy, '100k', false));
       }
       const plan = await explainIdLookup(direct.useDb(names.genbot.db).db!, 'generations');
       results.notes.push(
@@ -490,15 +478,45 @@ async function main(services: Services): Promise<void> {
   } finally {
     monitor.close();
     await direct.close();
-    await proxy.close();
-    await cleanUp(
-      services,
-      [names.genbot.db, names.minimal.db],
-      Object.values(names).map((n) => n.prefix),
-    );
   }
-  results.totalMs = performance.now() - T0;
-  console.log(report(results));
+  results.totalMs = performance.now() - started;
+  return results;
+}
+
+/** The names the friendly case uses, for clean-up. */
+function friendlyNames(stamp: string): { databases: string[]; prefixes: string[] } {
+  return {
+    databases: [`genbot_bench_${stamp}`, `minimal_bench_${stamp}`],
+    prefixes: [`gb${stamp}`, `mb${stamp}`, `rb${stamp}`],
+  };
+}
+
+async function main(services: Services): Promise<void> {
+  const stamp = Date.now().toString(36);
+  const proxy = await startMongoProxy(services.mongodbUri, [
+    'genbot',
+    'minimal',
+    'genbot-bot',
+    'genbot-worker',
+    'minimal-bot',
+    'minimal-worker',
+  ]);
+  const sections: string[] = [];
+  try {
+    if (DEPLOYED) {
+      const deployed = await runDeployed(services, proxy, deployedSettings(QUICK), stamp, log);
+      sections.push(deployedReport(deployed));
+    }
+    if (FRIENDLY) sections.push(report(await friendly(services, proxy, stamp)));
+  } finally {
+    killAllRoles();
+    await proxy.close();
+    const d = deployedNames(stamp);
+    const f = friendlyNames(stamp);
+    await cleanUp(services, [...d.databases, ...f.databases], [...d.prefixes, ...f.prefixes]);
+  }
+  console.log(sections.join('\n\n'));
+  log(`whole run: ${((performance.now() - T0) / 1000).toFixed(0)} s`);
 }
 
 const services = await provisionServices({
@@ -510,10 +528,13 @@ let stopping = false;
 const stop = async (code: number): Promise<never> => {
   if (!stopping) {
     stopping = true;
+    killAllRoles();
     await services.stop();
   }
   process.exit(code);
 };
+// However this process ends, the bot and worker processes it started end with it.
+process.once('exit', killAllRoles);
 // Interrupted (Ctrl-C, a timeout): the servers this run started go with it.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
   process.once(signal, () => void stop(130));
