@@ -122,7 +122,7 @@ function headline(d: DeployedResults): string {
     rounds.length === 0 ? DASH : ms(median(rounds.map((r) => r.restartGapMs)));
   const rows: string[][] = [
     [
-      `end-to-end generations/s, rounds ${d.rounds.length / SYSTEMS.length} (submit to the member's bytes read back; worker restarted half way)`,
+      `end-to-end generations/s in each of ${d.rounds.length / SYSTEMS.length} rounds (submit to the member's bytes read back; worker restarted half way)`,
       rates(d, 'genbot'),
       rates(d, 'minimal'),
       rates(d, 'raw'),
@@ -201,6 +201,35 @@ function headline(d: DeployedResults): string {
     ]);
   }
   return table(['figure', 'genbot', 'minimal bot', 'raw BullMQ'], rows);
+}
+
+/**
+ * The commands of a system's data path that the server answers by reading a whole
+ * collection (a filter other than `{_id}`), with how often and how long: on FerretDB they
+ * grow with what is stored, and they can bound a system's rate on their own.
+ */
+function scans(d: DeployedResults, system: SystemName): string[] {
+  const session = sessionOf(d, system);
+  if (!session) return [];
+  const found: string[] = [];
+  for (const p of PROCESSES) {
+    const total: ProxyStats = {};
+    let generations = 0;
+    for (const t of PHASES) {
+      generations += session[t].count;
+      for (const [k, stat] of Object.entries(session[t].mongo[p])) {
+        if (stat.filter !== 'scan' || HOUSEKEEPING.has(stat.command)) continue;
+        const into = (total[k] ??= { ...stat, count: 0, serverMs: 0 });
+        into.count += stat.count;
+        into.serverMs += stat.serverMs;
+      }
+    }
+    for (const stat of Object.values(total))
+      found.push(
+        `\`${stat.command} ${stat.collection}\` in the ${p} (${num(stat.count / Math.max(1, generations), 2)} per generation, ${ms(stat.serverMs / stat.count)} each)`,
+      );
+  }
+  return found;
 }
 
 /** Every MongoDB command key a process sent in any count phase, but housekeeping. */
@@ -398,7 +427,14 @@ export function deployedReport(d: DeployedResults): string {
     roundsTable(d),
   );
 
+  const scanNotes = COUNTED.map((system) => {
+    const found = scans(d, system);
+    return found.length === 0
+      ? `${system}: no command on its data path is a scan`
+      : `${system}: ${found.join('; ')}`;
+  });
   const notes: string[] = [
+    `**read the ratios with this**: commands on each system's data path that FerretDB 1.24 answers by reading the whole collection (any filter but \`{_id}\`; their cost grows with the ${num(s.members, 0)} members' documents and with every output stored): ${scanNotes.join('. ')}. genbot against the minimal bot is genbot against that bot on this server, not genbot against the least work a bot must do`,
     `prefill: ${num(d.prefill.accounts, 0)} accounts and identities and ${num(d.prefill.ledger, 0)} ledger entries in ${ms(d.prefill.genbotMs)}; the minimal bot's balances in ${ms(d.prefill.minimalMs)}`,
   ];
   if (d.ledgerCheck)

@@ -490,7 +490,7 @@ export function report(r: Results): string {
     }
   }
   if (r.totalMs !== undefined)
-    notes.push(`whole run: ${ms(r.totalMs)}${r.quick ? ' (--quick)' : ''}`);
+    notes.push(`this section took ${ms(r.totalMs)}${r.quick ? ' (--quick)' : ''}`);
   notes.push(...r.notes);
   out.push('', ...notes.map((n) => `- ${n}`));
   return out.join('\n');

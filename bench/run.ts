@@ -515,8 +515,9 @@ async function main(services: Services): Promise<void> {
     const f = friendlyNames(stamp);
     await cleanUp(services, [...d.databases, ...f.databases], [...d.prefixes, ...f.prefixes]);
   }
-  console.log(sections.join('\n\n'));
-  log(`whole run: ${((performance.now() - T0) / 1000).toFixed(0)} s`);
+  const total = `whole run: ${((performance.now() - T0) / 1000).toFixed(0)} s${QUICK ? ' (--quick)' : ''}`;
+  console.log(`${sections.join('\n\n')}\n\n_${total}._`);
+  log(total);
 }
 
 const services = await provisionServices({
