@@ -159,6 +159,13 @@ export class RedisMonitor {
     monitor.on('monitor', (_time: string, args: string[], source: string) =>
       this.#on(args, source),
     );
+    // Its connection lost (the servers stopped under an interrupted run): said once, briefly.
+    let reported = false;
+    monitor.on('error', (error: Error) => {
+      if (reported) return;
+      reported = true;
+      console.error(`redis monitor: ${error.message}`);
+    });
   }
 
   static async start(url: string): Promise<RedisMonitor> {
