@@ -37,6 +37,13 @@ export const RECLAIM_IDLE_MS = 60_000;
 const RECLAIM_EVERY_MS = 15_000;
 /** How long a read waits for new entries before it looks again (and sees a close). */
 const BLOCK_MS = 2_000;
+/**
+ * Under load, results arrive one at a time and each read would take one: after a read that
+ * found some, but fewer than there is room for, the next waits this long, so it takes what
+ * arrived meanwhile in one call (a result waits at most this much longer). Acknowledgements
+ * are sent together within the same window.
+ */
+export const BATCH_WINDOW_MS = 20;
 
 export interface DeliveryStreamOptions {
   /** A connection of the app's; the consumer reads on a duplicate of it (reads block). */
@@ -71,6 +78,7 @@ export class DeliveryStreamConsumer {
   #ackTimer: NodeJS.Timeout | undefined;
   #inFlight = 0;
   #slotFreed: (() => void) | undefined;
+  #pauseEnded: (() => void) | undefined;
   #stopped = false;
   #loop: Promise<void> | undefined;
   #reclaimTimer: NodeJS.Timeout | undefined;
@@ -152,9 +160,30 @@ export class DeliveryStreamConsumer {
         await new Promise((resolve) => setTimeout(resolve, 500));
         continue;
       }
+      let found = 0;
       for (const [key, entries] of batch ?? [])
-        for (const [id, fields] of entries) this.#start(key, id, fields, 0);
+        for (const [id, fields] of entries) {
+          this.#start(key, id, fields, 0);
+          found += 1;
+        }
+      // Entries are coming in one by one: let a few gather for the next read.
+      if (found > 0 && this.#inFlight < this.#o.concurrency && !this.#stopped)
+        await this.#pause(BATCH_WINDOW_MS);
     }
+  }
+
+  /** Waits `ms`, or less when the consumer closes meanwhile. */
+  async #pause(ms: number): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#pauseEnded = undefined;
+        resolve();
+      }, ms);
+      this.#pauseEnded = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   }
 
   /** Takes over entries left pending by consumers that are gone (or by this one, restarted). */
@@ -265,11 +294,11 @@ export class DeliveryStreamConsumer {
     const ids = this.#acks.get(key) ?? [];
     ids.push(id);
     this.#acks.set(key, ids);
-    // Acknowledged together: one XACK for whatever finished within a few milliseconds.
+    // Acknowledged together: one XACK for whatever finished within the batch window.
     this.#ackTimer ??= setTimeout(() => {
       this.#ackTimer = undefined;
       void this.#flushAcks();
-    }, 5);
+    }, BATCH_WINDOW_MS);
   }
 
   async #flushAcks(): Promise<void> {
@@ -295,6 +324,7 @@ export class DeliveryStreamConsumer {
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
     this.#slotFreed?.();
+    this.#pauseEnded?.();
     // The blocked read ends with the connection.
     this.#reader.disconnect();
     await this.#loop;
