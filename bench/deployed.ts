@@ -22,17 +22,20 @@ import { benchModels } from './systems.js';
  * 1. Members with history: `members` members, each with a ledger chain of `entries` links in
  *    genbot's store (and a balance document in the minimal bot's), written before anything
  *    starts (deployed-prefill.ts).
- * 2. Counts, warm and cold: one bot and one worker process per system, through the counting
+ * 2. Counts per generation: one bot and one worker process per system, through the counting
  *    proxy (one name per process) and with MONITOR on. Phase "cold": `countN` generations,
- *    each for a member neither process has seen; phase "warm": the same members again.
+ *    each for a member neither process has seen and with no ledger hint in Redis; phase
+ *    "warm": the same members again; then new processes and phase "hinted": the same
+ *    members once more (see `CountSession`).
  * 3. Rounds, interleaved (genbot, minimal, raw, genbot, ...), each on fresh processes,
  *    connected straight to the servers, MONITOR off: submit latency one at a time (cold
  *    members, then the same members warm), then `n` generations from `submitters`
  *    members at a time (each waits for its image before asking again), most not seen yet
  *    and every fifth a member of this round again; half way the worker is stopped
  *    gracefully and a new one started.
- * 4. genbot's worker restarted as `ROLE=worker` starts (its start-up reconcile sweep
- *    included), and `ledger check` over the whole ledger.
+ * 4. genbot's worker as `ROLE=worker` starts it, beside a bot: when it takes jobs, when its
+ *    start-up reconcile sweep ends, one generation at a time during the sweep and after it;
+ *    then `ledger check` over the whole ledger.
  */
 
 export type SystemName = 'genbot' | 'minimal' | 'raw';
