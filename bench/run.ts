@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import mongoose from 'mongoose';
+import { measurePositions, positionsReport } from './positions.js';
 import { provisionServices, type Services } from '../scripts/services/provision.js';
 import { startMongoProxy, takeWhenQuiet, type MongoProxy } from './mongo-proxy.js';
 import { deployedNames, runDeployed } from './deployed.js';
@@ -39,12 +40,17 @@ import {
  *    systems run one after another. N (default 200) is the size of the main phase; `--quick`
  *    skips the 100k-history rows. Also: ledger holds under contention on one account, and
  *    the ledger check at the end.
+ * 3. Live queue positions (bench/positions.ts, with the friendly case): the Redis time of one
+ *    queue-watch cycle with 1k, 10k and 100k waiting (not 100k with `--quick`), against the
+ *    look-up it replaced.
  */
 
 const args = process.argv.slice(2);
 const QUICK = args.includes('--quick');
 const DEPLOYED = !args.includes('--friendly-only');
 const FRIENDLY = !args.includes('--deployed-only');
+/** Live positions (bench/positions.ts), with the friendly case; 100k waiting unless --quick. */
+const POSITIONS = FRIENDLY;
 const N = Number(args.find((a) => /^\d+$/.test(a)) ?? 200);
 const CONCURRENCY = 8;
 const SUBMITTERS = 50;
@@ -509,12 +515,23 @@ async function main(services: Services): Promise<void> {
       sections.push(deployedReport(deployed));
     }
     if (FRIENDLY) sections.push(report(await friendly(services, proxy, stamp)));
+    if (POSITIONS) {
+      log('live positions at 1k, 10k and 100k waiting');
+      const sizes = QUICK ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+      sections.push(
+        positionsReport(await measurePositions(services.redisUrl, `qp${stamp}`, sizes)),
+      );
+    }
   } finally {
     killAllRoles();
     await proxy.close();
     const d = deployedNames(stamp);
     const f = friendlyNames(stamp);
-    await cleanUp(services, [...d.databases, ...f.databases], [...d.prefixes, ...f.prefixes]);
+    await cleanUp(
+      services,
+      [...d.databases, ...f.databases],
+      [...d.prefixes, ...f.prefixes, `qp${stamp}`],
+    );
   }
   const total = `whole run: ${((performance.now() - T0) / 1000).toFixed(0)} s${QUICK ? ' (--quick)' : ''}`;
   console.log(`${sections.join('\n\n')}\n\n_${total}._`);
