@@ -1,5 +1,5 @@
 import type { Redis, Result } from 'ioredis';
-import { deliveryJobSchema, type DeliveryJob } from './contracts.js';
+import type { DeliveryJob } from './contracts.js';
 import {
   addDeliveryLua,
   DELIVERY_MARKER_SECONDS,
@@ -116,7 +116,9 @@ export async function endGeneration(
     LEDGER_HINT_SECONDS,
   );
   if (delivery) {
-    const entry = JSON.stringify(deliveryJobSchema.parse(delivery));
+    // Built by `finish` from typed values, and the schema checks nothing the type does not:
+    // it is validated once, where a bot reads it back (not parsed here on every finish).
+    const entry = JSON.stringify(delivery);
     args.push(delivery.generationId, entry, DELIVERY_MAX_ENTRIES, DELIVERY_MARKER_SECONDS);
   }
   const added = await redis.genbotEndGeneration(keyCount, ...args);
