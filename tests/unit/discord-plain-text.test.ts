@@ -21,6 +21,7 @@ describe('Discord: member text shown as typed', () => {
 
   it('fits the escaped text in its limit without cutting an escape in half', () => {
     const links = asTypedWithin('[a](b) <@1> '.repeat(400), 4000);
+    // Lengths in UTF-16 units (Discord's 4,000-unit limit): within it, and not cut far short.
     expect(links.length).toBeLessThanOrEqual(4000);
     expect(links.length).toBeGreaterThan(3800);
     expect(links.endsWith('…')).toBe(true);
